@@ -1,0 +1,45 @@
+# The two commands: `make demo` and `make test`. Everything else is a step they call.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mlrelease-installed
+
+.PHONY: demo test lint unit setup lock bench clean docs
+
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+test: setup lint unit
+
+lint: setup
+	$(BIN)/ruff check src tests scripts bench examples
+	$(BIN)/ruff format --check src tests scripts bench examples
+
+unit: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: $(STAMP)
+
+# Reinstalls only when a lock file or pyproject.toml changes; a second run is a no-op.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+		-r requirements.txt -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+# Re-lock our own requirements (linux x86_64, Python 3.11) with hashes.
+lock:
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 requirements-dev.in -o requirements-dev.txt
+
+docs: setup
+	$(BIN)/python scripts/gen_docs.py
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info

@@ -1,0 +1,85 @@
+"""The ``mlrelease`` command line. Subcommands are imported only when called, so ``--help`` is fast.
+
+Each subcommand lives in its own module (``mlrelease.cli.<name>``) and stays thin: it parses
+options, calls one domain function and renders the result. Domain errors (``MlreleaseError``)
+become one clear message on stderr, a GitHub annotation inside Actions, and the error's exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from mlrelease import __version__
+
+# name -> (module, attribute, one-line help). The help is here so `--help` imports nothing else.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "config": ("mlrelease.cli.config", "config", "Validate mlrelease.yaml, print its schema."),
+    "init": ("mlrelease.cli.config", "init", "Write an mlrelease.yaml for an existing handoff folder."),
+    "predict": ("mlrelease.cli.predict", "predict", "Load the model and predict on a CSV or Parquet file."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, attr, _ = spec
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="mlrelease")
+def cli() -> None:
+    """mlrelease: take a model from a researcher's handoff to production, safely.
+
+    Lint the notebook, lock the packages, evaluate and gate the model against the one in
+    production, build and test a reproducible image, and serve it.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI and map domain errors to exit codes."""
+    from mlrelease.errors import MlreleaseError
+
+    try:
+        rv = cli.main(args=argv, prog_name="mlrelease", standalone_mode=False)
+    except MlreleaseError as exc:
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def report_error(exc: object) -> None:
+    """Print a domain error to stderr and, inside GitHub Actions, as annotations."""
+    from mlrelease import github
+    from mlrelease.errors import MlreleaseError
+
+    assert isinstance(exc, MlreleaseError)
+    click.echo(f"error: {exc.render()}", err=True)
+    if exc.problems:
+        for p in exc.problems:
+            github.annotate("error", p.render(), file=p.file, line=p.line, title=exc.title)
+    else:
+        github.annotate("error", exc.render(), title=exc.title)

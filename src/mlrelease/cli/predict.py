@@ -1,0 +1,47 @@
+"""``mlrelease predict``: load the handoff's model and predict on a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlrelease.cli.options import config_option, json_option
+
+
+@click.command()
+@config_option
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV or Parquet to predict on. Default: validation.data from mlrelease.yaml.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write all predictions here (.csv/.parquet).",
+)
+@click.option("--rows", default=10, show_default=True, help="How many rows the table shows.")
+@json_option
+def predict(
+    config_path: str | None, data: Path | None, output: Path | None, rows: int, as_json: bool
+) -> None:
+    """Load the model from mlrelease.yaml and predict on DATA, printing a short table."""
+    from mlrelease import config as cfgmod
+    from mlrelease import prediction
+    from mlrelease.errors import UsageError
+
+    cfg = cfgmod.load(config_path)
+    if data is None:
+        if cfg.validation is None:
+            raise UsageError("no --data given and mlrelease.yaml has no validation.data")
+        data = cfg.validation.data
+    result = prediction.predict_file(cfg, data)
+    if output is not None:
+        prediction.write_predictions(result.frame, output)
+    if as_json:
+        click.echo(result.to_json(rows))
+    else:
+        prediction.render_table(result, rows)

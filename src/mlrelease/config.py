@@ -1,0 +1,752 @@
+"""The handoff contract, ``mlrelease.yaml``: load, validate against the published schema, fill
+defaults, and turn it into typed objects the rest of the code uses.
+
+Every problem is reported at once, each with the file, the line and the key, and what was
+expected. Unknown keys get a "did you mean" hint.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import glob
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mlrelease.errors import ConfigError, Problem
+
+CONFIG_NAME = "mlrelease.yaml"
+SCHEMA_VERSION = 1
+
+Task = Literal["regression", "classification"]
+ModelFormat = Literal["skops", "joblib", "pickle", "onnx"]
+Direction = Literal["lower", "higher"]
+Severity = Literal["error", "warning", "info", "off"]
+FailOn = Literal["error", "warning", "info", "never"]
+
+FORMAT_BY_SUFFIX: dict[str, ModelFormat] = {
+    ".skops": "skops",
+    ".joblib": "joblib",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".onnx": "onnx",
+}
+
+
+# ----------------------------------------------------------------------------- typed config
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """An amount that is either relative to a base value ('2%') or absolute (0.5)."""
+
+    value: float
+    relative: bool
+
+    @classmethod
+    def parse(cls, raw: str | float | int) -> Tolerance:
+        if isinstance(raw, str):
+            return cls(float(raw.rstrip("%")) / 100.0, True)
+        return cls(float(raw), False)
+
+    def amount(self, base: float) -> float:
+        """The absolute size of this tolerance around ``base``."""
+        return abs(base) * self.value if self.relative else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value * 100:g}%" if self.relative else f"{self.value:g}"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    task: Task
+    artifact: Path | None
+    format: ModelFormat | None
+    sha256: str | None
+    allow_pickle: bool
+    trusted_types: tuple[str, ...]
+    entrypoint: str | None
+    target: str | None
+    id_column: str | None
+    features: tuple[str, ...] | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class SliceConfig:
+    name: str
+    column: str
+    values: tuple[Any, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    max_regression: Tolerance | None = None
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    data: Path
+    reference: Path | None
+    golden_rows: int
+    slices: tuple[SliceConfig, ...]
+
+
+@dataclass(frozen=True)
+class LintConfig:
+    fail_on: FailOn = "error"
+    ignore: tuple[str, ...] = ()
+    severity: dict[str, Severity] = field(default_factory=dict)
+    max_output_kb: float = 200
+    cell_timeout_s: float = 600
+    rtol: float = 1e-6
+
+
+@dataclass(frozen=True)
+class MetricRule:
+    better: Direction | None = None
+    max_regression: Tolerance | None = None
+    min: float | None = None
+    max: float | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class TradeOff:
+    allow: dict[str, Tolerance]
+    when: dict[str, Tolerance]
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    metrics: dict[str, MetricRule] = field(default_factory=dict)
+    trade_offs: tuple[TradeOff, ...] = ()
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    python: str = "3.11"
+    gpu: bool = False
+    base: str | None = None
+    cuda: str | None = None
+    registry: str | None = None
+
+
+@dataclass(frozen=True)
+class Bounds:
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    enabled: bool = True
+    max_wait_ms: float = 2
+    max_rows: int = 256
+
+
+@dataclass(frozen=True)
+class OutlierConfig:
+    mode: Literal["flag", "reject"] = "flag"
+    prediction: Bounds | None = None
+    learn_margin: float = 0.5
+    input_z: float = 6
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    sample_rate: float = 1.0
+    file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    port: int = 8080
+    max_batch_rows: int = 1000
+    max_body_bytes: int = 10 * 1024 * 1024
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    outliers: OutlierConfig = field(default_factory=OutlierConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+@dataclass(frozen=True)
+class GkeConfig:
+    project: str
+    location: str
+    cluster: str
+    namespace: str = "default"
+    min_replicas: int = 1
+    max_replicas: int = 10
+    target_cpu: int = 60
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    gke: GkeConfig | None = None
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    method: Literal["psi", "ks", "wasserstein", "jensenshannon"] = "psi"
+    warn: float = 0.1
+    alert: float = 0.2
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated ``mlrelease.yaml``. Paths are absolute, resolved against the file's folder."""
+
+    path: Path
+    root: Path
+    model: ModelConfig
+    notebooks: tuple[str, ...]
+    requirements: Path
+    lock: Path
+    validation: ValidationConfig | None
+    lint: LintConfig
+    gate: GateConfig
+    image: ImageConfig
+    serving: ServingConfig
+    deploy: DeployConfig
+    monitoring: MonitoringConfig
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def notebook_paths(self) -> list[Path]:
+        """The notebooks the glob patterns match, sorted, without duplicates."""
+        found: set[Path] = set()
+        for pattern in self.notebooks:
+            found.update(Path(p) for p in glob.glob(str(self.root / pattern), recursive=True))
+        return sorted(found)
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the config's folder when inside it, for messages."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+# ----------------------------------------------------------------------------- schema
+
+
+@cache
+def schema() -> dict[str, Any]:
+    """The published JSON Schema of ``mlrelease.yaml``."""
+    text = resources.files("mlrelease.schema").joinpath("mlrelease.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target: Any = schema()
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return target
+
+
+def _fill_defaults(instance: Any, node: dict[str, Any]) -> Any:
+    """Fill the schema's defaults into ``instance``, recursively, without overwriting values."""
+    node = _resolve_ref(node)
+    if isinstance(instance, dict):
+        props = node.get("properties", {})
+        for key, sub in props.items():
+            sub_r = _resolve_ref(sub)
+            if key not in instance and "default" in sub_r:
+                instance[key] = copy.deepcopy(sub_r["default"])
+            if key in instance:
+                instance[key] = _fill_defaults(instance[key], sub_r)
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in instance:
+                if key not in props:
+                    instance[key] = _fill_defaults(instance[key], extra)
+    elif isinstance(instance, list) and isinstance(node.get("items"), dict):
+        return [_fill_defaults(item, node["items"]) for item in instance]
+    return instance
+
+
+# ----------------------------------------------------------------------------- YAML with lines
+
+
+class _LineMap:
+    """Maps a key path (('model', 'task')) to the line in the YAML source where it stands."""
+
+    def __init__(self, root: yaml.Node | None):
+        self.root = root
+
+    def line(self, path: tuple[Any, ...], *, key: bool = False) -> int | None:
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for i, part in enumerate(path):
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if k.value == part:
+                        last = i == len(path) - 1
+                        line = (k if key and last else v).start_mark.line + 1
+                        node = v
+                        break
+                else:
+                    return line
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        return line
+
+
+def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], int]]:
+    found: list[tuple[tuple[Any, ...], int]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            if k.value in seen:
+                found.append(((*path, k.value), k.start_mark.line + 1))
+            seen.add(k.value)
+            found += _duplicate_keys(v, (*path, k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, (*path, i))
+    return found
+
+
+def _key_name(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "nothing (null)",
+    }.get(type(value), type(value).__name__)
+
+
+_EXPECTED_TYPE = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+}
+
+
+def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
+    """Turn one jsonschema error into located, human problems."""
+    path = tuple(error.absolute_path)
+    validator = error.validator
+    value = error.instance
+    if validator == "additionalProperties":
+        allowed = sorted(_resolve_ref(error.schema).get("properties", {}))
+        extra = [k for k in value if k not in allowed]
+        problems = []
+        for key in extra:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            if close:
+                hint = f"did you mean '{close[0]}'?"
+            elif allowed:
+                hint = "expected one of: " + ", ".join(allowed)
+            else:
+                hint = None
+            problems.append(
+                Problem(
+                    "unknown key",
+                    file=file,
+                    line=lines.line((*path, key), key=True),
+                    key=_key_name((*path, key)),
+                    hint=hint,
+                )
+            )
+        return problems
+    if validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        name = missing[0] if missing else "?"
+        return [
+            Problem(
+                "required key is missing",
+                file=file,
+                line=lines.line(path),
+                key=_key_name((*path, name)),
+            )
+        ]
+    line = lines.line(path)
+    key = _key_name(path) or "(top level)"
+    if validator == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        want = " or ".join(_EXPECTED_TYPE.get(n, n) for n in names)
+        return [Problem(f"expected {want}, got {_type_name(value)} {value!r}", file=file, line=line, key=key)]
+    if validator == "enum":
+        options = ", ".join(repr(o) for o in error.validator_value)
+        close = difflib.get_close_matches(str(value), [str(o) for o in error.validator_value], n=1)
+        hint = f"did you mean '{close[0]}'?" if close else None
+        return [
+            Problem(f"expected one of {options}, got {value!r}", file=file, line=line, key=key, hint=hint)
+        ]
+    if validator == "const":
+        return [Problem(f"expected {error.validator_value!r}, got {value!r}", file=file, line=line, key=key)]
+    if validator == "pattern":
+        return [
+            Problem(
+                f"{value!r} does not match the expected form {error.validator_value}",
+                file=file,
+                line=line,
+                key=key,
+                hint=_pattern_hint(path),
+            )
+        ]
+    if validator == "oneOf" and path and path[-1] == "model":
+        return [
+            Problem(
+                "set exactly one of 'artifact' (a model file) or 'entrypoint' (module:factory)",
+                file=file,
+                line=line,
+                key=key,
+            )
+        ]
+    if validator == "oneOf":
+        return [
+            Problem(
+                f"expected a percentage like '2%' or a number, got {value!r}",
+                file=file,
+                line=line,
+                key=key,
+            )
+        ]
+    if validator in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[validator]
+        return [
+            Problem(
+                f"expected a value {word} {error.validator_value}, got {value!r}",
+                file=file,
+                line=line,
+                key=key,
+            )
+        ]
+    return [Problem(error.message, file=file, line=line, key=key)]
+
+
+def _pattern_hint(path: tuple[Any, ...]) -> str | None:
+    if path == ("model", "name"):
+        return "lower-case letters, digits and '-', starting and ending with a letter or digit (DNS-1123)"
+    if path and path[-1] == "sha256":
+        return "64 lower-case hex digits, as printed by `sha256sum`"
+    if path and path[-1] == "entrypoint":
+        return "'path/to/module.py:factory' or 'package.module:factory'"
+    return None
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def find_config(path: str | Path | None = None) -> Path:
+    """The config file: ``path`` itself, ``path/mlrelease.yaml``, or ``./mlrelease.yaml``."""
+    p = Path(path) if path else Path.cwd()
+    if p.is_dir():
+        p = p / CONFIG_NAME
+    if not p.is_file():
+        raise ConfigError(
+            f"{p}: no such file",
+            hint=f"run `mlrelease init` in the handoff folder to write a {CONFIG_NAME}",
+        )
+    return p
+
+
+def parse_text(text: str, file: str) -> tuple[dict[str, Any], _LineMap]:
+    """Parse YAML text into data and a line map; YAML syntax errors carry their line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"{file}: not valid YAML",
+            problems=[Problem(str(problem), file=file, line=line)],
+        ) from None
+    if data is None:
+        raise ConfigError(f"{file}: the file is empty", hint="it needs at least a 'model' section")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level, got {_type_name(data)}")
+    lines = _LineMap(node)
+    dupes = _duplicate_keys(node)
+    if dupes:
+        raise ConfigError(
+            f"{file}: duplicate keys",
+            problems=[Problem("key is given twice", file=file, line=ln, key=_key_name(p)) for p, ln in dupes],
+        )
+    return data, lines
+
+
+def validate_data(data: dict[str, Any], lines: _LineMap, file: str) -> list[Problem]:
+    """Every schema problem in ``data``, sorted by line."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema())
+    problems: list[Problem] = []
+    for error in validator.iter_errors(data):
+        # A oneOf failure on a tolerance repeats as errors of each branch; report the oneOf once.
+        problems += _describe(error, lines, file)
+    unique = {(p.line, p.key, p.message): p for p in problems}
+    return sorted(unique.values(), key=lambda p: (p.line or 0, p.key or ""))
+
+
+def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def need(path: tuple[str, ...], what: str) -> None:
+        value: Any = data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and not (root / value).exists():
+            problems.append(
+                Problem(
+                    f"{what} '{value}' does not exist (relative to {root})",
+                    file=file,
+                    line=lines.line(path),
+                    key=_key_name(path),
+                )
+            )
+
+    need(("model", "artifact"), "model file")
+    need(("requirements",), "requirements file")
+    need(("validation", "data"), "validation data")
+    need(("validation", "reference"), "reference data")
+    entry = data.get("model", {}).get("entrypoint") if isinstance(data.get("model"), dict) else None
+    if isinstance(entry, str) and entry.split(":", 1)[0].endswith(".py"):
+        module_file = entry.split(":", 1)[0]
+        if not (root / module_file).is_file():
+            problems.append(
+                Problem(
+                    f"entrypoint module '{module_file}' does not exist",
+                    file=file,
+                    line=lines.line(("model", "entrypoint")),
+                    key="model.entrypoint",
+                )
+            )
+    for i, pattern in enumerate(data.get("notebooks") or []):
+        if isinstance(pattern, str) and not glob.glob(str(root / pattern), recursive=True):
+            problems.append(
+                Problem(
+                    f"pattern '{pattern}' matches no notebook",
+                    file=file,
+                    line=lines.line(("notebooks", i)),
+                    key=f"notebooks[{i}]",
+                )
+            )
+    fmt = _model_format(data.get("model", {}))
+    model = data.get("model", {})
+    if fmt in {"joblib", "pickle"} and not (model.get("allow_pickle") and model.get("sha256")):
+        problems.append(
+            Problem(
+                f"a {fmt} artifact can run code when loaded",
+                file=file,
+                line=lines.line(("model", "artifact")),
+                key="model.artifact",
+                hint="save it with skops, or set model.allow_pickle: true together with model.sha256",
+            )
+        )
+    return problems
+
+
+def _model_format(model: Any) -> ModelFormat | None:
+    if not isinstance(model, dict):
+        return None
+    if model.get("format"):
+        return model["format"]
+    artifact = model.get("artifact")
+    if isinstance(artifact, str):
+        return FORMAT_BY_SUFFIX.get(Path(artifact).suffix.lower())
+    return None
+
+
+def load(path: str | Path | None = None, *, check_files: bool = True) -> Config:
+    """Load and validate ``mlrelease.yaml``; raise ConfigError listing every problem."""
+    cfg_path = find_config(path)
+    file = str(cfg_path)
+    try:
+        text = cfg_path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot read: {exc}") from None
+    data, lines = parse_text(text, file)
+    problems = validate_data(data, lines, file)
+    root = cfg_path.parent.resolve()
+    if not problems and check_files:
+        problems = _check_files(data, root, lines, file)
+        if data["model"].get("artifact") and not _model_format(data["model"]):
+            problems.append(
+                Problem(
+                    "cannot tell the model format from the file name",
+                    file=file,
+                    line=lines.line(("model", "artifact")),
+                    key="model.artifact",
+                    hint="set model.format to one of skops, joblib, pickle, onnx",
+                )
+            )
+    if problems:
+        count = len(problems)
+        raise ConfigError(f"{file}: {count} problem{'s' if count != 1 else ''}", problems=problems)
+    filled = _fill_defaults(copy.deepcopy(data), schema())
+    return _build(filled, cfg_path.resolve(), root)
+
+
+def _tol(raw: Any) -> Tolerance | None:
+    return None if raw is None else Tolerance.parse(raw)
+
+
+def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
+    m = d["model"]
+    model = ModelConfig(
+        name=m["name"],
+        task=m["task"],
+        artifact=(root / m["artifact"]) if m.get("artifact") else None,
+        format=_model_format(m),
+        sha256=m.get("sha256"),
+        allow_pickle=m["allow_pickle"],
+        trusted_types=tuple(m["trusted_types"]),
+        entrypoint=m.get("entrypoint"),
+        target=m.get("target"),
+        id_column=m.get("id_column"),
+        features=tuple(m["features"]) if m.get("features") else None,
+        version=m.get("version"),
+    )
+    validation = None
+    if "validation" in d:
+        v = d["validation"]
+        validation = ValidationConfig(
+            data=root / v["data"],
+            reference=(root / v["reference"]) if v.get("reference") else None,
+            golden_rows=v["golden_rows"],
+            slices=tuple(
+                SliceConfig(
+                    name=s["name"],
+                    column=s["column"],
+                    values=tuple(s["values"]) if "values" in s else None,
+                    min=s.get("min"),
+                    max=s.get("max"),
+                    max_regression=_tol(s.get("max_regression")),
+                )
+                for s in v["slices"]
+            ),
+        )
+    lint_d = d.get("lint", {})
+    lint = LintConfig(
+        fail_on=lint_d.get("fail_on", "error"),
+        ignore=tuple(lint_d.get("ignore", ())),
+        severity=dict(lint_d.get("severity", {})),
+        max_output_kb=lint_d.get("max_output_kb", 200),
+        cell_timeout_s=lint_d.get("cell_timeout_s", 600),
+        rtol=lint_d.get("rtol", 1e-6),
+    )
+    g = d.get("gate", {})
+    gate = GateConfig(
+        metrics={
+            name: MetricRule(
+                better=r.get("better"),
+                max_regression=_tol(r.get("max_regression")),
+                min=r.get("min"),
+                max=r.get("max"),
+                optional=r.get("optional", False),
+            )
+            for name, r in g.get("metrics", {}).items()
+        },
+        trade_offs=tuple(
+            TradeOff(
+                allow={k: Tolerance.parse(x) for k, x in t["allow"].items()},
+                when={k: Tolerance.parse(x) for k, x in t["when"].items()},
+            )
+            for t in g.get("trade_offs", [])
+        ),
+        bootstrap=BootstrapConfig(**g.get("bootstrap", {})),
+    )
+    im = d.get("image", {})
+    image = ImageConfig(
+        python=im.get("python", "3.11"),
+        gpu=im.get("gpu", False),
+        base=im.get("base"),
+        cuda=im.get("cuda"),
+        registry=im.get("registry"),
+    )
+    s = d.get("serving", {})
+    out = s.get("outliers", {})
+    pred = out.get("prediction")
+    log = s.get("logging", {})
+    serving = ServingConfig(
+        port=s.get("port", 8080),
+        max_batch_rows=s.get("max_batch_rows", 1000),
+        max_body_bytes=s.get("max_body_bytes", 10 * 1024 * 1024),
+        batching=BatchingConfig(**s.get("batching", {})),
+        outliers=OutlierConfig(
+            mode=out.get("mode", "flag"),
+            prediction=Bounds(pred.get("min"), pred.get("max")) if pred else None,
+            learn_margin=out.get("learn_margin", 0.5),
+            input_z=out.get("input_z", 6),
+        ),
+        logging=LoggingConfig(
+            sample_rate=log.get("sample_rate", 1.0),
+            file=(root / log["file"]) if log.get("file") else None,
+        ),
+    )
+    gk = d.get("deploy", {}).get("gke")
+    deploy = DeployConfig(
+        gke=GkeConfig(
+            project=gk["project"],
+            location=gk["location"],
+            cluster=gk["cluster"],
+            namespace=gk.get("namespace", "default"),
+            min_replicas=gk.get("replicas", {}).get("min", 1),
+            max_replicas=gk.get("replicas", {}).get("max", 10),
+            target_cpu=gk.get("target_cpu", 60),
+        )
+        if gk
+        else None
+    )
+    monitoring = MonitoringConfig(drift=DriftConfig(**d.get("monitoring", {}).get("drift", {})))
+    return Config(
+        path=path,
+        root=root,
+        model=model,
+        notebooks=tuple(d["notebooks"]),
+        requirements=root / d["requirements"],
+        lock=root / d["lock"],
+        validation=validation,
+        lint=lint,
+        gate=gate,
+        image=image,
+        serving=serving,
+        deploy=deploy,
+        monitoring=monitoring,
+        raw=d,
+    )
