@@ -19,6 +19,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("mlrelease.cli.config", "config", "Validate mlrelease.yaml, print its schema."),
     "init": ("mlrelease.cli.config", "init", "Write an mlrelease.yaml for an existing handoff folder."),
     "predict": ("mlrelease.cli.predict", "predict", "Load the model and predict on a CSV or Parquet file."),
+    "lint": ("mlrelease.cli.lint", "lint", "Find dead, commented-out, out-of-order code in notebooks."),
+    "export": ("mlrelease.cli.lint", "export", "Turn a notebook into a clean, runnable script."),
+    "lock": ("mlrelease.cli.deps", "lock", "Pin requirements.in into requirements.txt with hashes."),
+    "deps": ("mlrelease.cli.deps", "deps", "Find stale locks, unused, missing and misplaced packages."),
+    "evaluate": ("mlrelease.cli.evaluate", "evaluate", "Measure quality, latency and size of the model."),
+    "gate": ("mlrelease.cli.gate", "gate", "Block a candidate that is worse than the baseline."),
+    "serve": ("mlrelease.cli.serve", "serve", "Serve the model over HTTP (REST, KServe v1/v2, MLflow)."),
+    "build": ("mlrelease.cli.image", "build", "Build the model's container image (CPU or GPU)."),
+    "test-image": ("mlrelease.cli.image", "test_image", "Prove the image gives the golden predictions."),
+    "push": ("mlrelease.cli.image", "push", "Push the image to a registry and record its digest."),
 }
 
 
