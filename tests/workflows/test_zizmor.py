@@ -1,0 +1,35 @@
+"""Our workflows and actions pass zizmor's security audit (offline, default persona)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _zizmor() -> str:
+    beside_python = Path(sys.executable).with_name("zizmor")
+    found = str(beside_python) if beside_python.exists() else shutil.which("zizmor")
+    if found is None:
+        pytest.fail("zizmor is not installed. Fix: make setup (zizmor is in requirements-dev.txt)")
+    return found
+
+
+def test_workflows_and_actions_have_no_zizmor_findings():
+    targets = [p for p in (".github/workflows", "actions", "action.yml") if (ROOT / p).exists()]
+    result = subprocess.run(
+        [_zizmor(), "--offline", "--no-progress", "--strict-collection", *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (
+        f"zizmor found problems (exit {result.returncode}):\n{result.stdout}{result.stderr}"
+    )
+    assert "No findings" in result.stdout
