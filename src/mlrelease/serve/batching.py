@@ -1,0 +1,183 @@
+"""Adaptive micro-batching: concurrent requests answered by one ``predict`` call.
+
+``predict`` runs in one worker thread, so the event loop stays free to read and answer
+requests. A request that finds the worker idle and nobody else arriving is dispatched at once
+(batching adds no latency at concurrency 1). Requests that arrive while the worker is busy wait
+for it and are then predicted together, up to ``max_rows`` rows; when other requests are still
+being read, the dispatcher waits at most ``max_wait_ms`` for them. Each request gets its own rows
+back; when a gathered batch fails, its requests are predicted one by one, so one bad request
+never fails its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlrelease.config import BatchingConfig
+
+Columns = dict[str, list[Any]]
+
+
+@dataclass
+class Answer:
+    predictions: list[Any]
+    flags: list[list[str]]
+
+
+class ModelFailed(Exception):
+    """The model raised on a request's (validated) rows."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+@dataclass
+class _Job:
+    columns: Columns
+    rows: int
+    future: asyncio.Future[Answer]
+
+
+class Batcher:
+    def __init__(
+        self,
+        predict: Callable[[Columns], np.ndarray],
+        check: Callable[[Columns, np.ndarray], list[list[str]]],
+        cfg: BatchingConfig,
+        on_batch: Callable[[int, int, float], None] | None = None,
+    ):
+        self.predict = predict
+        self.check = check
+        self.enabled = cfg.enabled
+        self.max_rows = max(1, cfg.max_rows)
+        self.max_wait = max(0.0, cfg.max_wait_ms) / 1000.0
+        self.on_batch = on_batch  # (requests, rows, seconds) after each predict, for metrics
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="mlrelease-predict")
+        self.pending: list[_Job] = []
+        self.busy = False
+        self.arriving = 0  # requests being read that will submit soon
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- called by the app, on the event loop
+
+    def arrive(self) -> None:
+        self.arriving += 1
+
+    def left(self) -> None:
+        """A request that called arrive() submitted or gave up."""
+        self.arriving -= 1
+        if self._timer is not None and self.arriving <= 0:
+            self._fire()
+
+    async def submit(self, columns: Columns, rows: int, *, arrived: bool = False) -> Answer:
+        """Predict ``rows`` rows; ``arrived``: this request called arrive() before."""
+        loop = asyncio.get_running_loop()
+        job = _Job(columns, rows, loop.create_future())
+        if arrived:
+            self.arriving -= 1
+        if not self.enabled:
+            answers = await loop.run_in_executor(self.executor, self._run, [job])
+            return _unwrap(answers[0])
+        self.pending.append(job)
+        if self._timer is not None:
+            if self.arriving <= 0 or sum(j.rows for j in self.pending) >= self.max_rows:
+                self._fire()
+        elif not self.busy:
+            self._dispatch(loop)
+        return await job.future
+
+    def _fire(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.busy = False
+        if self.pending:
+            self._dispatch(asyncio.get_running_loop(), wait=False)
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop, wait: bool = True) -> None:
+        rows = sum(j.rows for j in self.pending)
+        # Others are still being read: give them up to max_wait to join this batch.
+        if wait and self.max_wait > 0 and self.arriving > 0 and rows < self.max_rows:
+            self.busy = True
+            self._timer = loop.call_later(self.max_wait, self._fire)
+            return
+        jobs: list[_Job] = []
+        taken = 0
+        while self.pending and (not jobs or taken + self.pending[0].rows <= self.max_rows):
+            job = self.pending.pop(0)
+            jobs.append(job)
+            taken += job.rows
+        self.busy = True
+        fut = loop.run_in_executor(self.executor, self._run, jobs)
+        fut.add_done_callback(lambda f: self._done(loop, jobs, f))
+
+    def _done(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], fut: asyncio.Future[Any]) -> None:
+        self.busy = False
+        try:
+            answers = fut.result()
+        except BaseException as exc:  # the worker itself failed: every job hears it
+            answers = [ModelFailed(exc)] * len(jobs)
+        for job, answer in zip(jobs, answers, strict=True):
+            if job.future.done():
+                continue
+            if isinstance(answer, BaseException):
+                job.future.set_exception(answer)
+            else:
+                job.future.set_result(answer)
+        if self.pending:
+            self._dispatch(loop, wait=False)
+
+    # -- in the worker thread
+
+    def _predict(self, columns: Columns, rows: int) -> tuple[np.ndarray, list[list[str]]]:
+        preds = self.predict(columns)
+        if len(preds) != rows:
+            raise ValueError(f"the model returned {len(preds)} predictions for {rows} rows")
+        return preds, self.check(columns, preds)
+
+    def _run(self, jobs: list[_Job]) -> list[Answer | BaseException]:
+        t0 = time.perf_counter()
+        total = sum(j.rows for j in jobs)
+        try:
+            if len(jobs) == 1:
+                columns = jobs[0].columns
+            else:
+                columns = {name: [v for j in jobs for v in j.columns[name]] for name in jobs[0].columns}
+            preds, flags = self._predict(columns, total)
+            out: list[Answer | BaseException] = []
+            start = 0
+            for j in jobs:
+                end = start + j.rows
+                out.append(Answer(preds[start:end].tolist(), flags[start:end]))
+                start = end
+        except Exception as exc:
+            if len(jobs) == 1:
+                out = [ModelFailed(exc)]
+            else:  # isolate the request that broke the batch
+                out = []
+                for j in jobs:
+                    try:
+                        p, f = self._predict(j.columns, j.rows)
+                        out.append(Answer(p.tolist(), f))
+                    except Exception as one:
+                        out.append(ModelFailed(one))
+        if self.on_batch is not None:
+            self.on_batch(len(jobs), total, time.perf_counter() - t0)
+        return out
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+def _unwrap(answer: Answer | BaseException) -> Answer:
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer

@@ -1,0 +1,319 @@
+"""Request logs: one JSON line per request in Cloud Logging's structured format.
+
+The GKE logging agent parses each stdout line: ``severity``, ``message``, ``time``,
+``httpRequest``, ``logging.googleapis.com/labels``, ``logging.googleapis.com/trace``,
+``logging.googleapis.com/spanId`` and ``logging.googleapis.com/trace_sampled`` become the
+LogEntry's fields; every other key lands in ``jsonPayload``. The request path only puts a small
+dict on a queue; a writer thread formats and writes the lines (to stdout, and to a JSONL file
+when ``serving.logging.file`` is set), and ``close()`` drains the queue before the process
+exits, so nothing is lost on SIGTERM.
+
+Lines (``schema`` 1), the fields the monitoring step reads back from the JSONL file:
+
+=====================================  ==========================================================
+``severity``                           INFO; WARNING when a row was flagged or the request refused
+                                       (4xx); ERROR for a 5xx
+``message``                            e.g. ``POST /predict 200 3 rows 4.1 ms``
+``time``                               RFC 3339 UTC with microseconds, e.g. ``2026-11-27T10:00:00.123456Z``
+``logging.googleapis.com/labels``      ``model``, ``version``, ``event`` (``request`` | ``outlier`` |
+                                       ``server``), ``route`` (the route template, e.g.
+                                       ``/v2/models/{name}/infer``), ``outlier`` (``true``/``false``),
+                                       on outlier lines ``flags`` (comma-separated)
+``httpRequest``                        ``requestMethod``, ``requestUrl``, ``status``, ``latency``
+                                       (``"0.004100s"``), ``userAgent``, ``remoteIp``,
+                                       ``requestSize``, ``responseSize`` (strings, as in LogEntry),
+                                       ``protocol``
+``logging.googleapis.com/trace``       ``projects/<GOOGLE_CLOUD_PROJECT>/traces/<id>`` from the
+                                       ``X-Cloud-Trace-Context`` header (or W3C ``traceparent``)
+``logging.googleapis.com/spanId``      the span id from the same header
+``schema``                             1
+``rows``                               rows in the request (request lines)
+``sampled``                            whether ``inputs``/``predictions`` are present
+``inputs``                             list of records (objects keyed by field), when sampled
+``predictions``                        list, one per row, when sampled
+``flags``                              list of flag lists, one per row (request lines)
+``outlier_rows``                       indexes of flagged rows (request lines)
+``problems``                           on a refused request, the first offending fields
+``row``, ``input``, ``prediction``     on outlier lines: the row's index, its inputs, its prediction
+=====================================  ==========================================================
+
+Outlier rows are always logged with their inputs, whatever the sampling rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, ClassVar
+
+import orjson
+
+SCHEMA = 1
+LABELS = "logging.googleapis.com/labels"
+TRACE = "logging.googleapis.com/trace"
+SPAN = "logging.googleapis.com/spanId"
+SAMPLED = "logging.googleapis.com/trace_sampled"
+_STOP = object()
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_trace(
+    cloud: str | None, traceparent: str | None, project: str | None
+) -> tuple[str | None, str | None, bool | None]:
+    """(trace, spanId, sampled) from X-Cloud-Trace-Context ``TRACE/SPAN;o=1`` or W3C traceparent."""
+    trace_id = span = None
+    sampled: bool | None = None
+    if cloud:
+        head, _, opts = cloud.partition(";")
+        trace_id, _, span = head.partition("/")
+        span = span or None
+        if opts.startswith("o="):
+            sampled = opts[2:3] == "1"
+    elif traceparent:
+        parts = traceparent.split("-")
+        if len(parts) == 4 and len(parts[1]) == 32:
+            trace_id, span = parts[1], parts[2]
+            sampled = parts[3][-1:] in ("1", "3", "5", "7", "9", "b", "d", "f")
+    if not trace_id or not all(c in "0123456789abcdefABCDEF" for c in trace_id):
+        return None, None, None
+    trace = f"projects/{project}/traces/{trace_id}" if project else trace_id
+    return trace, span, sampled
+
+
+class RequestLog:
+    """Queue + writer thread. ``request()`` and ``event()`` are cheap; ``close()`` drains."""
+
+    def __init__(
+        self,
+        model: str,
+        version: str,
+        *,
+        sample_rate: float = 1.0,
+        file: Path | None = None,
+        stream: IO[Any] | None = None,
+        enabled: bool = True,
+    ):
+        self.model = model
+        self.version = version
+        self.sample_rate = sample_rate
+        self.enabled = enabled
+        self.project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+        self.stream = stream if stream is not None else sys.stdout
+        self.file_path = file
+        self._file: IO[bytes] | None = None
+        if file is not None:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(file, "ab")  # noqa: SIM115 - closed in close()
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write_loop, name="mlrelease-log", daemon=True)
+        self._thread.start()
+        self._closed = False
+        self.written = 0
+
+    def labels(self, event: str, **extra: str) -> dict[str, str]:
+        return {"model": self.model, "version": self.version, "event": event, **extra}
+
+    def sample(self) -> bool:
+        return self.sample_rate >= 1.0 or random.random() < self.sample_rate
+
+    def put(self, entry: dict[str, Any]) -> None:
+        if self.enabled and not self._closed:
+            self._q.put(entry)
+
+    def event(self, severity: str, message: str, **fields: Any) -> None:
+        """A line that is not about one request (start-up, shutdown)."""
+        self.put({"t": time.time(), "severity": severity, "message": message, "event": "server", **fields})
+
+    # -- writer thread
+
+    def _format(self, e: dict[str, Any]) -> list[bytes]:
+        event = e.pop("event", "request")
+        ts = e.pop("t")
+        if event == "server":
+            line = {
+                "severity": e.pop("severity"),
+                "message": e.pop("message"),
+                "time": rfc3339(ts),
+                LABELS: self.labels("server"),
+                "schema": SCHEMA,
+                **e,
+            }
+            return [orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)]
+        flags: list[list[str]] | None = e.get("flags")
+        outlier_rows = [i for i, f in enumerate(flags) if f] if flags else []
+        columns: dict[str, list[Any]] | None = e.get("columns")
+        preds: list[Any] | None = e.get("predictions")
+        status = e["status"]
+        severity = "ERROR" if status >= 500 else "WARNING" if status >= 400 or outlier_rows else "INFO"
+        route = e["route"]
+        http = {
+            "requestMethod": e["method"],
+            "requestUrl": e["url"],
+            "status": status,
+            "latency": f"{e['latency']:.6f}s",
+            "userAgent": e.get("user_agent") or "",
+            "remoteIp": e.get("remote_ip") or "",
+            "requestSize": str(e.get("request_size", 0)),
+            "responseSize": str(e.get("response_size", 0)),
+            "protocol": e.get("protocol", "HTTP/1.1"),
+        }
+        rows = e.get("rows", 0)
+        line: dict[str, Any] = {
+            "severity": severity,
+            "message": f"{e['method']} {e['url']} {status} {rows} row{'s' if rows != 1 else ''} "
+            f"{e['latency'] * 1000:.1f} ms",
+            "time": rfc3339(ts),
+            LABELS: self.labels("request", route=route, outlier="true" if outlier_rows else "false"),
+            "httpRequest": http,
+        }
+        trace, span, sampled = parse_trace(e.get("trace_header"), e.get("traceparent"), self.project)
+        if trace:
+            line[TRACE] = trace
+            if span:
+                line[SPAN] = span
+            if sampled is not None:
+                line[SAMPLED] = sampled
+        line["schema"] = SCHEMA
+        line["rows"] = rows
+        records = _records(columns) if columns is not None else None
+        sampled_io = bool(e.get("sampled")) and records is not None
+        line["sampled"] = sampled_io
+        if sampled_io:
+            line["inputs"] = records
+            if preds is not None:
+                line["predictions"] = preds
+        if flags is not None:
+            line["flags"] = flags
+            line["outlier_rows"] = outlier_rows
+        if e.get("problems"):
+            line["problems"] = e["problems"][:20]
+        if e.get("error"):
+            line["error"] = e["error"]
+        out = [orjson.dumps(line, option=orjson.OPT_SERIALIZE_NUMPY)]
+        for i in outlier_rows:
+            assert flags is not None
+            warn: dict[str, Any] = {
+                "severity": "WARNING",
+                "message": f"outlier row {i}: {', '.join(flags[i])}",
+                "time": line["time"],
+                LABELS: self.labels(
+                    "outlier",
+                    route=route,
+                    outlier="true",
+                    flags=",".join(flags[i]),
+                    kind="prediction" if any(f.startswith("prediction_") for f in flags[i]) else "input",
+                ),
+            }
+            if trace:
+                warn[TRACE] = trace
+                if span:
+                    warn[SPAN] = span
+            warn["schema"] = SCHEMA
+            warn["row"] = i
+            if records is not None:
+                warn["input"] = records[i]
+            if preds is not None:
+                warn["prediction"] = preds[i]
+            out.append(orjson.dumps(warn, option=orjson.OPT_SERIALIZE_NUMPY))
+        return out
+
+    def _write(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        data = b"\n".join(lines) + b"\n"
+        try:
+            buf = getattr(self.stream, "buffer", None)
+            if buf is not None:
+                self.stream.flush()
+                buf.write(data)
+                buf.flush()
+            else:
+                self.stream.write(data.decode())
+                self.stream.flush()
+        except (OSError, ValueError):
+            pass  # stdout closed: the file below still gets the lines
+        if self._file is not None:
+            self._file.write(data)
+            self._file.flush()
+        self.written += len(lines)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._q.get()
+            batch = [item]
+            while True:
+                try:
+                    batch.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            stop = False
+            lines: list[bytes] = []
+            for entry in batch:
+                if entry is _STOP:
+                    stop = True
+                    continue
+                try:
+                    lines.extend(self._format(entry))
+                except Exception as exc:  # a log line must never take the writer down
+                    lines.append(orjson.dumps({"severity": "ERROR", "message": f"log line dropped: {exc!r}"}))
+            self._write(lines)
+            if stop:
+                return
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write every queued line, then stop the writer and close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._q.put(_STOP)
+        self._thread.join(timeout)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _records(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+class CloudFormatter(logging.Formatter):
+    """Python log records (uvicorn's own messages) as Cloud Logging JSON lines."""
+
+    SEVERITY: ClassVar[dict[str, str]] = {
+        "WARNING": "WARNING",
+        "ERROR": "ERROR",
+        "CRITICAL": "CRITICAL",
+        "DEBUG": "DEBUG",
+    }
+
+    def __init__(self, model: str = "", version: str = ""):
+        super().__init__()
+        self.model = model
+        self.version = version
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "severity": self.SEVERITY.get(record.levelname, "INFO"),
+            "message": record.getMessage(),
+            "time": rfc3339(record.created),
+            LABELS: {"model": self.model, "version": self.version, "event": "server", "logger": record.name},
+            "logging.googleapis.com/sourceLocation": {
+                "file": record.pathname,
+                "line": str(record.lineno),
+                "function": record.funcName,
+            },
+        }
+        if record.exc_info:
+            line["message"] += "\n" + self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()

@@ -1,0 +1,126 @@
+"""Prometheus metrics of the server (``GET /metrics``), in a registry of its own.
+
+- ``mlrelease_requests_total{route, code}``
+- ``mlrelease_request_duration_seconds{route}`` (histogram, from first byte to answer)
+- ``mlrelease_prediction_value`` (histogram of numeric predictions; buckets from the
+  validation predictions' spread when the signature has it)
+- ``mlrelease_predicted_rows_total``
+- ``mlrelease_outlier_rows_total{kind}`` (kind: prediction | input) and
+  ``mlrelease_outlier_flags_total{flag}``
+- ``mlrelease_rejected_requests_total{reason}`` (reason: validation | too_large | malformed |
+  outlier | model_error | not_ready)
+- ``mlrelease_batch_rows`` / ``mlrelease_batch_requests`` (histograms of the gathered predicts)
+- ``mlrelease_model_info{model, version}`` (1) and ``mlrelease_ready`` (0/1)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from mlrelease.signature import Signature
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+)
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def prediction_buckets(signature: Signature) -> tuple[float, ...]:
+    stats = signature.prediction
+    if stats is None or not stats.max > stats.min:
+        return (-1e9, -1e6, -1e3, -1, 0, 1, 1e3, 1e6, 1e9)
+    lo, hi = stats.min, stats.max
+    span = hi - lo
+    edges = np.linspace(lo - 0.5 * span, hi + 0.5 * span, 13)
+    return tuple(float(f"{x:.6g}") for x in edges)
+
+
+class Metrics:
+    def __init__(self, model: str, version: str, signature: Signature):
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("mlrelease_requests", "HTTP requests answered", ["route", "code"], registry=r)
+        self.latency = Histogram(
+            "mlrelease_request_duration_seconds",
+            "Time to answer a request",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Histogram(
+            "mlrelease_prediction_value",
+            "Numeric predictions",
+            buckets=prediction_buckets(signature),
+            registry=r,
+        )
+        self.rows = Counter("mlrelease_predicted_rows", "Rows predicted", registry=r)
+        self.outlier_rows = Counter(
+            "mlrelease_outlier_rows", "Rows flagged as outliers", ["kind"], registry=r
+        )
+        self.outlier_flags = Counter("mlrelease_outlier_flags", "Outlier flags raised", ["flag"], registry=r)
+        self.rejected = Counter("mlrelease_rejected_requests", "Requests refused", ["reason"], registry=r)
+        self.batch_rows = Histogram(
+            "mlrelease_batch_rows",
+            "Rows per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
+        )
+        self.batch_requests = Histogram(
+            "mlrelease_batch_requests",
+            "Requests per model call",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=r,
+        )
+        self.info = Gauge("mlrelease_model_info", "The model served", ["model", "version"], registry=r)
+        self.info.labels(model, version).set(1)
+        self.ready = Gauge("mlrelease_ready", "1 when the model is loaded and warmed up", registry=r)
+        self._children: dict[tuple[str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
+
+    def request(self, route: str, code: int, seconds: float) -> None:
+        child = self._children.get((route, code))
+        if child is None:
+            child = self._children[(route, code)] = self.requests.labels(route, str(code))
+        child.inc()
+        lat = self._latency.get(route)
+        if lat is None:
+            lat = self._latency[route] = self.latency.labels(route)
+        lat.observe(seconds)
+
+    def answered(self, predictions: list[Any], flags: list[list[str]]) -> None:
+        self.rows.inc(len(predictions))
+        for p in predictions:
+            if (type(p) is float and math.isfinite(p)) or type(p) is int:
+                self.predictions.observe(p)
+        for row in flags:
+            if row:
+                kind = "prediction" if any(f.startswith("prediction_") for f in row) else "input"
+                self.outlier_rows.labels(kind).inc()
+                for f in row:
+                    self.outlier_flags.labels(f).inc()
+
+    def batch(self, requests: int, rows: int, _seconds: float) -> None:
+        self.batch_rows.observe(rows)
+        self.batch_requests.observe(requests)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

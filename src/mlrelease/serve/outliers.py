@@ -1,0 +1,103 @@
+"""Outlier checks on every answered row: predictions outside bounds, inputs far from the
+reference data, categories never seen there.
+
+Bounds are the configured ``serving.outliers.prediction`` {min, max}; a side that is not
+configured is learned from the spread of validation predictions recorded in the signature,
+widened by ``learn_margin`` times that spread. An input is far when its robust z-score
+``|x - median| / mad`` (median and scaled MAD of the reference data) exceeds ``input_z``.
+
+Each flag is a short stable string a log-based metric can count:
+``prediction_above_max``, ``prediction_below_min``, ``prediction_not_finite``,
+``input_far:<field>``, ``unseen_category:<field>``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlrelease.config import OutlierConfig
+from mlrelease.signature import Signature
+
+HARD_FLAGS = frozenset({"prediction_above_max", "prediction_below_min", "prediction_not_finite"})
+
+
+@dataclass(frozen=True)
+class PredictionBounds:
+    min: float | None
+    max: float | None
+    source: str  # configured | learned | mixed | none
+
+
+def prediction_bounds(cfg: OutlierConfig, signature: Signature) -> PredictionBounds:
+    lo = cfg.prediction.min if cfg.prediction else None
+    hi = cfg.prediction.max if cfg.prediction else None
+    configured = (lo is not None) + (hi is not None)
+    stats = signature.prediction
+    if stats is not None and configured < 2:
+        margin = cfg.learn_margin * (stats.max - stats.min)
+        lo = lo if lo is not None else stats.min - margin
+        hi = hi if hi is not None else stats.max + margin
+    source = (
+        "configured"
+        if configured == 2
+        else "none"
+        if lo is None and hi is None
+        else "learned"
+        if configured == 0
+        else "mixed"
+    )
+    return PredictionBounds(lo, hi, source)
+
+
+class OutlierGuard:
+    """Flags rows of a batch; vectorised with numpy, run in the worker thread beside predict."""
+
+    def __init__(self, cfg: OutlierConfig, signature: Signature, enabled: bool = True):
+        self.enabled = enabled
+        self.mode = cfg.mode
+        self.bounds = prediction_bounds(cfg, signature)
+        self.z = cfg.input_z
+        self.numeric: list[tuple[str, float, float]] = []
+        self.categorical: list[tuple[str, frozenset[str]]] = []
+        for f in signature.fields:
+            if f.kind in ("number", "integer") and f.median is not None and f.mad and f.mad > 0:
+                self.numeric.append((f.name, f.median, f.mad))
+            elif f.kind == "string" and f.categories:
+                self.categorical.append((f.name, frozenset(f.categories)))
+
+    def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
+        """One list of flags per row (empty when the row looks normal)."""
+        n = len(predictions)
+        flags: list[list[str]] = [[] for _ in range(n)]
+        if not self.enabled:
+            return flags
+        for name, median, mad in self.numeric:
+            values = columns[name]
+            if n == 1:  # the common single-row case without numpy's overhead
+                x = values[0]
+                if x is not None and abs(x - median) / mad > self.z:
+                    flags[0].append(f"input_far:{name}")
+                continue
+            arr = np.array([math.nan if x is None else x for x in values], dtype=float)
+            with np.errstate(invalid="ignore"):
+                far = np.abs(arr - median) / mad > self.z
+            for i in np.flatnonzero(far):
+                flags[i].append(f"input_far:{name}")
+        for name, seen in self.categorical:
+            for i, x in enumerate(columns[name]):
+                if x is not None and x not in seen:
+                    flags[i].append(f"unseen_category:{name}")
+        lo, hi = self.bounds.min, self.bounds.max
+        if predictions.dtype.kind in "fiu":
+            for i, p in enumerate(predictions.tolist()):
+                if not math.isfinite(p):
+                    flags[i].append("prediction_not_finite")
+                elif hi is not None and p > hi:
+                    flags[i].append("prediction_above_max")
+                elif lo is not None and p < lo:
+                    flags[i].append("prediction_below_min")
+        return flags

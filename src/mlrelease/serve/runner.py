@@ -1,0 +1,247 @@
+"""Starting and stopping the server: uvicorn (httptools + uvloop, one worker), and the smoke check
+that starts it on a free local port, sends typical and absurd rows, and stops it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlrelease.config import Config
+from mlrelease.errors import CheckFailed, UsageError
+from mlrelease.serve.service import example_value
+from mlrelease.signature import Signature
+
+
+def build_app(cfg: Config, signature: Path | None = None, **kwargs: Any) -> Any:
+    """Load the model and its signature and return the ASGI app (not yet warmed up)."""
+    from mlrelease.serve.app import ServerApp
+    from mlrelease.serve.service import load_service
+
+    return ServerApp(load_service(cfg, signature), cfg.serving, **kwargs)
+
+
+def log_config(name: str, version: str) -> dict[str, Any]:
+    """uvicorn's own messages as Cloud Logging JSON on stderr (the request lines go to stdout)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "cloud": {"()": "mlrelease.serve.logs.CloudFormatter", "model": name, "version": version}
+        },
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "cloud", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def uvicorn_config(app: Any, host: str, port: int) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_config=log_config(app.name, app.version),
+        timeout_graceful_shutdown=10,
+        backlog=2048,
+    )
+
+
+def serve(cfg: Config, *, signature: Path | None, host: str, port: int | None) -> None:
+    """Run the server in this process until SIGINT/SIGTERM; queued log lines are written before exit."""
+    import uvicorn
+
+    t0 = time.perf_counter()
+    app = build_app(cfg, signature)
+    port = cfg.serving.port if port is None else port
+    server = uvicorn.Server(uvicorn_config(app, host, port))
+    app.log.event(
+        "INFO", f"listening on http://{host}:{port}", model_load_s=round(time.perf_counter() - t0, 3)
+    )
+    try:
+        server.run()
+    finally:
+        app.shutdown()  # idempotent: makes sure the log is drained even when start-up failed
+    if not server.started:
+        raise UsageError(f"the server could not start on {host}:{port}", hint="is the port free?")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        hdrs = {"Content-Type": "application/json", **(headers or {})}
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> float:
+    t0 = time.perf_counter()
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise UsageError(f"the server exited with code {proc.returncode} before it was ready")
+        try:
+            status, _, _ = request(port, "GET", "/readyz", timeout=2)
+            if status == 200:
+                return time.perf_counter() - t0
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise UsageError(f"the server was not ready after {timeout:.0f} s")
+
+
+@dataclass
+class SmokeResult:
+    port: int
+    ready_s: float
+    exchanges: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    log_lines: int = 0
+    outlier_logs: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "ready_s": round(self.ready_s, 3),
+            "exchanges": self.exchanges,
+            "failures": self.failures,
+            "log_lines": self.log_lines,
+            "outlier_logs": self.outlier_logs,
+            "ok": not self.failures,
+        }
+
+
+def absurd_row(sig: Signature, typical: dict[str, Any], input_z: float) -> dict[str, Any]:
+    """A typical row with its first numeric input pushed far beyond the reference data (in the
+    example: a flat of some 1,400 m2 in the centre): what the outlier check must flag."""
+    row = dict(typical)
+    for f in sig.fields:
+        if f.kind in ("number", "integer") and f.max is not None and f.median is not None and f.mad:
+            far = max(f.max * 6, f.median + 3 * input_z * f.mad)
+            row[f.name] = round(far) if f.kind == "integer" else round(far, 1)
+            break
+    return row
+
+
+def smoke(config_path: str | None, cfg: Config, *, signature: Path | None, rows: int = 3) -> SmokeResult:
+    """Start ``mlrelease serve`` as a subprocess on a free 127.0.0.1 port, send typical rows of the
+    validation data plus an absurd one through three protocols, check that the absurd row is
+    flagged and the typical ones answered, then stop the server with SIGTERM."""
+    from mlrelease.dataset import read_table
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlrelease", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if config_path:
+        cmd += ["-c", config_path]
+    if signature is not None:
+        cmd += ["--signature", str(signature)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    result = SmokeResult(port=port, ready_s=0.0)
+    try:
+        wait_ready(port, proc)
+        result.ready_s = time.perf_counter() - t0
+        _, _, raw = request(port, "GET", "/signature.json")
+        sig = Signature.from_dict(json.loads(raw))
+        typical = {f.name: example_value(f) for f in sig.fields}
+        records: list[dict[str, Any]] = []
+        if cfg.validation is not None:
+            frame = read_table(cfg.validation.data).head(rows)
+            records = json.loads(frame[sig.names].to_json(orient="records"))
+        absurd = absurd_row(sig, records[0] if records else typical, cfg.serving.outliers.input_z)
+        batch = [*records, absurd]
+        last = str(len(batch) - 1)
+        calls = [
+            ("/predict", batch),
+            (f"/v1/models/{cfg.model.name}:predict", {"instances": batch}),
+            ("/invocations", {"dataframe_records": batch}),
+        ]
+        for path, payload in calls:
+            status, headers, body = request(port, "POST", path, payload)
+            flagged = headers.get("x-outlier-rows", "")
+            result.exchanges.append(
+                {
+                    "path": path,
+                    "rows": len(batch),
+                    "status": status,
+                    "answer": json.loads(body),
+                    "outlier_rows": flagged,
+                }
+            )
+            if status == 422 and cfg.serving.outliers.mode == "reject":
+                continue
+            if status != 200:
+                result.failures.append(f"POST {path} answered {status}: {body[:200]!r}")
+            elif last not in flagged.split(","):
+                result.failures.append(f"POST {path}: the absurd row {absurd} was not flagged")
+        status, _, body = request(port, "GET", "/metrics")
+        if b"mlrelease_outlier_rows_total" not in body:
+            result.failures.append("/metrics lacks mlrelease_outlier_rows_total")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+    for ln in out.decode(errors="replace").splitlines():
+        if not ln.strip():
+            continue
+        result.log_lines += 1
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            result.failures.append(f"a log line is not JSON: {ln[:120]}")
+            continue
+        if rec.get("logging.googleapis.com/labels", {}).get("event") == "outlier":
+            result.outlier_logs.append(rec)
+    if not result.outlier_logs:
+        result.failures.append("no WARNING outlier line was logged")
+    if proc.returncode not in (0, -signal.SIGTERM):
+        result.failures.append(
+            f"the server exited with {proc.returncode}: {err.decode(errors='replace')[-500:]}"
+        )
+    return result
+
+
+def raise_on_failures(result: SmokeResult) -> None:
+    if result.failures:
+        raise CheckFailed("the server's smoke check failed", hint="; ".join(result.failures))

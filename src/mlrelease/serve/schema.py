@@ -1,0 +1,263 @@
+"""Request validation against the model's input signature: names, types, nullability.
+
+Every offending field of every row is listed (up to ``MAX_LISTED``), so a client fixes all of
+them at once. Values are normalised on the way (``3.0`` for an integer column becomes ``3``,
+``0``/``1`` for a boolean column become ``False``/``True``). Unseen categories are not an error:
+the model was trained to handle them; the outlier check flags them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlrelease.signature import FieldSpec, Signature
+
+MAX_LISTED = 1000  # offending values listed in one answer; the count is always exact
+
+
+@dataclass
+class BadRequest(Exception):
+    """A request the server refuses: the HTTP status, a message and the offending fields."""
+
+    status: int
+    message: str
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    total: int | None = None  # number of problems when more than listed
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_MISSING = object()
+_INT64 = 2**63
+Checker = Callable[[Any], Any]
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
+
+
+def _checker(spec: FieldSpec) -> Checker:
+    """A function that returns the normalised value or raises _Invalid with what was expected."""
+    nullable = spec.nullable
+    kind = spec.kind
+
+    def null() -> Any:
+        if nullable:
+            return None
+        raise _Invalid("must not be null")
+
+    if kind == "number":
+
+        def check(v: Any) -> Any:
+            t = type(v)
+            if t is float:
+                if math.isfinite(v):
+                    return v
+                raise _Invalid("expected a finite number")
+            if t is int:
+                return float(v)
+            if v is None:
+                return null()
+            raise _Invalid(f"expected a number, got {_type_name(v)}")
+
+    elif kind == "integer":
+
+        def check(v: Any) -> Any:
+            t = type(v)
+            if t is int and -_INT64 <= v < _INT64:
+                return v
+            if t is float and v.is_integer() and -_INT64 <= v < _INT64:
+                return int(v)
+            if v is None:
+                return null()
+            if t is float or t is int:
+                raise _Invalid(f"expected an integer within the 64-bit range, got {v!r}")
+            raise _Invalid(f"expected an integer, got {_type_name(v)}")
+
+    elif kind == "boolean":
+
+        def check(v: Any) -> Any:
+            if type(v) is bool:
+                return v
+            if type(v) is int and v in (0, 1):
+                return bool(v)
+            if v is None:
+                return null()
+            raise _Invalid(f"expected a boolean, got {_type_name(v)}")
+
+    else:
+
+        def check(v: Any) -> Any:
+            if type(v) is str:
+                return v
+            if v is None:
+                return null()
+            raise _Invalid(f"expected a string, got {_type_name(v)}")
+
+    return check
+
+
+class Validator:
+    """Validates rows against a signature, building columns in the signature's order."""
+
+    def __init__(self, signature: Signature, max_rows: int):
+        self.signature = signature
+        self.names = signature.names
+        self.max_rows = max_rows
+        self.checks = [(f.name, _checker(f), f.nullable) for f in signature.fields]
+
+    def _limit(self, n: int) -> None:
+        if n == 0:
+            raise BadRequest(400, "the request has no rows")
+        if n > self.max_rows:
+            raise BadRequest(
+                413, f"the request has {n} rows; this server takes at most {self.max_rows} per request"
+            )
+
+    def records(self, rows: Any, where: str = "records") -> dict[str, list[Any]]:
+        """Rows as objects: ``[{"area_m2": 70, ...}, ...]``."""
+        if not isinstance(rows, list):
+            raise BadRequest(400, f"{where}: expected a list of objects, got {_type_name(rows)}")
+        self._limit(len(rows))
+        cols: dict[str, list[Any]] = {name: [] for name in self.names}
+        problems: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            if type(row) is not dict:
+                problems.append(
+                    {"row": i, "field": None, "error": f"expected an object, got {_type_name(row)}"}
+                )
+                continue
+            for name, check, nullable in self.checks:
+                v = row.get(name, _MISSING)
+                if v is _MISSING:
+                    if nullable:
+                        cols[name].append(None)
+                        continue
+                    problems.append({"row": i, "field": name, "error": "missing"})
+                    continue
+                try:
+                    cols[name].append(check(v))
+                except _Invalid as exc:
+                    problems.append({"row": i, "field": name, "error": str(exc), "value": _short(v)})
+        self._raise(problems)
+        return cols
+
+    def rows(
+        self, rows: Any, columns: list[str] | None = None, where: str = "instances"
+    ) -> dict[str, list[Any]]:
+        """Rows as lists, in ``columns`` order (default: the signature's order)."""
+        if not isinstance(rows, list):
+            raise BadRequest(400, f"{where}: expected a list of rows, got {_type_name(rows)}")
+        names = columns if columns is not None else self.names
+        if columns is not None:
+            self._known(columns, where)
+        self._limit(len(rows))
+        width = len(names)
+        index = {name: names.index(name) for name in self.names if name in names}
+        cols: dict[str, list[Any]] = {name: [] for name in self.names}
+        problems: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            if type(row) is not list or len(row) != width:
+                got = f"{len(row)} values" if isinstance(row, list) else _type_name(row)
+                problems.append(
+                    {"row": i, "field": None, "error": f"expected a list of {width} values, got {got}"}
+                )
+                continue
+            for name, check, nullable in self.checks:
+                j = index.get(name)
+                if j is None:
+                    if nullable:
+                        cols[name].append(None)
+                        continue
+                    problems.append({"row": i, "field": name, "error": "missing"})
+                    continue
+                v = row[j]
+                try:
+                    cols[name].append(check(v))
+                except _Invalid as exc:
+                    problems.append({"row": i, "field": name, "error": str(exc), "value": _short(v)})
+        self._raise(problems)
+        return cols
+
+    def columns(self, data: Any, where: str = "inputs") -> dict[str, list[Any]]:
+        """Named columns: ``{"area_m2": [70, 55], ...}``; all of the same length."""
+        if not isinstance(data, dict):
+            raise BadRequest(400, f"{where}: expected an object of columns, got {_type_name(data)}")
+        lengths = {k: len(v) for k, v in data.items() if isinstance(v, list)}
+        not_lists = [k for k, v in data.items() if not isinstance(v, list) and k in self.names]
+        if not_lists:
+            raise BadRequest(
+                400,
+                f"{where}: each column must be a list",
+                [{"row": None, "field": k, "error": "expected a list of values"} for k in not_lists],
+            )
+        known = {k: n for k, n in lengths.items() if k in self.names}
+        if len(set(known.values())) > 1:
+            raise BadRequest(
+                400,
+                f"{where}: the columns have different lengths",
+                [{"row": None, "field": k, "error": f"{n} values"} for k, n in known.items()],
+            )
+        n = next(iter(known.values()), 0)
+        self._limit(n)
+        cols: dict[str, list[Any]] = {}
+        problems: list[dict[str, Any]] = []
+        for name, check, nullable in self.checks:
+            values = data.get(name, _MISSING)
+            if values is _MISSING:
+                if nullable:
+                    cols[name] = [None] * n
+                else:
+                    problems.append({"row": None, "field": name, "error": "missing"})
+                continue
+            out = []
+            for i, v in enumerate(values):
+                try:
+                    out.append(check(v))
+                except _Invalid as exc:
+                    problems.append({"row": i, "field": name, "error": str(exc), "value": _short(v)})
+            cols[name] = out
+        self._raise(problems)
+        return cols
+
+    def _known(self, columns: list[Any], where: str) -> None:
+        if not all(isinstance(c, str) for c in columns):
+            raise BadRequest(400, f"{where}: column names must be strings")
+
+    @staticmethod
+    def _raise(problems: list[dict[str, Any]]) -> None:
+        if problems:
+            fields = sorted({p["field"] for p in problems if p["field"]})
+            rows = sorted({p["row"] for p in problems if p["row"] is not None})
+            msg = f"{len(problems)} invalid value(s)"
+            if fields:
+                msg += f" in field(s) {', '.join(fields)}"
+            if rows:
+                msg += f" of row(s) {', '.join(map(str, rows[:20]))}{'...' if len(rows) > 20 else ''}"
+            raise BadRequest(422, msg, problems[:MAX_LISTED], total=len(problems))
+
+
+def _short(value: Any) -> Any:
+    """The offending value as shown back: small values as they are, big ones cut."""
+    if isinstance(value, (dict, list)):
+        return f"<{_type_name(value)}>"
+    if isinstance(value, str) and len(value) > 80:
+        return value[:77] + "..."
+    return value

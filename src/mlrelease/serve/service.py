@@ -1,0 +1,136 @@
+"""What the server serves: the loaded model, its input signature and its version.
+
+The signature comes from ``signature.json`` (written by ``mlrelease evaluate``); without one, it
+is inferred here from ``validation.reference`` (or ``validation.data``) and the model's
+predictions on the validation data, so the server also works on a bare handoff.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlrelease.config import Config
+from mlrelease.dataset import read_table
+from mlrelease.errors import DataError
+from mlrelease.model import LoadedModel, load_model
+from mlrelease.signature import Signature, infer_signature, with_predictions
+
+VERSION_ENV = "MLRELEASE_MODEL_VERSION"
+_DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool"}
+
+
+@dataclass
+class Service:
+    """A model ready to answer: predict on validated columns, in the signature's order."""
+
+    name: str
+    version: str
+    model: LoadedModel
+    signature: Signature
+    task: str
+
+    def __post_init__(self) -> None:
+        est = self.model.estimator
+        numeric = all(f.kind in ("number", "integer", "boolean") for f in self.signature.fields)
+        # A scikit-learn model fitted on a plain array has n_features_in_ but no feature names:
+        # it wants an array (a DataFrame would make it warn on every call).
+        self.array_input = (
+            numeric
+            and getattr(est, "feature_names_in_", None) is None
+            and getattr(est, "n_features_in_", None) == len(self.signature.fields)
+        )
+
+    def frame(self, columns: dict[str, list[Any]]) -> pd.DataFrame:
+        """Columns (already validated) as a DataFrame with the signature's dtypes."""
+        data: dict[str, Any] = {}
+        for f in self.signature.fields:
+            values = columns[f.name]
+            dtype = _DTYPES.get(f.kind)
+            if dtype and None in values:
+                dtype = "float64" if f.kind != "boolean" else "object"
+            data[f.name] = pd.Series(values, dtype=dtype) if dtype else pd.Series(values, dtype="object")
+        return pd.DataFrame(data)
+
+    def predict_columns(self, columns: dict[str, list[Any]]) -> np.ndarray:
+        """Predict on validated columns: one value per row."""
+        if self.array_input:
+            names = self.signature.names
+            arr = np.array([columns[n] for n in names], dtype=float).T
+            out = np.asarray(self.model.estimator.predict(arr))
+        else:
+            out = self.model.predict(self.frame(columns))
+        if out.ndim > 1 and out.shape[1] == 1:
+            out = out[:, 0]
+        return out
+
+    def example_columns(self, rows: int = 1) -> dict[str, list[Any]]:
+        """A typical input (medians, first categories): what the warm-up and /docs send."""
+        cols: dict[str, list[Any]] = {}
+        for f in self.signature.fields:
+            cols[f.name] = [example_value(f)] * rows
+        return cols
+
+
+def example_value(f: Any) -> Any:
+    if f.kind == "string":
+        return f.categories[0] if f.categories else "text"
+    if f.kind == "boolean":
+        return False
+    median = f.median if f.median is not None else 0.0
+    return round(median) if f.kind == "integer" else round(float(median), 3)
+
+
+def model_version(cfg: Config, model: LoadedModel) -> str:
+    """config model.version, else $MLRELEASE_MODEL_VERSION, else the model file's sha256 prefix."""
+    if cfg.model.version:
+        return str(cfg.model.version)
+    env = os.environ.get(VERSION_ENV, "").strip()
+    if env:
+        return env
+    return (model.sha256 or "unknown")[:12]
+
+
+def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Signature:
+    """The signature from ``path``, else inferred from the handoff's validation data."""
+    if path is not None:
+        return Signature.read(path)
+    if cfg.validation is None:
+        raise DataError(
+            "no signature to validate requests against",
+            hint="pass --signature out/signature.json (written by `mlrelease evaluate`) "
+            "or set validation.data in mlrelease.yaml",
+        )
+    reference = read_table(cfg.validation.reference or cfg.validation.data)
+    skip = {cfg.model.target, cfg.model.id_column}
+    features = model.features or [c for c in reference.columns if c not in skip]
+    sig = infer_signature(reference, features, target=cfg.model.target, task=cfg.model.task)
+    if cfg.model.task == "regression":
+        validation = read_table(cfg.validation.data)
+        sig = with_predictions(sig, model.predict(validation))
+    return sig
+
+
+def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
+    """Load the model named by ``cfg`` and its signature."""
+    model = load_model(cfg.model)
+    signature = resolve_signature(cfg, model, signature_path)
+    if model.features:
+        missing = [n for n in model.features if n not in signature.names]
+        if missing:
+            raise DataError(
+                f"the signature lacks columns the model needs: {', '.join(missing)}",
+                hint="regenerate signature.json with `mlrelease evaluate` for this model",
+            )
+    return Service(
+        name=cfg.model.name,
+        version=model_version(cfg, model),
+        model=model,
+        signature=signature,
+        task=cfg.model.task,
+    )
