@@ -1,0 +1,247 @@
+"""``mlrelease lock`` and ``mlrelease deps check``: pin the handoff's packages, audit them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from mlrelease.cli.options import config_option, json_option
+
+
+@click.command()
+@config_option
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="NAME[=INDEX_URL]",
+    help="Lock a variant beside the default lock: 'cpu' and 'gpu' add PyTorch's CPU or CUDA index "
+    "(CUDA from image.cuda) and write requirements-cpu.txt / requirements-gpu.txt; NAME=URL gives "
+    "any variant its own index. Repeat for several locks in one run. Default: the plain lock.",
+)
+@click.option(
+    "--python", default=None, help="Python of the image. Default: image.python from mlrelease.yaml."
+)
+@click.option(
+    "--platform",
+    default=None,
+    help="Platform to resolve for, as uv names it. Default: x86_64-manylinux_2_28 (linux x86_64).",
+)
+@click.option("--index-url", default=None, help="Main package index. Default: https://pypi.org/simple.")
+@click.option(
+    "--extra-index-url",
+    "extra_index_urls",
+    multiple=True,
+    help="More indexes (a private one); recorded in the lock's header. Repeatable.",
+)
+@click.option(
+    "--server/--no-server",
+    default=None,
+    help="Lock the model server's own runtime packages together with the handoff's (default), or not.",
+)
+@click.option(
+    "--resolver",
+    type=click.Choice(["uv", "pip-tools"]),
+    default="uv",
+    show_default=True,
+    help="uv targets the image's platform; pip-compile resolves for the Python it runs in.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write (or check) this lock file. Default: 'lock' from mlrelease.yaml (requirements.txt).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Do not resolve: exit 1 with a diff when the lock is stale or was edited by hand.",
+)
+@json_option
+def lock(
+    config_path: str | None,
+    variants: tuple[str, ...],
+    python: str | None,
+    platform: str | None,
+    index_url: str | None,
+    extra_index_urls: tuple[str, ...],
+    server: bool | None,
+    resolver: str,
+    output: Path | None,
+    check: bool,
+    as_json: bool,
+) -> None:
+    """Pin requirements.in into requirements.txt with hashes, for the image's Python and platform.
+
+    The handoff's requirements are locked together with the model server's own, so the image
+    gets one consistent set. The lock's header records how it was made and a hash of its inputs.
+    Exit codes: 0 locked or fresh, 1 stale or edited (--check), 2 bad input or a conflict.
+    """
+    from dataclasses import replace
+
+    from mlrelease import config as cfgmod
+    from mlrelease import github
+    from mlrelease.deps import lock as lockmod
+    from mlrelease.errors import CheckFailed
+
+    cfg = cfgmod.load(config_path)
+    specs = variants or ("default",)
+    given = {
+        name
+        for name, value in (
+            ("platform", platform),
+            ("index_url", index_url),
+            ("extra_index_urls", extra_index_urls),
+            ("server", server),
+        )
+        if value not in (None, ())
+    }
+    base = lockmod.LockRequest(
+        requirements=cfg.requirements,
+        lock=output or cfg.lock,
+        python=python or cfg.image.python,
+        platform=platform or lockmod.DEFAULT_PLATFORM,
+        index_url=index_url or lockmod.PYPI,
+        extra_index_urls=extra_index_urls,
+        server=True if server is None else server,
+        resolver=resolver,  # type: ignore[arg-type]
+    )
+    requests = [
+        replace(base, variant=lockmod.Variant.parse(spec, cuda=cfg.image.cuda))
+        for spec in dict.fromkeys(specs)
+    ]
+
+    if check:
+        results = [lockmod.check(lockmod.recorded_request(r, given)) for r in requests]
+        if as_json:
+            click.echo(json.dumps({"locks": [r.to_json() for r in results]}, indent=2))
+        else:
+            for r in results:
+                click.echo(f"{cfg.relative(r.path)}: {r.status}: {r.message}")
+                for line in r.diff:
+                    click.echo(f"  {line}")
+        bad = [r for r in results if not r.ok]
+        if bad:
+            github.add_summary(
+                "### Lock check failed\n\n"
+                + "\n".join(f"- `{cfg.relative(r.path)}`: {r.message}" for r in bad)
+                + "\n\n```diff\n"
+                + "\n".join(line for r in bad for line in r.diff)
+                + "\n```"
+            )
+            raise CheckFailed(
+                "lock check failed",
+                problems=[r.problem() for r in bad],
+                hint="run `mlrelease lock` and commit the new lock",
+            )
+        return
+
+    out = [lockmod.lock(r) for r in requests]
+    github.set_output("lock-files", "\n".join(str(r.path) for r in out))
+    github.set_output("changed", "true" if any(r.written for r in out) else "false")
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "locks": [
+                        {
+                            "path": str(r.path),
+                            "resolver": r.resolver,
+                            "seconds": round(r.seconds, 3),
+                            "pins": r.pins,
+                            "written": r.written,
+                            "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in r.changes],
+                        }
+                        for r in out
+                    ]
+                },
+                indent=2,
+            )
+        )
+        return
+    for r in out:
+        state = "written" if r.written else "unchanged"
+        click.echo(
+            f"{cfg.relative(r.path)}: {r.pins} pins with hashes, {state} ({r.resolver}, {r.seconds:.1f} s)"
+        )
+        for c in r.changes:
+            if c.old is None:
+                click.echo(f"  + {c.name} {c.new}")
+            elif c.new is None:
+                click.echo(f"  - {c.name} {c.old}")
+            else:
+                click.echo(f"  ~ {c.name} {c.old} -> {c.new}")
+
+
+@click.group()
+def deps() -> None:
+    """Find stale locks, unused, missing and misplaced packages."""
+
+
+@deps.command("check")
+@config_option
+@click.option(
+    "--dev-requirements",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Development requirements (plots, notebooks, tests). Default: requirements-dev.in beside "
+    "requirements.in, when it exists.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "never"]),
+    default="error",
+    show_default=True,
+    help="Lowest severity that makes the check exit 1.",
+)
+@json_option
+def check(config_path: str | None, dev_requirements: Path | None, fail_on: str, as_json: bool) -> None:
+    """Find stale locks, loose pins, and unused, missing, misplaced or duplicate packages.
+
+    Reads every notebook and Python file of the handoff (and the modules the model file refers to)
+    and compares their imports with requirements.in and the lock.
+    Exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input.
+    """
+    from mlrelease import config as cfgmod
+    from mlrelease import github
+    from mlrelease.deps import audit
+    from mlrelease.errors import CheckFailed
+
+    cfg = cfgmod.load(config_path)
+    report = audit.check(cfg, dev_requirements=dev_requirements)
+    counts = report.counts()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for row in audit.render_table(report):
+            click.echo(row)
+        click.echo(
+            f"deps check: {counts['error']} errors, {counts['warning']} warnings "
+            f"({report.files_scanned} files, {len(report.declared)} declared packages, "
+            f"locks: {', '.join(report.locks_checked) or 'none'})",
+            err=bool(report.findings),
+        )
+    for f in report.findings:
+        file = os.path.relpath(cfg.root / f.file) if f.file else None
+        message = f.message + (f" (fix: {f.hint})" if f.hint else "")
+        github.annotate(f.severity, message, file=file, line=f.line, title=f"deps: {f.rule}")
+    github.set_output("errors", str(counts["error"]))
+    github.set_output("warnings", str(counts["warning"]))
+    if report.findings:
+        github.add_summary(
+            "### Dependency check\n\n| severity | rule | package | where | message |\n|---|---|---|---|---|\n"
+            + "\n".join(
+                f"| {f.severity} | {f.rule} | {f.package or ''} | {where} | {f.message} |"
+                for f in report.findings
+                for where in [f"{f.file or ''}:{f.line}" if f.line else f.file or ""]
+            )
+        )
+    if report.failed(fail_on):  # type: ignore[arg-type]
+        raise CheckFailed(
+            f"deps check failed: {counts['error']} errors, {counts['warning']} warnings",
+            hint="see the table above; `mlrelease lock` fixes stale locks and loose pins",
+        )

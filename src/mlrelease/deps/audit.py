@@ -1,0 +1,366 @@
+"""``mlrelease deps check``: are the handoff's packages minimal, complete, in the right place and
+pinned? And is the lock still what ``mlrelease lock`` would make of the current inputs?
+
+Findings (rule: severity):
+- ``stale-lock``/``edited-lock``/``no-lock``: error. The lock does not match its inputs, was edited
+  by hand, or does not exist.
+- ``loose-pin``: error. A lock entry that is not ``==`` with ``--hash``.
+- ``missing``: error. Runtime code imports a package no requirements file declares.
+- ``transitive``: warning. It is only in the lock as another package's dependency.
+- ``dev-only``: error. A development tool (jupyter, pytest, black, ...) in runtime requirements.
+- ``display-only``: error. A plotting package in runtime requirements that the code uses only in
+  notebook cells whose results no other cell reads (belongs in the dev requirements).
+- ``duplicate``: error. Two declared packages provide the same import (opencv-python and
+  opencv-python-headless).
+- ``unused``: warning. Declared, never imported by the code or referenced by the model file.
+- ``unparsable``: warning. A notebook cell or module that could not be read.
+
+Development requirements live in ``requirements-dev.in`` beside ``requirements.in``: imports
+from display cells and tests may come from there.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mlrelease.config import Config
+from mlrelease.deps import imports as imp
+from mlrelease.deps import lock as lockmod
+from mlrelease.deps import names
+from mlrelease.deps.requirements import InputLine, LockFile, read_inputs, read_lock
+
+Severity = Literal["error", "warning"]
+FailOn = Literal["error", "warning", "never"]
+SEVERITY_RANK = {"error": 2, "warning": 1}
+STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    package: str | None = None
+    file: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    root: Path
+    findings: tuple[Finding, ...]
+    files_scanned: int
+    declared: tuple[str, ...]
+    dev_declared: tuple[str, ...]
+    locks_checked: tuple[str, ...]
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning")}
+
+    def failed(self, fail_on: FailOn) -> bool:
+        if fail_on == "never":
+            return False
+        return any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in self.findings)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema_version": 1,
+            "root": str(self.root),
+            "files_scanned": self.files_scanned,
+            "declared": list(self.declared),
+            "dev_declared": list(self.dev_declared),
+            "locks_checked": list(self.locks_checked),
+            "counts": self.counts(),
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+@dataclass
+class _Declared:
+    lines: dict[str, InputLine] = field(default_factory=dict)  # canonical name -> first line
+
+    @classmethod
+    def read(cls, path: Path | None) -> _Declared:
+        out = cls()
+        if path is None or not path.is_file():
+            return out
+        for line in read_inputs(path):
+            if line.kind == "requirement" and line.name and line.name not in out.lines:
+                out.lines[line.name] = line
+        return out
+
+    def provider(self, module: str) -> str | None:
+        return next((d for d in self.lines if names.provides(d, module)), None)
+
+
+def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
+    root = cfg.root
+    rel = cfg.relative
+    findings: list[Finding] = []
+    runtime = _Declared.read(cfg.requirements)
+    dev_path = dev_requirements or cfg.requirements.with_name(
+        f"{cfg.requirements.stem}-dev{cfg.requirements.suffix}"
+    )
+    dev = _Declared.read(dev_path)
+
+    # ---- the lock(s)
+    lock_file, locks_checked = _check_locks(cfg, findings)
+    pinned = set(lock_file.by_name()) if lock_file else set()
+
+    # ---- what the code imports
+    display_tops = {top: d for d in names.DISPLAY for top in names.import_names(d)}
+    uses: list[imp.ImportUse] = []
+    failures: list[imp.ParseFailure] = []
+    notebooks = cfg.notebook_paths()
+    for nb in notebooks:
+        u, f = imp.notebook_imports(nb, display_tops)
+        uses += u
+        failures += f
+    py_files = imp.handoff_files(root, "*.py")
+    for py in py_files:
+        u, f = imp.python_file_imports(py, "test" if imp.is_test_file(py.relative_to(root)) else "runtime")
+        uses += u
+        failures += f
+    model_path = cfg.model.artifact
+    if model_path is not None and model_path.is_file():
+        uses += [imp.ImportUse(m, model_path, None, None, "model") for m in imp.model_modules(model_path)]
+    for failure in failures:
+        where = f" (cell {failure.cell})" if failure.cell else ""
+        findings.append(
+            Finding(
+                "unparsable",
+                "warning",
+                f"cannot read{where}: {failure.message}; its imports were not checked",
+                file=rel(failure.file),
+            )
+        )
+
+    local = imp.local_modules(root) | {nb.stem for nb in notebooks}
+    third_party = [u for u in uses if u.module.split(".", 1)[0] not in STDLIB | local]
+
+    # ---- missing and transitive
+    reported: set[tuple[str, str]] = set()
+    for use in third_party:
+        if use.optional:
+            continue
+        dist_rt = runtime.provider(use.module)
+        dist_dev = dev.provider(use.module)
+        needs_runtime = use.context in ("runtime", "model")
+        if dist_rt or (dist_dev and not needs_runtime):
+            continue
+        dist = names.distribution_for(use.module)
+        key = (dist, rel(use.file))
+        if key in reported:
+            continue
+        reported.add(key)
+        where = f"{rel(use.file)} {use.where()}" if use.line else rel(use.file)
+        source = "the model file" if use.context == "model" else where
+        if dist_dev and needs_runtime:
+            findings.append(
+                Finding(
+                    "missing",
+                    "error",
+                    f"'{use.module}' is used at run time ({source}) but {dist_dev} is declared only in "
+                    f"{rel(dev_path)}",
+                    package=dist_dev,
+                    file=rel(use.file),
+                    line=use.line if use.cell is None else None,
+                    hint=f"move {dist_dev} to {rel(cfg.requirements)}",
+                )
+            )
+        elif dist in pinned or any(names.provides(p, use.module) for p in pinned):
+            findings.append(
+                Finding(
+                    "transitive",
+                    "warning",
+                    f"'{use.module}' ({source}) comes only as another package's dependency",
+                    package=dist,
+                    file=rel(use.file),
+                    line=use.line if use.cell is None else None,
+                    hint=f"declare {dist} in {rel(cfg.requirements)}: a dependency may drop it",
+                )
+            )
+        else:
+            target = cfg.requirements if needs_runtime else dev_path
+            findings.append(
+                Finding(
+                    "missing",
+                    "error" if needs_runtime else "warning",
+                    f"'{use.module}' is imported ({source}) but no requirements file declares it",
+                    package=dist,
+                    file=rel(use.file),
+                    line=use.line if use.cell is None else None,
+                    hint=f"add {dist} to {rel(target)}",
+                )
+            )
+
+    # ---- misplaced, duplicates, unused (runtime requirements only)
+    used_tops = {u.module for u in third_party}
+    for dist, line in runtime.lines.items():
+        where = {"file": rel(line.file), "line": line.line}
+        uses_of = [u for u in third_party if names.provides(dist, u.module)]
+        if dist in names.DEV_ONLY or dist.startswith("pytest-"):
+            findings.append(
+                Finding(
+                    "dev-only",
+                    "error",
+                    f"{dist} is a development tool, not something the served model needs",
+                    package=dist,
+                    hint=f"move it to {rel(dev_path)}",
+                    **where,
+                )
+            )
+            continue
+        if dist in names.DISPLAY and uses_of and all(u.context in ("display", "test") for u in uses_of):
+            cells = sorted({f"{rel(u.file)} cell {u.cell}" for u in uses_of if u.cell})
+            findings.append(
+                Finding(
+                    "display-only",
+                    "error",
+                    f"{dist} is used only to look at data ({', '.join(cells) or 'tests'}), "
+                    "not by the model at run time",
+                    package=dist,
+                    hint=f"move it to {rel(dev_path)}",
+                    **where,
+                )
+            )
+            continue
+        if not uses_of:
+            activators = names.IMPLICIT.get(dist, ())
+            if any(names.provides(a, m) or m.split(".")[0] == a for a in activators for m in used_tops):
+                continue
+            findings.append(
+                Finding(
+                    "unused",
+                    "warning",
+                    f"{dist} is declared but nothing in the handoff imports it "
+                    f"({len(notebooks)} notebooks, {len(py_files)} Python files, the model file)",
+                    package=dist,
+                    hint="remove it, or say in a comment what loads it",
+                    **where,
+                )
+            )
+    seen: dict[str, str] = {}
+    for dist, line in runtime.lines.items():
+        for name in names.import_names(dist):
+            other = seen.get(name)
+            if other and other != dist:
+                findings.append(
+                    Finding(
+                        "duplicate",
+                        "error",
+                        f"{other} and {dist} both provide '{name}': only one can be installed cleanly",
+                        package=dist,
+                        file=rel(line.file),
+                        line=line.line,
+                        hint=f"keep one of {other} and {dist}",
+                    )
+                )
+            seen.setdefault(name, dist)
+
+    findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], f.file or "", f.line or 0, f.rule))
+    return Report(
+        root=root,
+        findings=tuple(findings),
+        files_scanned=len(notebooks) + len(py_files),
+        declared=tuple(runtime.lines),
+        dev_declared=tuple(dev.lines),
+        locks_checked=tuple(locks_checked),
+    )
+
+
+def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None, list[str]]:
+    """Freshness and loose pins of the lock and of its variants (``requirements-gpu.txt``)."""
+    rel = cfg.relative
+    if not cfg.lock.is_file():
+        findings.append(
+            Finding(
+                "no-lock",
+                "error",
+                f"{rel(cfg.lock)} does not exist, so the image's packages are not pinned",
+                file=rel(cfg.requirements),
+                hint="run `mlrelease lock` and commit the lock",
+            )
+        )
+        return None, []
+    variants = sorted(
+        p
+        for p in cfg.lock.parent.glob(f"{cfg.lock.stem}-*{cfg.lock.suffix}")
+        if p.read_text("utf-8", errors="replace").startswith(lockmod.HEADER_LEAD)
+    )
+    paths = [cfg.lock, *variants]
+    main: LockFile | None = None
+    for path in paths:
+        lock_file = read_lock(path)
+        main = main or lock_file
+        findings += _loose_pins(lock_file, rel(path))
+        header = lockmod.parse_header(path.read_text("utf-8"))
+        if header is None:
+            continue  # a hand-written lock: pins are checked, freshness cannot be
+        variant_name = dict(d.split(": ", 1) for d in header.described).get("variant", "default")
+        request = lockmod.LockRequest(
+            requirements=cfg.requirements,
+            lock=cfg.lock,
+            python=cfg.image.python,
+            variant=_recorded_variant(header, variant_name),
+        )
+        result = lockmod.check(lockmod.recorded_request(request, set()))
+        if not result.ok:
+            rule = {"stale": "stale-lock", "edited": "edited-lock"}.get(result.status, "stale-lock")
+            detail = "; ".join(line for line in result.diff if not line.startswith(("---", "+++")))
+            findings.append(
+                Finding(
+                    rule,
+                    "error",
+                    result.message + (f": {detail}" if detail else ""),
+                    file=rel(path),
+                    hint=f"run `{request.command()}` and commit the lock",
+                )
+            )
+    return main, [rel(p) for p in paths]
+
+
+def _recorded_variant(header: lockmod.Header, name: str) -> lockmod.Variant:
+    extra = [d.split(": ", 1)[1] for d in header.described if d.startswith("extra-index-url: ")]
+    return lockmod.Variant(name, extra[0] if name != "default" and extra else None)
+
+
+def _loose_pins(lock_file: LockFile, label: str) -> list[Finding]:
+    out: list[Finding] = []
+    for pin in lock_file.pins:
+        if pin.exact and pin.hashes:
+            continue
+        why = "has no --hash" if pin.exact else "is not pinned with =="
+        out.append(
+            Finding(
+                "loose-pin",
+                "error",
+                f"{pin.text} {why}: the image would install whatever the index serves that day",
+                package=pin.name,
+                file=label,
+                line=pin.line,
+                hint="re-create the lock with `mlrelease lock`",
+            )
+        )
+    for problem in lock_file.unparsed:
+        out.append(Finding("loose-pin", "error", problem.message, file=label, line=problem.line))
+    return out
+
+
+def render_table(report: Report) -> Sequence[str]:
+    """Plain-text table rows for the terminal."""
+    if not report.findings:
+        return []
+    rows = [("severity", "rule", "package", "where", "message")]
+    for f in report.findings:
+        where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "")
+        rows.append(
+            (f.severity, f.rule, f.package or "", where, f.message + (f" (fix: {f.hint})" if f.hint else ""))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=False)) + "  " + r[4] for r in rows]

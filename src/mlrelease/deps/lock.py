@@ -1,0 +1,504 @@
+"""``mlrelease lock``: pin ``requirements.in`` into a hash-locked ``requirements.txt`` for the image.
+
+The lock is for the image, not for this machine: it is resolved for the image's Python and a
+Linux x86_64 platform, and it compiles the handoff's ``requirements.in`` together with the model
+server's own requirements (packaged as ``mlrelease/serve/requirements.in``), so the image gets one
+consistent environment (``server=False`` leaves them out).
+
+uv resolves by default; pip-tools is selectable. pip-compile cannot target another platform or
+Python: it resolves for the interpreter it runs in, so it is refused when that interpreter's
+version differs from the image's, and the platform it records is the host's.
+
+The header records the command to re-run, the resolver, Python, platform, variant, indexes, the
+input lines, a sha256 of the inputs and one of the pinned body. ``check`` compares those with the
+current inputs without resolving: a stale lock (inputs changed) or a hand-edited one (body changed)
+is reported with a readable diff of what changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import json
+import platform as _platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from mlrelease import artifacts
+from mlrelease.deps import process
+from mlrelease.deps.conflicts import explain
+from mlrelease.deps.requirements import InputLine, parse_lock, parse_text_inputs, read_inputs
+from mlrelease.errors import Problem, UsageError
+
+LOCK_FORMAT = 1
+PYPI = "https://pypi.org/simple"
+DEFAULT_PLATFORM = "x86_64-manylinux_2_28"
+DEFAULT_CUDA = "12.6"
+SERVER_LABEL = "mlrelease-server.in"
+PYTORCH_INDEX = "https://download.pytorch.org/whl/{tag}"
+
+Resolver = Literal["uv", "pip-tools"]
+Status = Literal["fresh", "stale", "edited", "missing", "foreign"]
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A flavour of the lock: ``default`` (no extra index), ``cpu``/``gpu`` (PyTorch's indexes),
+    or any name with an explicit index (``gpu=https://...``)."""
+
+    name: str
+    index: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str, *, cuda: str | None = None) -> Variant:
+        name, _, index = spec.partition("=")
+        name = name.strip().lower()
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+            raise UsageError(
+                f"--variant {spec!r}: expected NAME or NAME=INDEX_URL, "
+                "NAME in lowercase letters, digits and '-'"
+            )
+        if index:
+            return cls(name, index.strip())
+        if name == "default":
+            return cls(name)
+        if name == "cpu":
+            return cls(name, PYTORCH_INDEX.format(tag="cpu"))
+        if name == "gpu":
+            tag = "cu" + (cuda or DEFAULT_CUDA).replace(".", "")
+            return cls(name, PYTORCH_INDEX.format(tag=tag))
+        raise UsageError(
+            f"--variant {name}: no index known for this variant",
+            hint=f"give one: --variant {name}=https://my-index/simple (or use default, cpu, gpu)",
+        )
+
+    def lock_path(self, base: Path) -> Path:
+        """``requirements.txt`` for the default variant, ``requirements-gpu.txt`` for ``gpu``."""
+        if self.name == "default":
+            return base
+        return base.with_name(f"{base.stem}-{self.name}{base.suffix}")
+
+
+# ----------------------------------------------------------------------------- request and inputs
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    requirements: Path
+    lock: Path  # the default variant's lock; a variant writes beside it
+    python: str
+    platform: str = DEFAULT_PLATFORM
+    variant: Variant = field(default_factory=lambda: Variant("default"))
+    index_url: str = PYPI
+    extra_index_urls: tuple[str, ...] = ()
+    server: bool = True
+    resolver: Resolver = "uv"
+
+    @property
+    def output(self) -> Path:
+        return self.variant.lock_path(self.lock)
+
+    @property
+    def indexes(self) -> tuple[str, ...]:
+        extra = list(self.extra_index_urls)
+        if self.variant.index and self.variant.index not in extra:
+            extra.insert(0, self.variant.index)
+        return tuple(extra)
+
+    def command(self) -> str:
+        """The command that re-creates this lock, run in the handoff's folder."""
+        parts = ["mlrelease lock"]
+        if self.variant.name != "default":
+            default_index = None
+            with contextlib.suppress(UsageError):
+                default_index = Variant.parse(self.variant.name).index
+            spec = self.variant.name
+            if self.variant.index != default_index:
+                spec += f"={self.variant.index}"
+            parts.append(f"--variant {spec}")
+        if self.platform != DEFAULT_PLATFORM:
+            parts.append(f"--platform {self.platform}")
+        if self.index_url != PYPI:
+            parts.append(f"--index-url {self.index_url}")
+        parts += [f"--extra-index-url {u}" for u in self.extra_index_urls]
+        if not self.server:
+            parts.append("--no-server")
+        if self.resolver != "uv":
+            parts.append(f"--resolver {self.resolver}")
+        return " ".join(parts)
+
+
+def server_requirements() -> str:
+    """The model server's own runtime requirements, shipped inside the package."""
+    return resources.files("mlrelease.serve").joinpath("requirements.in").read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything a lock is a function of, in a canonical form that hashes the same everywhere."""
+
+    requirements: tuple[str, ...]
+    server: tuple[str, ...] | None
+    python: str
+    platform: str
+    variant: str
+    index_url: str
+    extra_index_urls: tuple[str, ...]
+
+    @classmethod
+    def of(cls, request: LockRequest) -> Inputs:
+        lines = read_inputs(request.requirements)
+        server = parse_text_inputs(server_requirements(), SERVER_LABEL) if request.server else None
+        return cls(
+            requirements=tuple(_render(line, request.requirements) for line in lines),
+            server=tuple(line.text for line in server) if server is not None else None,
+            python=request.python,
+            platform=request.platform,
+            variant=request.variant.name,
+            index_url=request.index_url,
+            extra_index_urls=request.indexes,
+        )
+
+    def digest(self) -> str:
+        data = {
+            "format": LOCK_FORMAT,
+            "requirements": list(self.requirements),
+            "server": list(self.server) if self.server is not None else None,
+            "python": self.python,
+            "platform": self.platform,
+            "variant": self.variant,
+            "index_url": self.index_url,
+            "extra_index_urls": list(self.extra_index_urls),
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def describe(self) -> list[str]:
+        """The inputs as readable lines, the form recorded in the header and diffed by ``check``."""
+        out = [
+            f"python: {self.python}",
+            f"platform: {self.platform}",
+            f"variant: {self.variant}",
+            f"index-url: {self.index_url}",
+        ]
+        out += [f"extra-index-url: {u}" for u in self.extra_index_urls]
+        out += [f"in: {line}" for line in self.requirements]
+        if self.server is None:
+            out.append("server: left out (--no-server)")
+        else:
+            out += [f"server: {line}" for line in self.server]
+        return out
+
+
+def _render(line: InputLine, main: Path) -> str:
+    """An input line; one from an included file says which (``[constraints.txt] numpy<3``)."""
+    prefix = "constraint " if line.kind == "constraint" else ""
+    if line.file.resolve() == main.resolve():
+        return prefix + line.text
+    try:
+        origin = str(line.file.resolve().relative_to(main.parent.resolve()))
+    except ValueError:
+        origin = str(line.file)
+    return f"{prefix}[{origin}] {line.text}"
+
+
+# ----------------------------------------------------------------------------- header
+
+
+HEADER_LEAD = "# Locked by mlrelease: do not edit by hand (`mlrelease lock --check` finds edits)."
+
+
+def render_header(request: LockRequest, inputs: Inputs, resolver_version: str, body: str) -> str:
+    lines = [
+        HEADER_LEAD,
+        f"# Re-create it in the handoff's folder with: {request.command()}",
+        f"# mlrelease-lock-format: {LOCK_FORMAT}",
+        f"# resolver: {resolver_version}",
+    ]
+    lines += [f"# {d}" for d in inputs.describe()]
+    lines += [
+        f"# inputs-sha256: {inputs.digest()}",
+        f"# body-sha256: {body_digest(body)}",
+        "#",
+    ]
+    if request.index_url != PYPI:
+        lines.append(f"--index-url {request.index_url}")
+    lines += [f"--extra-index-url {u}" for u in inputs.extra_index_urls]
+    return "\n".join(lines) + "\n"
+
+
+def body_digest(body: str) -> str:
+    return hashlib.sha256(body.strip().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Header:
+    fields: dict[str, str]
+    described: tuple[str, ...]  # the recorded input lines, as Inputs.describe gives them
+    body: str
+
+
+_DESCRIBED = ("python", "platform", "variant", "index-url", "extra-index-url", "in", "server")
+
+
+def parse_header(text: str) -> Header | None:
+    """The recorded header of an mlrelease lock, or None when the file is not one."""
+    if not text.startswith(HEADER_LEAD):
+        return None
+    fields: dict[str, str] = {}
+    described: list[str] = []
+    body_start = 0
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.strip() == "#":
+            body_start = i + 1
+            break
+        m = re.match(r"^# ([a-z0-9-]+): (.*)$", line.rstrip("\n"))
+        if not m:
+            continue
+        key, value = m.groups()
+        if key in _DESCRIBED:
+            described.append(f"{key}: {value}")
+        else:
+            fields[key] = value
+    rest = lines[body_start:]
+    while rest and rest[0].startswith(("--index-url ", "--extra-index-url ")):
+        rest = rest[1:]
+    return Header(fields, tuple(described), "".join(rest))
+
+
+# ----------------------------------------------------------------------------- lock
+
+
+@dataclass(frozen=True)
+class PinChange:
+    name: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class LockResult:
+    path: Path
+    resolver: str
+    seconds: float
+    pins: int
+    changes: tuple[PinChange, ...]
+    written: bool
+
+
+def lock(request: LockRequest, *, timeout: float = 900) -> LockResult:
+    """Resolve, write the lock atomically (only when its content changes), report what moved."""
+    inputs = Inputs.of(request)
+    t0 = time.perf_counter()
+    body, version = _resolve(request, timeout=timeout)
+    seconds = time.perf_counter() - t0
+    text = render_header(request, inputs, version, body) + body
+    old_pins: dict[str, str] = {}
+    previous = request.output.read_text("utf-8") if request.output.is_file() else None
+    if previous is not None:
+        old_pins = {p.name: p.version or p.text for p in parse_lock(previous, request.output).pins}
+    new_pins = {p.name: p.version or p.text for p in parse_lock(text, request.output).pins}
+    changes = tuple(
+        PinChange(n, old_pins.get(n), new_pins.get(n))
+        for n in sorted(set(old_pins) | set(new_pins))
+        if old_pins.get(n) != new_pins.get(n)
+    )
+    written = previous != text
+    if written:
+        artifacts.write_text(request.output, text)
+    return LockResult(request.output, version, seconds, len(new_pins), changes, written)
+
+
+def _resolve(request: LockRequest, *, timeout: float) -> tuple[str, str]:
+    """Run the resolver; return the pinned body (no header) and the resolver's version."""
+    cwd = request.requirements.parent
+    with tempfile.TemporaryDirectory(prefix="mlrelease-lock-") as tmp:
+        tmpdir = Path(tmp)
+        sources = [request.requirements.name]
+        if request.server:
+            server_file = tmpdir / SERVER_LABEL
+            server_file.write_text(server_requirements(), "utf-8")
+            sources.append(str(server_file))
+        out = tmpdir / "requirements.txt"
+        if request.resolver == "uv":
+            base = process.uv_argv()
+            argv = [
+                *base,
+                "pip",
+                "compile",
+                "--no-config",
+                "--quiet",
+                "--no-header",
+                "--generate-hashes",
+                "--python-version",
+                request.python,
+                "--python-platform",
+                request.platform,
+                "--index-url",
+                request.index_url,
+            ]
+            for url in request.indexes:
+                argv += ["--extra-index-url", url]
+            argv += ["-o", str(out), *sources]
+        else:
+            _require_host_python(request.python)
+            base = process.pip_compile_argv()
+            argv = [
+                *base,
+                "--quiet",
+                "--no-header",
+                "--generate-hashes",
+                "--allow-unsafe",
+                "--strip-extras",
+                "--no-emit-index-url",
+                "--no-emit-trusted-host",
+                "--no-emit-find-links",
+                "--cache-dir",
+                str(Path(tempfile.gettempdir()) / "mlrelease-pip-tools-cache"),
+                "--index-url",
+                request.index_url,
+            ]
+            for url in request.indexes:
+                argv += ["--extra-index-url", url]
+            argv += ["--output-file", str(out), *sources]
+        env = process.isolated_env()
+        done = process.run(argv, cwd=cwd, env=env, timeout=timeout)
+        if done.returncode != 0:
+            raise explain(done.output, request=request, inputs=_declared(request))
+        body = out.read_text("utf-8").replace(str(tmpdir) + "/", "")
+        body = _normalise_body(body)
+        return body, process.tool_version(base)
+
+
+def _normalise_body(body: str) -> str:
+    return body.strip() + "\n"
+
+
+def _require_host_python(python: str) -> None:
+    host = f"{sys.version_info.major}.{sys.version_info.minor}"
+    machine = _platform.machine().lower()
+    if host != python or sys.platform != "linux" or machine not in ("x86_64", "amd64"):
+        raise UsageError(
+            "pip-compile resolves for the interpreter it runs in "
+            f"(Python {host} on {sys.platform} {machine}), "
+            f"not for the image's Python {python} on linux x86_64",
+            hint="use the default resolver (uv), which targets the image's platform, "
+            f"or run mlrelease under Python {python} on linux x86_64",
+        )
+
+
+def _declared(request: LockRequest) -> list[InputLine]:
+    lines = read_inputs(request.requirements)
+    if request.server:
+        lines += parse_text_inputs(server_requirements(), SERVER_LABEL)
+    return lines
+
+
+# ----------------------------------------------------------------------------- check
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    path: Path
+    status: Status
+    message: str
+    diff: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "fresh"
+
+    def problem(self) -> Problem:
+        return Problem(self.message, file=str(self.path))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "message": self.message,
+            "diff": list(self.diff),
+        }
+
+
+def recorded_request(request: LockRequest, given: set[str]) -> LockRequest:
+    """``request`` with options not ``given`` on the command line taken from the lock's header.
+
+    So ``mlrelease lock --check`` needs no flags repeated: the lock says how it was made, and the
+    check asks whether the current ``requirements.in`` and config would still give it.
+    """
+    path = request.output
+    if not path.is_file():
+        return request
+    header = parse_header(path.read_text("utf-8"))
+    if header is None:
+        return request
+    rec = [d.split(": ", 1) for d in header.described]
+    if "platform" not in given:
+        request = replace(request, platform=next((v for k, v in rec if k == "platform"), request.platform))
+    if "index_url" not in given:
+        request = replace(request, index_url=next((v for k, v in rec if k == "index-url"), request.index_url))
+    if "extra_index_urls" not in given:
+        extra = tuple(v for k, v in rec if k == "extra-index-url" and v != request.variant.index)
+        request = replace(request, extra_index_urls=extra)
+    if "server" not in given:
+        request = replace(request, server=not any(k == "server" and v.startswith("left out") for k, v in rec))
+    return request
+
+
+def check(request: LockRequest) -> CheckResult:
+    """Is the lock at ``request.output`` what ``lock(request)`` would be built from? No resolving."""
+    path = request.output
+    if not path.is_file():
+        return CheckResult(path, "missing", f"{path.name} does not exist; run `{request.command()}`")
+    text = path.read_text("utf-8")
+    header = parse_header(text)
+    if header is None:
+        return CheckResult(
+            path,
+            "foreign",
+            f"{path.name} was not written by `mlrelease lock` (no header), so it cannot be checked",
+        )
+    inputs = Inputs.of(request)
+    recorded_body = header.fields.get("body-sha256")
+    if header.fields.get("inputs-sha256") != inputs.digest():
+        diff = tuple(
+            difflib.unified_diff(
+                list(header.described),
+                inputs.describe(),
+                "recorded in the lock",
+                "current inputs",
+                lineterm="",
+                n=0,
+            )
+        )
+        return CheckResult(
+            path, "stale", f"{path.name} is stale: its inputs changed since it was locked", _trim(diff)
+        )
+    if recorded_body != body_digest(header.body):
+        changed = _edited_lines(header.body, path)
+        return CheckResult(path, "edited", f"{path.name} was edited by hand after it was locked", changed)
+    return CheckResult(path, "fresh", f"{path.name} is up to date with its inputs")
+
+
+def _trim(diff: tuple[str, ...]) -> tuple[str, ...]:
+    """A unified diff without the ``@@`` hunk lines, which say nothing to a reader here."""
+    return tuple(line for line in diff if not line.startswith("@@"))
+
+
+def _edited_lines(body: str, path: Path) -> tuple[str, ...]:
+    """What a hand edit most likely did: pins that lost their hashes or their ``==``."""
+    lock_file = parse_lock(body, path)
+    out = [
+        f"{p.text}: no longer pinned with == and hashes" for p in lock_file.pins if not (p.exact and p.hashes)
+    ]
+    return tuple(out) or ("pins or hashes differ from what the resolver wrote; re-run `mlrelease lock`",)
