@@ -222,8 +222,8 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                 Finding(
                     "display-only",
                     "error",
-                    f"{dist} is used only to look at data ({', '.join(cells) or 'tests'}), "
-                    "not by the model at run time",
+                    f"{dist} is used only to look at data (imported in {', '.join(cells) or 'tests'}; "
+                    "the cells that use it feed no other cell), not by the model at run time",
                     package=dist,
                     hint=f"move it to {rel(dev_path)}",
                     **where,
@@ -303,13 +303,16 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
         if header is None:
             continue  # a hand-written lock: pins are checked, freshness cannot be
         variant_name = dict(d.split(": ", 1) for d in header.described).get("variant", "default")
-        request = lockmod.LockRequest(
-            requirements=cfg.requirements,
-            lock=cfg.lock,
-            python=cfg.image.python,
-            variant=_recorded_variant(header, variant_name),
+        request = lockmod.recorded_request(
+            lockmod.LockRequest(
+                requirements=cfg.requirements,
+                lock=cfg.lock,
+                python=cfg.image.python,
+                variant=_recorded_variant(header, variant_name),
+            ),
+            set(),
         )
-        result = lockmod.check(lockmod.recorded_request(request, set()))
+        result = lockmod.check(request)
         if not result.ok:
             rule = {"stale": "stale-lock", "edited": "edited-lock"}.get(result.status, "stale-lock")
             detail = "; ".join(line for line in result.diff if not line.startswith(("---", "+++")))
