@@ -1,0 +1,381 @@
+"""``test-image``: the image gives the golden predictions and holds exactly the locked packages.
+
+How the test talks to the server: the container runs with ``network_mode=none`` (no network at
+all, not even a bridge to the host), a read-only root file system with a tmpfs on /tmp, all
+capabilities dropped and a non-root user. With no network, no port can be reached from the host,
+so every probe is a small standard-library Python client started inside the container with
+``docker exec``, talking to the server on 127.0.0.1. The golden rows travel as the exec's
+arguments, in chunks well under the kernel's 128 KiB limit per argument, so the test needs no
+bind mount and works against a remote engine too. Readiness is the image's own HEALTHCHECK,
+run by the engine every half second during the test (the image's interval is for production).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlrelease.dataset import read_table
+from mlrelease.errors import CheckFailed, DataError, EnvironmentUnavailable
+from mlrelease.image.dockerfile import USER_ID, VENV
+from mlrelease.image.lockfile import Lock, normalize
+
+GOLDEN_ID = "row_id"
+GOLDEN_PREDICTION = "prediction"
+CHUNK_BYTES = 96 * 1024
+CHUNK_ROWS = 200
+HEALTH_INTERVAL_NS = 500_000_000
+
+_CLIENT = """
+import json, sys, urllib.error, urllib.request
+port, body = sys.argv[1], sys.argv[2].encode()
+req = urllib.request.Request(
+    f"http://127.0.0.1:{port}/predict", data=body, headers={"Content-Type": "application/json"}
+)
+try:
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        sys.stdout.write(resp.read().decode())
+except urllib.error.HTTPError as exc:
+    sys.stdout.write(json.dumps({"status": exc.code, "error": exc.read().decode(errors="replace")}))
+    sys.exit(3)
+"""
+
+_PACKAGES = """
+import importlib.metadata as md, json, os
+dists = {(d.metadata["Name"], d.version) for d in md.distributions()}
+print(json.dumps({"uid": os.getuid(), "packages": sorted(dists)}))
+"""
+
+_GPU = """
+import json, shutil, subprocess
+out = {"nvidia_smi": None, "nvidia_smi_error": None, "torch": None, "cuda_available": None, "devices": 0}
+exe = shutil.which("nvidia-smi")
+if exe is None:
+    out["nvidia_smi_error"] = "nvidia-smi is not on PATH inside the container"
+else:
+    run = subprocess.run([exe, "-L"], capture_output=True, text=True)
+    if run.returncode == 0:
+        out["nvidia_smi"] = run.stdout.strip()
+    else:
+        out["nvidia_smi_error"] = (run.stderr or run.stdout).strip()[-500:]
+try:
+    import torch
+except ImportError:
+    pass
+else:
+    out["torch"] = torch.__version__
+    out["cuda_available"] = bool(torch.cuda.is_available())
+    out["devices"] = torch.cuda.device_count() if out["cuda_available"] else 0
+print(json.dumps(out))
+"""
+
+
+@dataclass(frozen=True)
+class RowDiff:
+    row_id: Any
+    expected: Any
+    got: Any
+
+
+@dataclass(frozen=True)
+class PackageDiff:
+    name: str
+    locked: str | None
+    installed: str | None
+
+
+@dataclass(frozen=True)
+class GpuReport:
+    nvidia_smi: str | None
+    nvidia_smi_error: str | None
+    torch: str | None
+    cuda_available: bool | None
+    devices: int
+
+    @property
+    def ok(self) -> bool:
+        return self.nvidia_smi is not None and self.cuda_available is not False
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.nvidia_smi is None:
+            out.append(f"nvidia-smi failed: {self.nvidia_smi_error}")
+        if self.cuda_available is False:
+            out.append(f"torch {self.torch} says torch.cuda.is_available() is False")
+        return out
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float = 1e-7
+    atol: float = 0.0
+
+
+@dataclass
+class ImageTestResult:
+    reference: str
+    image_id: str
+    rows: int
+    rtol: float
+    atol: float
+    seconds_to_healthy: float
+    uid: int
+    row_diffs: list[RowDiff] = field(default_factory=list)
+    max_abs_diff: float = 0.0
+    packages: int = 0
+    package_diffs: list[PackageDiff] = field(default_factory=list)
+    gpu: GpuReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.row_diffs and not self.package_diffs and (self.gpu is None or self.gpu.ok)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["row_diffs"] = [_jsonable(asdict(d)) for d in self.row_diffs]
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _cell(value: Any) -> Any:
+    """A JSON value with no loss: floats keep all 17 digits (json uses repr), NaN/NA become null."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def read_golden(path: Path) -> tuple[list[dict[str, Any]], pd.Series, pd.Series]:
+    """The golden inputs as JSON records, the golden predictions, and the row ids."""
+    frame = read_table(path)
+    missing = [c for c in (GOLDEN_ID, GOLDEN_PREDICTION) if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: golden file lacks column(s) {', '.join(missing)}",
+            hint="write it with `mlrelease evaluate -o DIR` (DIR/golden.parquet)",
+        )
+    if frame.empty:
+        raise DataError(f"{path}: golden file has no rows")
+    inputs = frame.drop(columns=[GOLDEN_ID, GOLDEN_PREDICTION])
+    records = [{k: _cell(v) for k, v in row.items()} for row in inputs.to_dict(orient="records")]
+    return records, frame[GOLDEN_PREDICTION].reset_index(drop=True), frame[GOLDEN_ID].reset_index(drop=True)
+
+
+def chunks(records: list[dict[str, Any]]) -> list[str]:
+    """JSON bodies of at most CHUNK_ROWS rows and CHUNK_BYTES bytes each."""
+    out: list[str] = []
+    batch: list[str] = []
+    size = 2
+    for record in records:
+        text = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        if batch and (len(batch) >= CHUNK_ROWS or size + len(text) + 1 > CHUNK_BYTES):
+            out.append("[" + ",".join(batch) + "]")
+            batch, size = [], 2
+        batch.append(text)
+        size += len(text) + 1
+    if batch:
+        out.append("[" + ",".join(batch) + "]")
+    return out
+
+
+def _prediction_value(item: Any) -> Any:
+    if isinstance(item, dict):
+        for key in ("prediction", "label", "value"):
+            if key in item:
+                return item[key]
+    return item
+
+
+def compare_predictions(
+    expected: pd.Series, got: list[Any], row_ids: pd.Series, tol: Tolerance
+) -> tuple[list[RowDiff], float]:
+    """Rows whose prediction differs beyond ``tol`` (numbers) or at all (labels), and the max |diff|."""
+    if len(got) != len(expected):
+        raise CheckFailed(f"the image answered {len(got)} predictions for {len(expected)} golden rows")
+    values = [_prediction_value(g) for g in got]
+    diffs: list[RowDiff] = []
+    max_abs = 0.0
+    if pd.api.types.is_numeric_dtype(expected) and all(
+        (isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values
+    ):
+        exp = expected.to_numpy(dtype=float)
+        arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+        close = np.isclose(arr, exp, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+        both = np.isfinite(arr) & np.isfinite(exp)
+        if both.any():
+            max_abs = float(np.max(np.abs(arr[both] - exp[both])))
+        for i in np.flatnonzero(~close):
+            diffs.append(RowDiff(row_ids.iloc[i], float(exp[i]), float(arr[i])))
+    else:
+        for i, (e, g) in enumerate(zip(expected.tolist(), values, strict=True)):
+            if e != g and str(e) != str(g):
+                diffs.append(RowDiff(row_ids.iloc[i], e, g))
+    return diffs, max_abs
+
+
+def compare_packages(
+    lock: Lock, installed: list[tuple[str, str]], *, self_version: str | None
+) -> list[PackageDiff]:
+    """Locked packages missing, extra or at another version in the image (mlrelease itself aside)."""
+    have = {normalize(name): version for name, version in installed}
+    locked = lock.versions()
+    diffs = []
+    for name in sorted(set(have) | set(locked)):
+        if name == "mlrelease":
+            if self_version is not None and have.get(name) != self_version:
+                diffs.append(PackageDiff(name, self_version, have.get(name)))
+            continue
+        if have.get(name) != locked.get(name):
+            diffs.append(PackageDiff(name, locked.get(name), have.get(name)))
+    return diffs
+
+
+def has_gpu_runtime(client: Any) -> bool:
+    info = client.info()
+    return "nvidia" in (info.get("Runtimes") or {})
+
+
+def _exec_json(container: Any, argv: list[str], what: str) -> Any:
+    code, (stdout, stderr) = container.exec_run(argv, user=f"{USER_ID}:{USER_ID}", demux=True)
+    text = (stdout or b"").decode(errors="replace")
+    if code != 0:
+        detail = text.strip() or (stderr or b"").decode(errors="replace").strip()
+        raise CheckFailed(f"{what} failed inside the container (exit {code}): {detail[-2000:]}")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise CheckFailed(
+            f"{what}: the container answered something that is not JSON: {text[:500]}"
+        ) from None
+
+
+def gpu_probe(container: Any) -> GpuReport:
+    """nvidia-smi and torch.cuda.is_available(), as seen inside ``container``."""
+    data = _exec_json(container, [f"{VENV}/bin/python", "-c", _GPU], "the GPU probe")
+    return GpuReport(**data)
+
+
+def _wait_healthy(container: Any, timeout: float) -> float:
+    started = time.monotonic()
+    while True:
+        container.reload()
+        state = container.attrs["State"]
+        health = (state.get("Health") or {}).get("Status")
+        if health == "healthy":
+            return time.monotonic() - started
+        if state.get("Status") in ("exited", "dead") or health == "unhealthy":
+            logs = container.logs(tail=40).decode(errors="replace")
+            what = "exited" if state.get("Status") != "running" else "became unhealthy"
+            raise CheckFailed(
+                f"the server in the image {what} before it was healthy; its last log lines:\n{logs}"
+            )
+        if time.monotonic() - started > timeout:
+            logs = container.logs(tail=40).decode(errors="replace")
+            raise CheckFailed(
+                f"the server in the image was not healthy within {timeout:.0f}s; its log:\n{logs}"
+            )
+        time.sleep(0.25)
+
+
+def run_image_test(
+    client: Any,
+    reference: str,
+    *,
+    golden: Path,
+    lock: Lock,
+    port: int,
+    tol: Tolerance = Tolerance(),
+    gpu: bool = False,
+    timeout: float = 180.0,
+) -> ImageTestResult:
+    """Start the image locked down, wait for health, send the golden rows, compare; never raises on a diff."""
+    records, expected, row_ids = read_golden(golden)
+    import docker
+
+    try:
+        image = client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        raise DataError(
+            f"image {reference} is not in the local engine", hint="run `mlrelease build` first"
+        ) from None
+    test = ((image.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
+    if not test or test[0] == "NONE":
+        raise CheckFailed(
+            f"image {reference} declares no HEALTHCHECK", hint="build it with `mlrelease build`"
+        )
+    if gpu and not has_gpu_runtime(client):
+        raise EnvironmentUnavailable(
+            "--gpu: this Docker engine has no GPU runtime (docker info lists no 'nvidia' runtime), "
+            "so the GPU cannot be checked here",
+            hint="run on a machine with an NVIDIA driver and nvidia-container-toolkit",
+        )
+    options: dict[str, Any] = {}
+    if gpu:
+        options["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+    container = client.containers.run(
+        image.id,
+        detach=True,
+        network_mode="none",
+        read_only=True,
+        tmpfs={"/tmp": "rw,nosuid,nodev,size=256m"},
+        user=f"{USER_ID}:{USER_ID}",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        healthcheck={"test": test, "interval": HEALTH_INTERVAL_NS, "timeout": 3_000_000_000, "retries": 3},
+        labels={"io.mlrelease.test-image": reference},
+        **options,
+    )
+    try:
+        seconds = _wait_healthy(container, timeout)
+        predictions: list[Any] = []
+        for body in chunks(records):
+            answer = _exec_json(
+                container, [f"{VENV}/bin/python", "-c", _CLIENT, str(port), body], "POST /predict"
+            )
+            if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
+                raise CheckFailed(f"POST /predict answered without a predictions list: {str(answer)[:500]}")
+            predictions += answer["predictions"]
+        row_diffs, max_abs = compare_predictions(expected, predictions, row_ids, tol)
+        listing = _exec_json(container, [f"{VENV}/bin/python", "-c", _PACKAGES], "listing packages")
+        installed = [(str(n), str(v)) for n, v in listing["packages"]]
+        self_version = (image.labels or {}).get("io.mlrelease.version")
+        package_diffs = compare_packages(lock, installed, self_version=self_version)
+        report = gpu_probe(container) if gpu else None
+        return ImageTestResult(
+            reference=reference,
+            image_id=image.id,
+            rows=len(records),
+            rtol=tol.rtol,
+            atol=tol.atol,
+            seconds_to_healthy=round(seconds, 2),
+            uid=int(listing["uid"]),
+            row_diffs=row_diffs,
+            max_abs_diff=max_abs,
+            packages=len(installed),
+            package_diffs=package_diffs,
+            gpu=report,
+        )
+    finally:
+        container.remove(force=True)
