@@ -1,0 +1,83 @@
+"""``mlrelease gate``: compare the candidate's metrics with the baseline's and decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlrelease.cli.options import config_option, json_option
+
+
+@click.command()
+@click.option(
+    "--candidate",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The candidate: a folder written by `mlrelease evaluate -o`, or its metrics.json.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The model in production, the same way. Without it only absolute rules (min/max) are checked.",
+)
+@config_option
+@click.option(
+    "--output",
+    "-o",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for gate.json and gate.md.",
+)
+@json_option
+@click.pass_context
+def gate(
+    ctx: click.Context,
+    candidate: Path,
+    baseline: Path | None,
+    config_path: str | None,
+    out_dir: Path,
+    as_json: bool,
+) -> None:
+    """Block a CANDIDATE that is worse than the BASELINE under the rules in mlrelease.yaml.
+
+    Exit 0 when it passes, 1 when a rule blocks it, 2 on bad input.
+    """
+    import json
+
+    from mlrelease import config as cfgmod
+    from mlrelease import github
+    from mlrelease.artifacts import write_json, write_text
+    from mlrelease.gate import OVERALL, decide, load_side
+    from mlrelease.gate.report import markdown, print_table
+
+    cfg = cfgmod.load(config_path)
+    cand = load_side(candidate, "candidate")
+    base = load_side(baseline, "baseline") if baseline is not None else None
+    slices = cfg.validation.slices if cfg.validation else ()
+    result = decide(cfg.gate, slices, cand, base)
+    data = result.to_dict()
+    text = markdown(result)
+    write_text(out_dir / "gate.md", text)
+    write_json(out_dir / "gate.json", data)
+
+    github.add_summary(text)
+    github.set_output("verdict", result.verdict)
+    github.set_output("report", str(out_dir / "gate.md"))
+    for c in result.failed:
+        where = "" if c.scope == OVERALL else f" (slice {c.scope})"
+        github.annotate("error", f"{c.metric}{where}: {c.reason}", title="gate: candidate blocked")
+    for c in result.checks:
+        if c.verdict == "noise":
+            github.annotate("warning", f"{c.metric}: {c.reason}", title="gate: within noise")
+
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+    else:
+        print_table(result)
+    if result.verdict == "fail":
+        if as_json:
+            click.echo(result.headline, err=True)
+        ctx.exit(1)

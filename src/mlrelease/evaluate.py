@@ -1,0 +1,509 @@
+"""``mlrelease evaluate``: measure the model's quality, cost and behaviour on the validation data.
+
+Writes four files, computed in full before any is written:
+
+- ``metrics.json``: quality metrics by task, per slice, cost metrics (single-row latency, batch
+  throughput, size, peak memory), with the model's and the data's sha256 (schema below, versioned);
+- ``predictions.parquet``: ``row_id``, ``prediction``, ``target``, class probabilities
+  (``proba:<class>``) and slice membership (``slice:<name>``): what the gate's paired bootstrap reads;
+- ``golden.parquet``: a fixed, seeded sample of input rows exactly as the model takes them, with
+  ``row_id`` and ``prediction``: what the image test replays inside the container;
+- ``signature.json``: the input signature inferred from the reference data, with the spread of the
+  validation predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import platform
+import subprocess
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from mlrelease import metrics as metricdefs
+from mlrelease.artifacts import write_bytes, write_json
+from mlrelease.config import FORMAT_BY_SUFFIX, Config, ModelConfig, SliceConfig
+from mlrelease.dataset import read_table
+from mlrelease.errors import DataError, ModelLoadError, Problem, UsageError
+from mlrelease.model import LoadedModel, load_model, sha256_file
+from mlrelease.signature import Signature, infer_field, infer_signature, with_predictions
+
+SCHEMA_VERSION = 1
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.parquet"
+GOLDEN_FILE = "golden.parquet"
+SIGNATURE_FILE = "signature.json"
+GOLDEN_SEED = 0
+PROBA_PREFIX = "proba:"
+SLICE_PREFIX = "slice:"
+LIBRARIES = ("mlrelease", "numpy", "pandas", "scikit-learn", "scipy", "skops", "joblib", "onnxruntime")
+
+
+# ----------------------------------------------------------------------------- metrics.json
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str | None
+    sha256: str | None
+    format: str
+    path: str | None
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    path: str
+    sha256: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class SliceMetrics:
+    rows: int
+    metrics: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class MetricsReport:
+    """The typed content of ``metrics.json``. A metric that is NaN or infinite is stored as null."""
+
+    model: ModelInfo
+    data: DataInfo
+    task: Literal["regression", "classification"]
+    target: str | None
+    metrics: dict[str, float | None]
+    cost: dict[str, float | None]
+    slices: dict[str, SliceMetrics]
+    noise: dict[str, float] = field(default_factory=dict)  # relative run-to-run spread of cost metrics
+    classes: list[Any] | None = None
+    confusion_matrix: list[list[int]] | None = None  # rows: true class, columns: predicted (reported only)
+    libraries: dict[str, str] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    timestamp: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def value(self, name: str) -> float | None:
+        """A quality or cost metric by name (None when absent or not finite)."""
+        return self.metrics.get(name, self.cost.get(name))
+
+    def has(self, name: str) -> bool:
+        return name in self.metrics or name in self.cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str) -> MetricsReport:
+        if not isinstance(data, dict):
+            raise DataError(f"{source}: expected a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DataError(
+                f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}",
+                hint="re-run `mlrelease evaluate` with this version of mlrelease",
+            )
+        try:
+            return cls(
+                model=ModelInfo(**data["model"]),
+                data=DataInfo(**data["data"]),
+                task=data["task"],
+                target=data.get("target"),
+                metrics={k: _finite(v) for k, v in data["metrics"].items()},
+                cost={k: _finite(v) for k, v in data.get("cost", {}).items()},
+                slices={
+                    k: SliceMetrics(int(v["rows"]), {m: _finite(x) for m, x in v["metrics"].items()})
+                    for k, v in data.get("slices", {}).items()
+                },
+                noise={k: float(v) for k, v in data.get("noise", {}).items()},
+                classes=data.get("classes"),
+                confusion_matrix=data.get("confusion_matrix"),
+                libraries=dict(data.get("libraries", {})),
+                machine=dict(data.get("machine", {})),
+                timestamp=data.get("timestamp", ""),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DataError(f"{source}: not a valid metrics.json: {type(exc).__name__}: {exc}") from None
+
+    @classmethod
+    def read(cls, path: Path) -> MetricsReport:
+        import json
+
+        try:
+            data = json.loads(Path(path).read_text("utf-8"))
+        except OSError as exc:
+            raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise DataError(f"{path}: not valid JSON: {exc}") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class Evaluation:
+    report: MetricsReport
+    predictions: pd.DataFrame
+    golden: pd.DataFrame
+    signature: Signature
+    timings: dict[str, float]  # seconds per phase, for the terminal and the benchmark
+
+    def write(self, out_dir: Path) -> dict[str, Path]:
+        paths = {
+            "metrics": out_dir / METRICS_FILE,
+            "predictions": out_dir / PREDICTIONS_FILE,
+            "golden": out_dir / GOLDEN_FILE,
+            "signature": out_dir / SIGNATURE_FILE,
+        }
+        write_bytes(paths["predictions"], self.predictions.to_parquet(index=False))
+        write_bytes(paths["golden"], self.golden.to_parquet(index=False))
+        self.signature.write(paths["signature"])
+        write_json(paths["metrics"], self.report.to_dict())  # last: its presence means the set is whole
+        return paths
+
+
+def model_config_for(cfg: Config, model_path: Path | None) -> ModelConfig:
+    """The config's model, or the file at ``model_path`` in its place (same trust settings)."""
+    if model_path is None:
+        return cfg.model
+    fmt = FORMAT_BY_SUFFIX.get(model_path.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"{model_path}: cannot tell the model format from the file name",
+            hint="expected one of: " + ", ".join(sorted(FORMAT_BY_SUFFIX)),
+        )
+    if not model_path.is_file():
+        raise ModelLoadError(f"{model_path}: no such model file")
+    # A pickle-like override must still match the pinned sha256; other formats carry no pin.
+    sha = cfg.model.sha256 if fmt in ("joblib", "pickle") else None
+    return dataclasses.replace(
+        cfg.model, artifact=model_path.resolve(), format=fmt, sha256=sha, entrypoint=None, version=None
+    )
+
+
+def evaluate(
+    cfg: Config,
+    *,
+    model_path: Path | None = None,
+    data_path: Path | None = None,
+    latency_samples: int = 500,
+) -> Evaluation:
+    """Evaluate the model (or ``model_path`` in its place) on the validation data."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if data_path is None:
+        if cfg.validation is None:
+            raise UsageError("no --data given and mlrelease.yaml has no validation.data")
+        data_path = cfg.validation.data
+    if not cfg.model.target:
+        raise UsageError("mlrelease.yaml: model.target is needed to evaluate", hint="name the target column")
+    model_cfg = model_config_for(cfg, model_path)
+    model = load_model(model_cfg, root=cfg.root)
+    timings["load_model_s"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    frame = read_table(data_path)
+    slices = cfg.validation.slices if cfg.validation else ()
+    reference = (
+        read_table(cfg.validation.reference)
+        if cfg.validation and cfg.validation.reference and cfg.validation.reference != data_path
+        else None
+    )
+    features = check_inputs(frame, model, cfg, slices, reference, data_path)
+    timings["read_data_s"] = time.perf_counter() - t
+
+    task = cfg.model.task
+    target = cfg.model.target
+    X = frame[features]
+    y = frame[target].to_numpy()
+    if pd.isna(y).any():
+        rows = np.flatnonzero(pd.isna(y))[:5].tolist()
+        raise DataError(f"{data_path}: the target column '{target}' has empty values (rows {rows} ...)")
+
+    t = time.perf_counter()
+    tracemalloc.start()
+    try:
+        pred = _predict(model, X, data_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    proba = model.predict_proba(X) if task == "classification" and model.has_proba else None
+    classes = model.classes if proba is not None else None
+    if proba is not None and (classes is None or len(classes) != proba.shape[1]):
+        classes = None
+        proba = None  # probabilities without labels cannot be scored
+    timings["predict_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    quality = metricdefs.quality_metrics(task, y, pred, proba, classes)
+    slice_masks = {s.name: slice_mask(frame, s) for s in slices}
+    slice_metrics = {
+        name: SliceMetrics(
+            rows=int(mask.sum()),
+            metrics=_clean(
+                metricdefs.quality_metrics(
+                    task, y[mask], pred[mask], proba[mask] if proba is not None else None, classes
+                )
+                if mask.any()
+                else {}
+            ),
+        )
+        for name, mask in slice_masks.items()
+    }
+    labels = None
+    matrix = None
+    if task == "classification":
+        labels = classes or sorted(set(np.unique(y).tolist()) | set(np.unique(pred).tolist()), key=str)
+        matrix = metricdefs.confusion(y, pred, labels)
+    timings["metrics_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cost, noise = measure_cost(model, X, latency_samples)
+    cost["peak_memory_bytes"] = float(peak)
+    if model.path is not None and model.path.is_file():
+        cost["model_size_bytes"] = float(model.path.stat().st_size)
+    timings["cost_s"] = time.perf_counter() - t
+
+    row_ids = (
+        frame[cfg.model.id_column].to_numpy()
+        if cfg.model.id_column and cfg.model.id_column in frame.columns
+        else np.arange(len(frame))
+    )
+    predictions = pd.DataFrame({"row_id": row_ids, "prediction": pred, "target": y})
+    if proba is not None and classes is not None:
+        for i, c in enumerate(classes):
+            predictions[f"{PROBA_PREFIX}{c}"] = proba[:, i]
+    for name, mask in slice_masks.items():
+        predictions[f"{SLICE_PREFIX}{name}"] = mask
+    golden = golden_sample(X, row_ids, pred, cfg.validation.golden_rows if cfg.validation else 200)
+
+    sig = infer_signature(reference if reference is not None else frame, features, target=target, task=task)
+    if np.issubdtype(np.asarray(pred).dtype, np.number):
+        sig = with_predictions(sig, pred)
+
+    report = MetricsReport(
+        model=ModelInfo(
+            name=cfg.model.name,
+            version=model_cfg.version or _git_revision(cfg.root),
+            sha256=model.sha256,
+            format=model.format,
+            path=cfg.relative(model.path) if model.path else model_cfg.entrypoint,
+        ),
+        data=DataInfo(path=cfg.relative(data_path.resolve()), sha256=sha256_file(data_path), rows=len(frame)),
+        task=task,
+        target=target,
+        metrics=_clean(quality),
+        cost=_clean(cost),
+        slices=slice_metrics,
+        noise={k: round(v, 4) for k, v in noise.items()},
+        classes=[_plain(c) for c in labels] if labels is not None else None,
+        confusion_matrix=matrix,
+        libraries=_libraries(),
+        machine={"platform": platform.platform(), "processor": platform.machine(), "cpus": _cpus()},
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    return Evaluation(report=report, predictions=predictions, golden=golden, signature=sig, timings=timings)
+
+
+def _predict(model: LoadedModel, X: pd.DataFrame, data_path: Path) -> np.ndarray:
+    try:
+        pred = model.predict(X)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise DataError(f"{data_path}: the model cannot predict on this data: {exc}") from None
+    if len(pred) != len(X):
+        raise ModelLoadError(f"the model returned {len(pred)} predictions for {len(X)} rows")
+    return pred
+
+
+def _clean(values: dict[str, float]) -> dict[str, float | None]:
+    return {k: _finite(v) for k, v in values.items()}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _kind(series: pd.Series) -> str:
+    return infer_field(str(series.name), series.head(0) if series.empty else series.iloc[:1000]).kind
+
+
+def check_inputs(
+    frame: pd.DataFrame,
+    model: LoadedModel,
+    cfg: Config,
+    slices: tuple[SliceConfig, ...],
+    reference: pd.DataFrame | None,
+    path: Path,
+) -> list[str]:
+    """The feature columns, after checking ``frame`` against the model's inputs; every
+    missing, unexpected and mistyped column is listed in one error."""
+    target, id_col = cfg.model.target, cfg.model.id_column
+    known = {target, id_col, *(s.column for s in slices)}
+    features = model.features or [c for c in frame.columns if c not in known]
+    problems: list[Problem] = []
+    for col in features:
+        if col not in frame.columns:
+            problems.append(Problem("missing: the model needs this column", key=col))
+    if target and target not in frame.columns:
+        problems.append(Problem("missing: the target column (model.target)", key=target))
+    for s in slices:
+        if s.column not in frame.columns:
+            problems.append(Problem(f"missing: slice '{s.name}' is defined on this column", key=s.column))
+    allowed = set(features) | known
+    for col in frame.columns:
+        if col not in allowed:
+            problems.append(
+                Problem(
+                    "unexpected column: not a model input, the target, the id column or a slice column",
+                    key=str(col),
+                )
+            )
+    expected: dict[str, str] = dict(model.input_kinds or {})
+    if not expected and reference is not None:
+        expected = {c: _kind(reference[c]) for c in features if c in reference.columns}
+    for col in features:
+        if col in frame.columns and col in expected:
+            got = _kind(frame[col])
+            numeric = {"number", "integer", "boolean"}
+            if (expected[col] == "string") != (got == "string") or (
+                expected[col] == "boolean" and got not in numeric
+            ):
+                problems.append(Problem(f"wrong type: expected {expected[col]}, got {got}", key=col))
+    if problems:
+        raise DataError(
+            f"{path}: the columns do not match the model's inputs ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''})",
+            problems=[dataclasses.replace(p, file=str(path)) for p in problems],
+            hint=f"the model takes: {', '.join(features)}",
+        )
+    return list(features)
+
+
+def slice_mask(frame: pd.DataFrame, s: SliceConfig) -> np.ndarray:
+    """Rows of ``frame`` in slice ``s``: column among ``values``, >= ``min``, < ``max``."""
+    col = frame[s.column]
+    mask = np.ones(len(frame), dtype=bool)
+    if s.values is not None:
+        mask &= col.isin(list(s.values)).to_numpy()
+    try:
+        if s.min is not None:
+            mask &= (col >= s.min).to_numpy(dtype=bool, na_value=False)
+        if s.max is not None:
+            mask &= (col < s.max).to_numpy(dtype=bool, na_value=False)
+    except TypeError:
+        raise DataError(
+            f"slice '{s.name}': min/max need a numeric column, but '{s.column}' holds {col.dtype}"
+        ) from None
+    return mask
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def measure_cost(
+    model: LoadedModel, X: pd.DataFrame, samples: int, *, blocks: int = 5, warmup: int = 20
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Single-row latency percentiles over ``samples`` calls after a warm-up, and batch throughput.
+
+    Latencies are taken in ``blocks`` blocks; the relative spread of each percentile between
+    blocks is returned as its noise, so the gate can tell a real slow-down from a busy machine.
+    """
+    n = len(X)
+    samples = max(samples, blocks * 20)
+    rows = [X.iloc[[i % n]] for i in range(samples + warmup)]
+    for r in rows[:warmup]:
+        model.predict(r)
+    times = np.empty(samples)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i, r in enumerate(rows[warmup:]):
+            start = time.perf_counter_ns()
+            model.predict(r)
+            times[i] = time.perf_counter_ns() - start
+        runs = []
+        budget = time.perf_counter() + 2.0
+        while len(runs) < 3 and (not runs or time.perf_counter() < budget):
+            start = time.perf_counter_ns()
+            model.predict(X)
+            runs.append(time.perf_counter_ns() - start)
+    finally:
+        if was_enabled:
+            gc.enable()
+    ms = times / 1e6
+    cost: dict[str, float] = {}
+    noise: dict[str, float] = {}
+    per_block = np.array_split(ms, blocks)
+    for q in (50, 95, 99):
+        name = f"p{q}_latency_ms"
+        cost[name] = float(np.percentile(ms, q))
+        block_q = np.array([np.percentile(b, q) for b in per_block])
+        noise[name] = float((block_q.max() - block_q.min()) / (2 * np.median(block_q)))
+    cost["throughput_rows_per_s"] = float(n / (min(runs) / 1e9))
+    if len(runs) > 1:
+        noise["throughput_rows_per_s"] = float((max(runs) - min(runs)) / (2 * float(np.median(runs))))
+    return cost, noise
+
+
+# ----------------------------------------------------------------------------- golden rows
+
+
+def golden_sample(X: pd.DataFrame, row_ids: np.ndarray, pred: np.ndarray, rows: int) -> pd.DataFrame:
+    """A fixed sample (seeded, in data order) of input rows with their predictions."""
+    k = min(rows, len(X))
+    idx = np.sort(np.random.default_rng(GOLDEN_SEED).choice(len(X), size=k, replace=False))
+    golden = X.iloc[idx].reset_index(drop=True).copy()
+    golden.insert(0, "row_id", row_ids[idx])
+    golden["prediction"] = pred[idx]
+    return golden
+
+
+# ----------------------------------------------------------------------------- provenance
+
+
+def _libraries() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _git_revision(root: Path) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None

@@ -1,0 +1,85 @@
+"""Rendering a gate decision: Markdown (job summary, PR comment) and a terminal table."""
+
+from __future__ import annotations
+
+from mlrelease.gate import OVERALL, Check, GateResult, fmt, fmt_change
+
+ICONS = {
+    "pass": "✅ pass",
+    "fail": "❌ fail",
+    "noise": "⚠️ within noise",
+    "skip": "➖ skipped",
+    "info": "ℹ️ reported",
+}
+
+
+def _metric(c: Check) -> str:
+    return c.metric if c.scope == OVERALL else f"{c.metric} · slice `{c.scope}`"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(result: GateResult) -> str:
+    icon = "✅" if result.verdict == "pass" else "❌"
+    lines = [f"**{icon} {result.headline}**", ""]
+    lines += [
+        "| metric | baseline | candidate | change | rule | verdict |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for c in result.checks:
+        lines.append(
+            f"| {_md_cell(_metric(c))} | {fmt(c.baseline)} | {fmt(c.candidate)} | {fmt_change(c)} | "
+            f"{_md_cell(c.rule)} | {ICONS[c.verdict]}: {_md_cell(c.reason)} |"
+        )
+    if result.trade_offs:
+        lines += ["", "**Trade-offs applied**", ""] + [f"- {t}" for t in result.trade_offs]
+    if result.notes:
+        lines += ["", "**Notes**", ""] + [f"- {n}" for n in result.notes]
+    if result.reported:
+        lines += ["", "<details><summary>Other metrics (reported, not gated)</summary>", ""]
+        lines += ["| metric | baseline | candidate | change |", "| --- | ---: | ---: | ---: |"]
+        lines += [
+            f"| {c.metric} | {fmt(c.baseline)} | {fmt(c.candidate)} | {fmt_change(c)} |"
+            for c in result.reported
+        ]
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(result: GateResult) -> None:
+    """The decision as a table on stdout; colours only when it is a terminal."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    style = {"pass": "green", "fail": "bold red", "noise": "yellow", "skip": "dim", "info": "dim"}
+    table = Table(title=escape(result.headline), title_justify="left", show_lines=False)
+    for col, justify in (
+        ("metric", "left"),
+        ("baseline", "right"),
+        ("candidate", "right"),
+        ("change", "right"),
+        ("rule", "left"),
+        ("verdict", "left"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=col == "metric")  # type: ignore[arg-type]
+    for c in result.checks:
+        table.add_row(
+            escape(_metric(c).replace("`", "")),
+            fmt(c.baseline),
+            fmt(c.candidate),
+            fmt_change(c),
+            escape(c.rule),
+            f"[{style[c.verdict]}]{c.verdict}[/]",
+        )
+    console.print(table)
+    for c in result.checks:
+        if c.verdict in ("fail", "noise", "skip"):
+            console.print(f"[{style[c.verdict]}]{c.verdict}[/] {escape(_metric(c))}: {escape(c.reason)}")
+    for t in result.trade_offs:
+        console.print(f"trade-off: {escape(t)}", highlight=False)
+    for n in result.notes:
+        console.print(f"note: {escape(n)}", highlight=False)
