@@ -1,0 +1,99 @@
+"""``mlrelease lint`` and ``mlrelease export``: the notebook handoff check and the clean script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mlrelease.cli.options import config_option, json_option
+
+
+@click.command()
+@click.argument("notebooks", nargs=-1, type=click.Path(path_type=Path))
+@config_option
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning", "info", "never"]),
+    default=None,
+    help="Exit 1 when a finding has this severity or worse. Default: lint.fail_on, else error.",
+)
+@click.option(
+    "--execute",
+    is_flag=True,
+    help="Also run each notebook top to bottom in a fresh kernel and compare its stored outputs.",
+)
+@click.option(
+    "--sarif",
+    "sarif_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the findings as SARIF 2.1.0 (for GitHub code scanning).",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the findings as lint.json (the same document --json prints).",
+)
+@json_option
+@click.pass_context
+def lint(
+    ctx: click.Context,
+    notebooks: tuple[Path, ...],
+    config_path: str | None,
+    fail_on: str | None,
+    execute: bool,
+    sarif_path: Path | None,
+    report_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Check NOTEBOOKS (files or folders; default: the `notebooks` globs of mlrelease.yaml).
+
+    Finds out-of-order and hidden-state execution, unexecuted and failing cells, commented-out
+    and dead code, installs and local paths, unseeded randomness, secrets and clutter. Exits 0
+    when clean, 1 when a finding reaches --fail-on, 2 on bad usage or an unreadable notebook.
+    """
+    from mlrelease.artifacts import write_json
+    from mlrelease.notebooks import report as render
+    from mlrelease.notebooks.lint import lint_paths
+    from mlrelease.notebooks.targets import resolve_targets
+
+    targets = resolve_targets(list(notebooks), config_path)
+    result = lint_paths(targets.paths, targets.lint, root=targets.root, execute=execute, fail_on=fail_on)
+    result.unreadable[:0] = targets.missing
+    for line in result.unreadable:
+        click.echo(f"error: {line}", err=True)
+    document = result.to_json()
+    if report_path is not None:
+        write_json(report_path, document)
+    if sarif_path is not None:
+        write_json(sarif_path, render.sarif(result, base=targets.root))
+    if as_json:
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        render.render_table(result)
+    render.annotate(result)
+    ctx.exit(result.exit_code)
+
+
+@click.command()
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the script here (e.g. pipeline.py). Default: print it.",
+)
+def export(notebook: Path, output: Path | None) -> None:
+    """Turn NOTEBOOK into a clean script: no magics, no display-only cells, no commented-out
+    code, imports first, and a header naming the notebook and its sha256."""
+    from mlrelease.notebooks.export import export_notebook
+
+    result = export_notebook(notebook, output)
+    if output is None:
+        click.echo(result.script, nl=False)
+    else:
+        dropped = ", ".join(f"{i} ({why})" for i, why in sorted(result.dropped.items())) or "none"
+        click.echo(f"wrote {output}: {len(result.kept)} cell(s) kept; dropped: {dropped}", err=True)

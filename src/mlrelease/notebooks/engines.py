@@ -1,0 +1,190 @@
+"""The engines behind the dead-code rules: ruff (pyflakes rules) and vulture, run as subprocesses.
+
+Each notebook becomes one script: its code cells, translated from IPython to Python
+(``source.translate``), top to bottom. Checking the whole notebook as one module is what makes the
+analysis cross-cell: an import used three cells later is used. Both engines run once for all
+notebooks of a lint run (one process each, not one per notebook), which is where most of the
+speed over running them per notebook comes from.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlrelease.errors import EnvironmentUnavailable
+from mlrelease.notebooks.rules import Hit
+from mlrelease.notebooks.source import Notebook
+
+# names IPython puts in every kernel's namespace
+IPYTHON_BUILTINS = ("get_ipython", "display", "In", "Out", "exit", "quit")
+
+RUFF_RULES = {"F401": "NB301", "F841": "NB302", "F811": "NB305", "F821": "NB106"}
+
+
+@dataclass
+class Script:
+    """A notebook's code cells as one Python module, with the way back to cells."""
+
+    text: str
+    where: list[tuple[int, int]]  # script line (0-based) -> (cell index, line in cell)
+
+    def locate(self, row: int) -> tuple[int, int]:
+        row = min(max(row, 1), len(self.where)) - 1
+        return self.where[row] if self.where else (0, 1)
+
+
+def script_of(nb: Notebook) -> Script:
+    chunks: list[str] = []
+    where: list[tuple[int, int]] = []
+    for cell in nb.code:
+        lines = cell.python.splitlines()
+        if cell.tree is None:
+            lines = ["" for _ in lines]  # a cell that does not parse is reported by NB107, not here
+        for n, text in enumerate(lines, 1):
+            chunks.append(text)
+            where.append((cell.index, n))
+    return Script("\n".join(chunks) + "\n", where)
+
+
+def run_process(
+    argv: list[str], ok: tuple[int, ...] = (0,), stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The one place this package spawns a process: argv list, output captured, shown on failure."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, input=stdin)
+    except FileNotFoundError as exc:
+        raise EnvironmentUnavailable(f"{argv[0]}: not found ({exc})", hint="run `make setup`") from None
+    if proc.returncode not in ok:
+        detail = (proc.stderr or proc.stdout).strip()[-2000:]
+        raise EnvironmentUnavailable(f"{Path(argv[0]).name} exited {proc.returncode}: {detail}")
+    return proc
+
+
+def ruff_bin() -> str:
+    here = Path(sys.executable).parent / "ruff"
+    if here.exists():
+        return str(here)
+    found = shutil.which("ruff")
+    if found:
+        return found
+    try:
+        from ruff.__main__ import find_ruff_bin
+
+        return str(find_ruff_bin())
+    except Exception:  # the ruff package is a dependency; this is only the last resort
+        raise EnvironmentUnavailable("ruff is not installed", hint="pip install ruff") from None
+
+
+def run_engines(notebooks: list[Notebook]) -> dict[int, list[Hit]]:
+    """Run ruff and vulture on every notebook at once; hits by position in ``notebooks``."""
+    hits: dict[int, list[Hit]] = {i: [] for i in range(len(notebooks))}
+    if not notebooks:
+        return hits
+    scripts = [script_of(nb) for nb in notebooks]
+    with tempfile.TemporaryDirectory(prefix="mlrelease-lint-") as tmp:
+        files = []
+        for i, s in enumerate(scripts):
+            f = Path(tmp) / f"nb{i:05d}.py"
+            f.write_text(s.text, encoding="utf-8")
+            files.append(f)
+        index = {f.name: i for i, f in enumerate(files)}
+        for name, row, rule_id, message, ident in [*_ruff(tmp), *_vulture(tmp)]:
+            i = index.get(Path(name).name)
+            if i is None:
+                continue
+            if rule_id == "NB302" and not _module_level_assignment(notebooks[i], scripts[i], row, ident):
+                continue
+            cell, line = scripts[i].locate(row)
+            hits[i].append(Hit(rule_id, cell, line, message, ident))
+    return hits
+
+
+def _ruff(folder: str) -> list[tuple[str, int, str, str, str | None]]:
+    argv = [
+        ruff_bin(),
+        "check",
+        "--isolated",
+        "--no-cache",
+        "--no-fix",
+        "--exit-zero",
+        "--output-format",
+        "json",
+        "--select",
+        ",".join(RUFF_RULES),
+        "--config",
+        f"builtins = {json.dumps(list(IPYTHON_BUILTINS))}",
+        folder,
+    ]
+    proc = run_process(argv)
+    out = []
+    for d in json.loads(proc.stdout or "[]"):
+        code = d.get("code")
+        if code not in RUFF_RULES:
+            continue
+        m = re.search(r"`([^`]+)`", d.get("message", ""))
+        out.append(
+            (d["filename"], d["location"]["row"], RUFF_RULES[code], d["message"], m.group(1) if m else None)
+        )
+    return out
+
+
+_VULTURE_LINE = re.compile(r"^(.*?):(\d+): (.*?) \((\d+)% confidence")
+
+
+def _vulture(folder: str) -> list[tuple[str, int, str, str, str | None]]:
+    # vulture exits 3 when it found dead code, 0 when it found none
+    proc = run_process([sys.executable, "-m", "vulture", "--min-confidence", "60", folder], ok=(0, 3))
+    out = []
+    for row in proc.stdout.splitlines():
+        m = _VULTURE_LINE.match(row)
+        if not m:
+            continue
+        path, line, message = m.group(1), int(m.group(2)), m.group(3)
+        ident = re.search(r"'([^']+)'", message)
+        name = ident.group(1) if ident else None
+        if message.startswith(("unused function", "unused class")):
+            rule_id = "NB303"
+        elif message.startswith("unreachable code"):
+            rule_id = "NB304"
+        elif message.startswith("unused variable"):
+            # function-local variables come from ruff's F841, which knows more about scopes
+            rule_id = "NB302"
+        else:
+            # unused imports come from ruff; unused methods, attributes and properties are left out:
+            # frameworks call them through protocols (fit/transform, forward, __call__) that
+            # vulture cannot see
+            continue
+        if name and name.startswith("_"):
+            continue
+        out.append((path, line, rule_id, message, name))
+    return out
+
+
+def _module_level_assignment(nb: Notebook, script: Script, row: int, name: str | None) -> bool:
+    """Vulture's unused variables count only for module-level ``name = value`` statements.
+
+    Vulture also reports loop variables and every name of a tuple unpacking
+    (``fig, ax = plt.subplots()``), which notebooks use idiomatically; locals are ruff's job.
+    """
+    if not name:
+        return False
+    cell_index, line = script.locate(row)
+    for cell in nb.code:
+        if cell.index != cell_index or cell.tree is None:
+            continue
+        for stmt in cell.tree.body:
+            if stmt.lineno != line:
+                continue
+            if isinstance(stmt, ast.Assign):
+                return any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets)
+            if isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                return isinstance(stmt.target, ast.Name) and stmt.target.id == name
+    return False

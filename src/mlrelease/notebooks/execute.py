@@ -1,0 +1,119 @@
+"""``lint --execute``: run the notebook top to bottom in a fresh kernel and compare outputs.
+
+nbclient drives a real ipykernel with the notebook's folder as the working directory and a
+per-cell timeout. The first failing cell is reported with its traceback (NB801); each stored text
+output that a fresh run does not reproduce is reported (NB802), numbers compared within
+``lint.rtol``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from mlrelease.config import LintConfig
+from mlrelease.notebooks.rules import Hit
+from mlrelease.notebooks.source import Notebook
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+_NUMBER = re.compile(
+    r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?"
+)
+# outputs that measure time or memory are not meant to reproduce
+_TIMING_MAGICS = {"time", "timeit", "prun", "memit"}
+
+
+def run_fresh(nb: Notebook, timeout_s: float) -> tuple[Any, int | None, str | None]:
+    """Execute a copy of the notebook; return (executed notebook, failing cell index, failure text)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    fresh = nbformat.reads(nb.raw_text, as_version=4)
+    current: dict[str, int] = {}
+
+    def on_start(cell: Any, cell_index: int) -> None:
+        current["index"] = cell_index
+
+    client = NotebookClient(
+        fresh,
+        timeout=math.ceil(timeout_s),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(nb.path.parent.resolve())}},
+        on_cell_execute=on_start,
+    )
+    try:
+        client.execute()
+    except CellTimeoutError:
+        return fresh, current.get("index"), f"timed out after {timeout_s:g} s (lint.cell_timeout_s)"
+    except CellExecutionError:
+        index = current.get("index")
+        for i, cell in enumerate(fresh.cells):
+            if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+                index = i
+                break
+        return fresh, index, _traceback(fresh.cells[index]) if index is not None else "failed"
+    except DeadKernelError as exc:
+        return fresh, current.get("index"), f"the kernel died: {exc}"
+    return fresh, None, None
+
+
+def _traceback(cell: Any) -> str:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            lines = [_ANSI.sub("", line) for line in out.get("traceback", [])]
+            text = "\n".join(lines).strip()
+            tail = "\n".join(text.splitlines()[-25:])
+            return f"{out.get('ename')}: {out.get('evalue')}\n{tail}"
+    return "failed"
+
+
+def text_outputs(outputs: list[dict[str, Any]]) -> str:
+    parts = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream" and out.get("name") == "stdout":
+            text = out.get("text", "")
+            parts.append(text if isinstance(text, str) else "".join(text))
+        elif kind in {"execute_result"}:
+            text = (out.get("data") or {}).get("text/plain", "")
+            parts.append(text if isinstance(text, str) else "".join(text))
+    return "".join(parts)
+
+
+def same_text(stored: str, fresh: str, rtol: float) -> tuple[bool, str]:
+    """Whether two outputs agree: text equal, numbers equal within ``rtol``; else the first difference."""
+    a_lines = [_ADDRESS.sub("0x…", line.rstrip()) for line in stored.strip().splitlines()]
+    b_lines = [_ADDRESS.sub("0x…", line.rstrip()) for line in fresh.strip().splitlines()]
+    if len(a_lines) != len(b_lines):
+        return False, f"{len(a_lines)} stored line(s), {len(b_lines)} now"
+    for a, b in zip(a_lines, b_lines, strict=True):
+        if _NUMBER.split(a) != _NUMBER.split(b):
+            return False, f"stored {a.strip()[:80]!r}, now {b.strip()[:80]!r}"
+        for x, y in zip(_NUMBER.findall(a), _NUMBER.findall(b), strict=True):
+            fx, fy = float(x.replace(",", "")), float(y.replace(",", ""))
+            if not math.isclose(fx, fy, rel_tol=rtol, abs_tol=0.0) and x != y:
+                return False, f"stored {a.strip()[:80]!r}, now {b.strip()[:80]!r} ({x} vs {y})"
+    return True, ""
+
+
+def execution_hits(nb: Notebook, cfg: LintConfig) -> list[Hit]:
+    fresh, failed, why = run_fresh(nb, cfg.cell_timeout_s)
+    hits: list[Hit] = []
+    if failed is not None:
+        hits.append(Hit("NB801", failed, None, f"cell {failed} fails in a fresh kernel: {why}"))
+    for cell in nb.code:
+        if failed is not None and cell.index >= failed:
+            break
+        if cell.execution_count is None or any(m.name in _TIMING_MAGICS for m in cell.magics):
+            continue
+        stored = text_outputs(cell.outputs)
+        if not stored.strip():
+            continue
+        now = text_outputs(fresh.cells[cell.index].get("outputs", []))
+        ok, diff = same_text(stored, now, cfg.rtol)
+        if not ok:
+            hits.append(Hit("NB802", cell.index, None, f"stored output not reproduced: {diff}"))
+    return hits

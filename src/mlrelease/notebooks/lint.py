@@ -1,0 +1,209 @@
+"""``mlrelease lint``: every rule on every notebook, with the handoff's severities and ignores.
+
+The result is a ``LintReport``, written as ``lint.json`` (schema version 1) and SARIF. Unreadable
+notebooks do not stop the run: each gets one line in ``report.unreadable`` and the others are
+still checked.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlrelease.config import LintConfig
+from mlrelease.notebooks import checks, engines
+from mlrelease.notebooks.rules import RULES, SEVERITY_RANK, Hit, Severity
+from mlrelease.notebooks.source import Notebook, NotebookUnreadable, read
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    name: str
+    severity: Severity
+    message: str
+    path: str  # as shown to the user (relative to the working folder when inside it)
+    cell: int | None  # 0-based index among all cells
+    line: int | None  # 1-based line in the cell
+    file_line: int  # 1-based line in the .ipynb file, for SARIF and annotations
+    hint: str
+    engine: str
+
+    def location(self) -> str:
+        where = self.path
+        if self.cell is not None:
+            where += f" cell {self.cell}"
+            if self.line is not None:
+                where += f":{self.line}"
+        return where
+
+
+@dataclass(frozen=True)
+class NotebookSummary:
+    path: str
+    sha256: str
+    cells: int
+    code_cells: int
+    findings: int
+
+
+@dataclass
+class LintReport:
+    fail_on: str
+    notebooks: list[NotebookSummary] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # one line each, naming file and problem
+    executed: bool = False
+
+    def counts(self) -> dict[str, int]:
+        out = {"error": 0, "warning": 0, "info": 0}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out
+
+    @property
+    def failed(self) -> bool:
+        """True when a finding reaches the ``fail_on`` severity."""
+        if self.fail_on == "never":
+            return False
+        floor = SEVERITY_RANK[self.fail_on]
+        return any(SEVERITY_RANK[f.severity] >= floor for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        if self.unreadable:
+            return 2
+        return 1 if self.failed else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": "mlrelease lint",
+            "fail_on": self.fail_on,
+            "failed": self.failed,
+            "executed": self.executed,
+            "counts": self.counts(),
+            "notebooks": [asdict(n) for n in self.notebooks],
+            "unreadable": list(self.unreadable),
+            "findings": [asdict(f) for f in self.findings],
+        }
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def repo_root(start: Path) -> Path | None:
+    """The nearest folder above ``start`` with ``.git`` or ``mlrelease.yaml``: where the handoff ends."""
+    for folder in [start, *start.parents]:
+        if (folder / ".git").exists() or (folder / "mlrelease.yaml").is_file():
+            return folder
+    return None
+
+
+def _allowed(rule_id: str, cfg: LintConfig) -> Severity | None:
+    """The configured severity of a rule, or None when it is switched off or ignored."""
+    if any(rule_id == ig or (ig and rule_id.startswith(ig)) for ig in (i.upper() for i in cfg.ignore)):
+        return None
+    sev = cfg.severity.get(rule_id, RULES[rule_id].severity)
+    return None if sev == "off" else sev  # type: ignore[return-value]
+
+
+def lint_paths(
+    paths: list[Path],
+    cfg: LintConfig | None = None,
+    *,
+    root: Path | None = None,
+    execute: bool = False,
+    fail_on: str | None = None,
+) -> LintReport:
+    """Check every notebook in ``paths``; ``root`` is the repository the handoff lives in."""
+    cfg = cfg or LintConfig()
+    report = LintReport(fail_on=fail_on or cfg.fail_on, executed=execute)
+    notebooks: list[Notebook] = []
+    for path in paths:
+        try:
+            notebooks.append(read(path, display_path(path)))
+        except NotebookUnreadable as exc:
+            report.unreadable.append(exc.message)
+    engine_hits = engines.run_engines(notebooks)
+    for i, nb in enumerate(notebooks):
+        hits = list(static_hits(nb, root or repo_root(nb.path.parent), cfg)) + engine_hits[i]
+        if execute:
+            from mlrelease.notebooks.execute import execution_hits
+
+            hits += execution_hits(nb, cfg)
+        findings = _apply(nb, _dedupe(hits), cfg)
+        report.findings += findings
+        report.notebooks.append(
+            NotebookSummary(nb.display, nb.sha256, len(nb.cells), len(nb.code), len(findings))
+        )
+    return report
+
+
+def static_hits(nb: Notebook, root: Path | None, cfg: LintConfig) -> list[Hit]:
+    flows = checks.module_names(nb)
+    return [
+        *checks.syntax_errors(nb),
+        *checks.execution_order(nb),
+        *checks.error_outputs(nb),
+        *checks.hidden_state(nb, flows),
+        *checks.commented_out(nb),
+        *checks.environment_leaks(nb, root),
+        *checks.nondeterminism(nb),
+        *checks.secrets(nb),
+        *checks.clutter(nb, cfg.max_output_kb),
+    ]
+
+
+def _dedupe(hits: list[Hit]) -> list[Hit]:
+    """Drop pyflakes' "undefined name" where NB103 already explains it (defined in a cell below)."""
+    hidden = {(h.cell, h.line, h.name) for h in hits if h.rule == "NB103"}
+    hidden_names = {(h.cell, h.name) for h in hits if h.rule == "NB103"}
+    out = []
+    seen = set()
+    for h in hits:
+        if h.rule == "NB106" and ((h.cell, h.line, h.name) in hidden or (h.cell, h.name) in hidden_names):
+            continue
+        key = (h.rule, h.cell, h.line, h.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(h)
+    return out
+
+
+def _apply(nb: Notebook, hits: list[Hit], cfg: LintConfig) -> list[Finding]:
+    cells = {c.index: c for c in nb.code}
+    out = []
+    for h in hits:
+        sev = _allowed(h.rule, cfg)
+        if sev is None:
+            continue
+        cell = cells.get(h.cell)
+        # an inline ignore on a line; a cell-wide finding (no line) is ignored from the cell's first line
+        if cell is not None and (cell.ignored(h.line or 1, h.rule)):
+            continue
+        rule = RULES[h.rule]
+        out.append(
+            Finding(
+                rule=h.rule,
+                name=rule.name,
+                severity=sev,
+                message=h.message,
+                path=nb.display,
+                cell=h.cell,
+                line=h.line,
+                file_line=nb.file_line(h.cell, h.line),
+                hint=rule.hint,
+                engine=rule.engine,
+            )
+        )
+    out.sort(key=lambda f: (f.cell if f.cell is not None else -1, f.line or 0, f.rule))
+    return out
