@@ -207,19 +207,21 @@ def test_image(
     from mlrelease import config as cfgmod
     from mlrelease import github
     from mlrelease.errors import CheckFailed, UsageError
+    from mlrelease.image.context import lock_for
     from mlrelease.image.lockfile import read_lock
     from mlrelease.image.record import ImageRecord
     from mlrelease.image.verify import Tolerance, run_image_test
 
     cfg = cfgmod.load(config_path)
-    lock = read_lock(cfg.lock)
     if golden is None:
         if evaluation is None:
             raise UsageError("no golden predictions given", hint="pass --golden FILE or --evaluation DIR")
         golden = evaluation / "golden.parquet"
     if not golden.is_file():
         raise UsageError(f"{golden}: no such file", hint="run `mlrelease evaluate -o DIR` first")
-    reference = image_ref or ImageRecord.read(image_json).reference
+    record = None if image_ref else ImageRecord.read(image_json)
+    reference = image_ref or record.reference
+    lock = read_lock(lock_for(cfg, gpu or (record.gpu if record else cfg.image.gpu)))
     client = docker_client()
     result = run_image_test(
         client,

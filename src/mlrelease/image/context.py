@@ -103,6 +103,16 @@ def read_metrics(path: Path) -> dict[str, float]:
     return out
 
 
+def lock_for(cfg: Config, gpu: bool) -> Path:
+    """The lock the image installs: ``requirements-gpu.txt`` beside the lock for a GPU image when
+    ``mlrelease lock --variant gpu`` wrote one (PyTorch's CUDA wheels), else the default lock."""
+    if gpu:
+        variant = cfg.lock.with_name(f"{cfg.lock.stem}-gpu{cfg.lock.suffix}")
+        if variant.is_file():
+            return variant
+    return cfg.lock
+
+
 def image_tag(cfg: Config, source: Source) -> str:
     version = cfg.model.version or (source.revision[:12] if source.revision else "dev")
     return f"{cfg.model.name}:{_TAG.sub('-', version)[:128]}"
@@ -120,8 +130,8 @@ def plan(
     """Everything a build needs, checked up front (bad input fails before any work is done)."""
     if cfg.model.artifact is None and not cfg.model.entrypoint:
         raise UsageError("model has neither artifact nor entrypoint")
-    lock = read_lock(cfg.lock)
     use_gpu = cfg.image.gpu if gpu is None else gpu
+    lock = read_lock(lock_for(cfg, use_gpu))
     base: BaseImage = resolve_base(
         base_image or cfg.image.base, python=cfg.image.python, gpu=use_gpu, cuda=cfg.image.cuda
     )
