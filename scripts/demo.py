@@ -28,6 +28,14 @@ class Step:
 STEPS: list[Step] = [
     Step("Validate the handoff contract", ["config", "validate", str(EXAMPLE)]),
     Step("Load the model and predict on the validation data", ["predict", "-c", str(EXAMPLE), "--rows", "8"]),
+    Step(
+        "Lock the packages for the image (linux x86_64, the image's Python), with hashes",
+        ["lock", "-c", str(EXAMPLE), "-o", "out/demo/requirements.txt"],
+    ),
+    Step(
+        "Audit the packages: committed lock fresh, none unused, missing or misplaced",
+        ["deps", "check", "-c", str(EXAMPLE)],
+    ),
 ]
 
 
