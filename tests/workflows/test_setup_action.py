@@ -18,6 +18,7 @@ def test_setup_installs_mlrelease_on_path_and_sets_outputs(act):
     assert f"mlrelease, version {__version__}" in result.stdout
     assert "mlrelease resolved to " in result.stdout
     assert "/mlrelease-venv/bin/mlrelease" in result.stdout
+    assert "repository=mlrelease/mlrelease" in result.stdout
     assert f"output version={__version__}" in result.stdout
     assert "output python-path imports mlrelease (3, 11)" in result.stdout
 
