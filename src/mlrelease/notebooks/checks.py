@@ -31,6 +31,7 @@ BUILTIN_NAMES = set(dir(builtins)) | IPYTHON_NAMES
 def execution_order(nb: Notebook) -> Iterator[Hit]:
     if not nb.executed:
         return  # a notebook saved without outputs (nbstripout) has no order to check
+    all_counts = {c.execution_count for c in nb.code if c.execution_count is not None}
     last: CodeCell | None = None
     highest: CodeCell | None = None
     seen: dict[int, int] = {}
@@ -64,8 +65,13 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
                 None,
                 f"the first executed cell has count {count}: {count - 1} runs are not in the notebook",
             )
-        elif last is not None and last.execution_count is not None and count > last.execution_count + 1:
-            lo, hi = last.execution_count + 1, count - 1
+        elif (
+            last is not None
+            and last.execution_count is not None
+            and any(n not in all_counts for n in range(last.execution_count + 1, count))
+        ):
+            absent = [n for n in range(last.execution_count + 1, count) if n not in all_counts]
+            lo, hi = (absent[0], absent[-1]) if absent else (0, 0)
             missing = f"{lo}" if lo == hi else f"{lo}-{hi}"
             yield Hit(
                 "NB102",
@@ -761,7 +767,6 @@ DISPLAY_METHODS = frozenset(
         "pairplot",
         "show",
         "display",
-        "print",
         "to_string",
     ]
 )
@@ -800,7 +805,7 @@ def _is_display_stmt(stmt: ast.stmt, plot_names: set[str]) -> bool:
         if isinstance(v, ast.Tuple):
             return all(isinstance(e, ast.Name | ast.Attribute | ast.Subscript) for e in v.elts)
         if isinstance(v, ast.Call):
-            if isinstance(v.func, ast.Name) and v.func.id in {"print", "display"}:
+            if isinstance(v.func, ast.Name) and v.func.id == "display":
                 return True
             if _is_plot_expr(v, plot_names):
                 return True
