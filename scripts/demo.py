@@ -36,6 +36,10 @@ STEPS: list[Step] = [
         "Audit the packages: committed lock fresh, none unused, missing or misplaced",
         ["deps", "check", "-c", str(EXAMPLE)],
     ),
+    Step(
+        "Render the image's Dockerfile (multi-stage, locked wheels, non-root, health check)",
+        ["build", "-c", str(EXAMPLE), "--print-dockerfile"],
+    ),
 ]
 
 
