@@ -36,7 +36,13 @@ def serve(
 
     One JSON log line per request goes to stdout in Cloud Logging's format (and to
     serving.logging.file when set). SIGTERM finishes in-flight requests and writes every log line.
+    One process uses one core: OMP_NUM_THREADS defaults to 1 (OpenMP threads that spin beside
+    the server's own threads cost more latency than they save on small batches); scale with
+    replicas, or set OMP_NUM_THREADS yourself.
     """
+    import os
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy/scikit-learn load
     from mlrelease import config as cfgmod
     from mlrelease.serve import runner
 
