@@ -112,7 +112,17 @@ def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Sig
     sig = infer_signature(reference, features, target=cfg.model.target, task=cfg.model.task)
     if cfg.model.task == "regression":
         validation = read_table(cfg.validation.data)
-        sig = with_predictions(sig, model.predict(validation))
+        est = model.estimator
+        if getattr(est, "feature_names_in_", None) is None and getattr(est, "n_features_in_", None) == len(
+            features
+        ):
+            missing = [c for c in features if c not in validation.columns]
+            if missing:
+                raise DataError(f"{cfg.validation.data}: lacks the model's columns: {', '.join(missing)}")
+            preds = est.predict(validation[features].to_numpy(dtype=float))  # fitted on an array
+        else:
+            preds = model.predict(validation)
+        sig = with_predictions(sig, preds)
     return sig
 
 
