@@ -37,6 +37,8 @@ COST = (
     "p50_latency_ms",
     "p95_latency_ms",
     "p99_latency_ms",
+    "p50_cpu_ms",
+    "p95_cpu_ms",
     "throughput_rows_per_s",
     "model_size_bytes",
     "peak_memory_bytes",

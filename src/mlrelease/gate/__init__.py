@@ -327,30 +327,24 @@ def _check(
         return result("fail", _describe_absence(label, "candidate", c_present))
     verdicts: list[tuple[Verdict, str]] = []
     noise = _noise_abs(name, candidate, None) if scope == OVERALL else 0.0
-    if rule.min is not None and c < rule.min <= c + noise:
-        verdicts.append(
-            ("noise", f"{fmt(c)} is below the floor {fmt(rule.min)} by less than its noise ±{fmt(noise)}")
-        )
-    elif rule.max is not None and c - noise <= rule.max < c:
-        verdicts.append(
-            ("noise", f"{fmt(c)} is above the ceiling {fmt(rule.max)} by less than its noise ±{fmt(noise)}")
-        )
-    elif rule.min is not None:
-        ok = c >= rule.min
-        verdicts.append(
-            (
-                "pass" if ok else "fail",
-                f"{fmt(c)} is {'at or above' if ok else 'below'} the floor {fmt(rule.min)}",
+    if rule.min is not None:
+        if c >= rule.min:
+            verdicts.append(("pass", f"{fmt(c)} is at or above the floor {fmt(rule.min)}"))
+        elif c + noise >= rule.min:
+            verdicts.append(
+                ("noise", f"{fmt(c)} is below the floor {fmt(rule.min)}, within its noise ±{fmt(noise)}")
             )
-        )
-    if rule.max is not None and not verdicts:
-        ok = c <= rule.max
-        verdicts.append(
-            (
-                "pass" if ok else "fail",
-                f"{fmt(c)} is {'at or below' if ok else 'above'} the ceiling {fmt(rule.max)}",
+        else:
+            verdicts.append(("fail", f"{fmt(c)} is below the floor {fmt(rule.min)}"))
+    if rule.max is not None:
+        if c <= rule.max:
+            verdicts.append(("pass", f"{fmt(c)} is at or below the ceiling {fmt(rule.max)}"))
+        elif c - noise <= rule.max:
+            verdicts.append(
+                ("noise", f"{fmt(c)} is above the ceiling {fmt(rule.max)}, within its noise ±{fmt(noise)}")
             )
-        )
+        else:
+            verdicts.append(("fail", f"{fmt(c)} is above the ceiling {fmt(rule.max)}"))
     if tolerance is not None:
         verdicts.append(
             _relative(
@@ -410,7 +404,8 @@ def _relative(
     )
     if interval is not None:
         lo, _ = _worse_interval(interval, better)
-        if allowed > 0 and interval.half_width > allowed and rows:
+        _, hi = _worse_interval(interval, better)
+        if allowed > 0 and lo <= allowed < hi and interval.half_width > allowed and rows:
             need = math.ceil(rows * (interval.half_width / allowed) ** 2)
             notes.append(
                 f"{label}: the validation set ({rows:,} rows) is too small to resolve a tolerance of "
