@@ -40,6 +40,10 @@ STEPS: list[Step] = [
         "Render the image's Dockerfile (multi-stage, locked wheels, non-root, health check)",
         ["build", "-c", str(EXAMPLE), "--print-dockerfile"],
     ),
+    Step(
+        "Serve the model on a free local port, send validation rows and a 1,440 m2 flat; the flat is flagged",
+        ["serve", "-c", str(EXAMPLE), "--smoke"],
+    ),
 ]
 
 
