@@ -27,6 +27,12 @@ class Step:
 
 STEPS: list[Step] = [
     Step("Validate the handoff contract", ["config", "validate", str(EXAMPLE)]),
+    Step(
+        "Lint the notebook: it fails (exit 1) on NB101, the model was saved before the cell that fits it ran;"
+        " dead imports, add_age, commented-out code and display-only cells are warnings/info",
+        ["lint", "-c", str(EXAMPLE), "--report", "out/demo/lint.json", "--sarif", "out/demo/lint.sarif"],
+        expect=(1,),
+    ),
     Step("Load the model and predict on the validation data", ["predict", "-c", str(EXAMPLE), "--rows", "8"]),
     Step(
         "Lock the packages for the image (linux x86_64, the image's Python), with hashes",
