@@ -363,8 +363,6 @@ def _resolve(request: LockRequest, *, timeout: float) -> tuple[str, str]:
                 "--no-emit-index-url",
                 "--no-emit-trusted-host",
                 "--no-emit-find-links",
-                "--cache-dir",
-                str(Path(tempfile.gettempdir()) / "mlrelease-pip-tools-cache"),
                 "--index-url",
                 request.index_url,
             ]

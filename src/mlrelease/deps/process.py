@@ -42,12 +42,13 @@ def isolated_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
     pip's config files and ``PIP_*`` variables (this machine's find-links and local indexes among
     them) would let a resolver record hashes of files that exist only here; uv's ``UV_*``
-    variables the same. Both are removed, and pip reads no config file at all.
+    variables the same. Both are removed (cache locations excepted), and pip reads no config file.
     """
+    keep = ("UV_CACHE_DIR", "PIP_CACHE_DIR", "PIP_TOOLS_CACHE_DIR")  # where caches live changes no result
     env = {
         k: v
         for k, v in (base if base is not None else os.environ).items()
-        if not k.startswith(("PIP_", "UV_"))
+        if k in keep or not k.startswith(("PIP_", "UV_"))
     }
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
