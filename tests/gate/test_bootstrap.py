@@ -1,0 +1,144 @@
+"""The paired bootstrap: agrees with scipy.stats.bootstrap, is reproducible, and lets the gate
+tell "worse with confidence" from "within noise"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from gate_builders import report, side
+from scipy import stats
+from sklearn import metrics as skm
+
+from mlrelease.config import GateConfig, MetricRule, Tolerance
+from mlrelease.gate import decide
+from mlrelease.gate.bootstrap import (
+    classification_statistic,
+    paired_classification,
+    paired_regression,
+)
+
+
+def data(n: int, seed: int, worse: float):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(100, 20, n)
+    base = y + rng.normal(0, 10, n)
+    cand = y + rng.normal(0, 10 * (1 + worse), n)
+    return y, base, cand
+
+
+def test_interval_agrees_with_scipy_paired_percentile_bootstrap():
+    y, b, c = data(600, 1, 0.05)
+    ours = paired_regression(y, b, c, resamples=4000, seed=3)
+
+    def rmse_diff(y, b, c, axis=-1):
+        return np.sqrt(np.mean((c - y) ** 2, axis=axis)) - np.sqrt(np.mean((b - y) ** 2, axis=axis))
+
+    def mae_diff(y, b, c, axis=-1):
+        return np.mean(np.abs(c - y), axis=axis) - np.mean(np.abs(b - y), axis=axis)
+
+    for name, stat in (("root_mean_squared_error", rmse_diff), ("mean_absolute_error", mae_diff)):
+        ref = stats.bootstrap(
+            (y, b, c),
+            stat,
+            paired=True,
+            vectorized=True,
+            method="percentile",
+            n_resamples=4000,
+            random_state=7,
+        )
+        # Monte-Carlo error of a 2.5% quantile with 4,000 resamples is about 0.1 standard errors
+        tol = 0.15 * ref.standard_error
+        assert ours[name].low == pytest.approx(ref.confidence_interval.low, abs=tol)
+        assert ours[name].high == pytest.approx(ref.confidence_interval.high, abs=tol)
+
+
+def test_classification_interval_agrees_with_scipy():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 500)
+    b = np.where(rng.random(500) < 0.8, y, rng.integers(0, 3, 500))
+    c = np.where(rng.random(500) < 0.75, y, rng.integers(0, 3, 500))
+    ours = paired_classification(y, b, c, resamples=4000, seed=1)["accuracy_score"]
+
+    def acc_diff(y, b, c, axis=-1):
+        return np.mean(c == y, axis=axis) - np.mean(b == y, axis=axis)
+
+    ref = stats.bootstrap(
+        (y, b, c),
+        acc_diff,
+        paired=True,
+        vectorized=True,
+        method="percentile",
+        n_resamples=4000,
+        random_state=2,
+    )
+    assert ours.low == pytest.approx(ref.confidence_interval.low, abs=0.15 * ref.standard_error)
+    assert ours.high == pytest.approx(ref.confidence_interval.high, abs=0.15 * ref.standard_error)
+
+
+def test_confusion_statistics_equal_scikit_learn_on_the_full_sample():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 4, 300)
+    p = np.where(rng.random(300) < 0.6, y, rng.integers(0, 4, 300))
+    conf = skm.confusion_matrix(y, p, labels=[0, 1, 2, 3]).astype(float)[None]
+    got = {k: float(v[0]) for k, v in classification_statistic(conf).items()}
+    assert got["accuracy_score"] == pytest.approx(skm.accuracy_score(y, p))
+    assert got["balanced_accuracy_score"] == pytest.approx(skm.balanced_accuracy_score(y, p))
+    for avg in ("macro", "weighted"):
+        assert got[f"f1_{avg}_score"] == pytest.approx(skm.f1_score(y, p, average=avg))
+        assert got[f"precision_{avg}_score"] == pytest.approx(skm.precision_score(y, p, average=avg))
+        assert got[f"recall_{avg}_score"] == pytest.approx(skm.recall_score(y, p, average=avg))
+
+
+def test_seeded_and_reproducible():
+    y, b, c = data(500, 5, 0.1)
+    one = paired_regression(y, b, c, resamples=500, seed=9)
+    two = paired_regression(y, b, c, resamples=500, seed=9)
+    other = paired_regression(y, b, c, resamples=500, seed=10)
+    assert one == two
+    assert one["root_mean_squared_error"] != other["root_mean_squared_error"]
+
+
+def sides(y, b, c):
+    def frame(pred):
+        return pd.DataFrame({"row_id": np.arange(len(y)), "prediction": pred, "target": y})
+
+    def rmse(p):
+        return float(np.sqrt(np.mean((p - y) ** 2)))
+
+    base = side(report({"root_mean_squared_error": rmse(b)}, sha="b" * 64), frame(b))
+    cand = side(report({"root_mean_squared_error": rmse(c)}, sha="c" * 64), frame(c))
+    return cand, base
+
+
+RULE = GateConfig(metrics={"root_mean_squared_error": MetricRule(max_regression=Tolerance.parse("2%"))})
+
+
+def test_gate_blocks_a_regression_beyond_the_margin_with_confidence():
+    cand, base = sides(*data(5000, 6, 0.15))  # about 15% worse on 5,000 rows
+    result = decide(RULE, (), cand, base)
+    check = result.checks[0]
+    assert result.paired and check.interval is not None
+    assert check.verdict == "fail" and "with confidence" in check.reason
+
+
+def test_gate_calls_a_small_regression_on_few_rows_within_noise_and_says_how_many_rows_would_do():
+    cand, base = sides(*data(150, 4, 0.05))  # 4.9% worse on 150 rows: beyond 2%, but not with confidence
+    result = decide(RULE, (), cand, base)
+    check = result.checks[0]
+    assert check.relative_change == pytest.approx(0.0492, abs=1e-3)
+    assert check.verdict == "noise", check.reason
+    assert result.verdict == "pass"
+    assert "within noise" in check.reason
+    assert any("too small to resolve a tolerance of 2%" in n and "more)" in n for n in result.notes)
+
+
+def test_different_data_means_no_paired_bootstrap_and_a_note():
+    import dataclasses
+
+    cand, base = sides(*data(300, 9, 0.0))
+    moved = dataclasses.replace(base.report, data=dataclasses.replace(base.report.data, sha256="f" * 64))
+    result = decide(RULE, (), cand, dataclasses.replace(base, report=moved))
+    assert not result.paired
+    assert result.checks[0].interval is None
+    assert any("different data" in n for n in result.notes)

@@ -1,0 +1,132 @@
+"""mlrelease gate on the example: the shipped candidate passes against the committed baseline,
+a model trained on too little data is blocked with a reason a reviewer understands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mlrelease.cli import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "brno-houses"
+DEGRADED = ROOT / "tests" / "fixtures" / "eval-degraded" / "model.skops"
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    runner = CliRunner()
+    for name, extra in (("candidate", []), ("degraded", ["--model", str(DEGRADED)])):
+        args = ["evaluate", "-c", str(EXAMPLE), "-o", str(out / name), "--latency-samples", "100", *extra]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_shipped_candidate_passes_against_the_baseline(evaluated, tmp_path):
+    args = ["gate", "--candidate", str(evaluated / "candidate"), "--baseline", str(EXAMPLE / "baseline")]
+    result = CliRunner().invoke(cli, [*args, "-c", str(EXAMPLE), "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    gate = json.loads((tmp_path / "gate.json").read_text())
+    assert gate["verdict"] == "pass" and gate["paired"] is True
+    rmse = next(
+        c for c in gate["checks"] if c["metric"] == "root_mean_squared_error" and c["scope"] == "overall"
+    )
+    assert rmse["relative_change"] < -0.03  # about 6% better
+    assert rmse["interval"]["high"] < 0  # better with confidence
+    first = (tmp_path / "gate.md").read_text().splitlines()[0]
+    assert first.startswith("**✅ PASS")
+    assert "| metric | baseline | candidate | change | rule | verdict |" in (tmp_path / "gate.md").read_text()
+
+
+def test_degraded_model_is_blocked_with_a_readable_reason(evaluated, tmp_path):
+    args = ["gate", "--candidate", str(evaluated / "degraded"), "--baseline", str(EXAMPLE / "baseline")]
+    result = CliRunner().invoke(cli, [*args, "-c", str(EXAMPLE), "-o", str(tmp_path), "--json"])
+    assert result.exit_code == 1
+    gate = json.loads(result.stdout)  # --json: only JSON on stdout
+    assert gate["verdict"] == "fail"
+    assert gate["headline"].startswith("FAIL")
+    assert (
+        "root_mean_squared_error" in gate["headline"]
+        and "worse, beyond the allowed 2% with confidence" in gate["headline"]
+    )
+    failed_scopes = {c["scope"] for c in gate["checks"] if c["verdict"] == "fail"}
+    assert {"overall", "city-centre", "panel-estates", "new-builds"} <= failed_scopes
+
+
+def test_no_baseline_runs_absolute_rules_only(evaluated, tmp_path):
+    result = CliRunner().invoke(
+        cli,
+        [
+            "gate",
+            "--candidate",
+            str(evaluated / "candidate" / "metrics.json"),
+            "-c",
+            str(EXAMPLE),
+            "-o",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "only the absolute rules" in (tmp_path / "gate.md").read_text()
+
+
+def test_actions_get_a_summary_an_output_and_annotations(evaluated, tmp_path):
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}
+    args = ["gate", "--candidate", str(evaluated / "degraded"), "--baseline", str(EXAMPLE / "baseline")]
+    result = CliRunner(env=env).invoke(cli, [*args, "-c", str(EXAMPLE), "-o", str(tmp_path / "g")])
+    assert result.exit_code == 1
+    assert "verdict=fail" in output.read_text()
+    assert summary.read_text().startswith("**❌ FAIL")
+    assert "::error title=gate%3A candidate blocked::root_mean_squared_error" in result.stdout
+
+
+def test_subprocess_bad_input_exits_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "GITHUB_ACTIONS"}
+    (tmp_path / "metrics.json").write_text('{"schema_version": 99}')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlrelease",
+            "gate",
+            "--candidate",
+            str(tmp_path),
+            "-c",
+            str(EXAMPLE),
+            "-o",
+            str(tmp_path / "g"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "schema_version 99 is not 1" in done.stderr
+    assert not (tmp_path / "g").exists()
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlrelease",
+            "gate",
+            "--candidate",
+            str(tmp_path / "nope"),
+            "-c",
+            str(EXAMPLE),
+            "-o",
+            str(tmp_path / "g"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert missing.returncode == 2 and "no metrics.json there" in missing.stderr
