@@ -86,6 +86,7 @@ def specs(work: Path, handoff: Path) -> dict[str, dict]:
         "mlrelease-nolog": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-logging"]},
         "mlrelease-nooutliers": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-outliers"]},
         "mlrelease-nobatch": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-batching"]},
+        "mlrelease-inline": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--inline"]},
         "bentoml": {
             "cmd": [
                 str(work / "venv-bento" / "bin" / "bentoml"),

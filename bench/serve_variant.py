@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("--no-logging", action="store_true")
     ap.add_argument("--no-outliers", action="store_true")
     ap.add_argument("--no-batching", action="store_true")
+    ap.add_argument("--inline", action="store_true", help="predict on the event loop when idle")
     args = ap.parse_args()
 
     import uvicorn

@@ -146,3 +146,26 @@ def test_version_from_environment_when_config_has_none(monkeypatch, example_cfg,
     assert model_version(example_cfg, example_service.model) == "2026.11.27-rc1"
     monkeypatch.delenv("MLRELEASE_MODEL_VERSION")
     assert model_version(example_cfg, example_service.model) == example_service.model.sha256[:12]
+
+
+def test_server_imports_only_what_its_requirements_list():
+    """The image installs serve/requirements.in beside the model's packages: the server's import
+    chain must stay inside it (no rich, no click outside the CLI, no dev packages)."""
+    code = (
+        "import sys; import mlrelease.serve.app, mlrelease.serve.runner; "
+        "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    for banned in ("rich", "click", "httpx", "fastapi", "starlette", "google", "hypothesis"):
+        assert banned not in out, banned
+    allowed = {"config", "errors", "model", "signature", "artifacts", "dataset", "serve"}
+    code_own = (
+        "import sys; import mlrelease.serve.app, mlrelease.serve.runner; "
+        "print('\\n'.join(sorted(m for m in sys.modules if m.startswith('mlrelease.'))))"
+    )
+    mods = subprocess.run(
+        [sys.executable, "-c", code_own], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {m.split(".")[1] for m in mods} <= allowed, mods

@@ -413,7 +413,10 @@ def test_a_bad_request_in_a_batch_does_not_fail_its_neighbours(start_server, exa
     assert codes == [200, 422, 200, 400, 200]
 
 
-@pytest.mark.parametrize("features", [Features(batching=False), Features(logging=False, outliers=False)])
+@pytest.mark.parametrize(
+    "features",
+    [Features(batching=False), Features(logging=False, outliers=False), Features(inline_when_idle=True)],
+)
 def test_switching_parts_off_keeps_answers(start_server, example_cfg, example_service, expected, features):
     server = start_server(example_cfg, example_service, features)
     status, answer, _ = server.post("/predict", payload("native.json"))

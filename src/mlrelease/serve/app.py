@@ -52,6 +52,7 @@ class Features:
     logging: bool = True
     outliers: bool = True
     batching: bool | None = None  # None: as configured
+    inline_when_idle: bool = False
 
 
 class ServerApp:
