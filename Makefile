@@ -11,9 +11,11 @@ demo: setup
 
 test: setup lint unit
 
+LINTED := $(wildcard src tests scripts bench examples)
+
 lint: setup
-	$(BIN)/ruff check src tests scripts bench examples
-	$(BIN)/ruff format --check src tests scripts bench examples
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 unit: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,7 +1,7 @@
 """Generate docs/config.md from the JSON Schema and docs/cli.md from the commands' --help.
 
-    python scripts/gen_docs.py          # write both
-    python scripts/gen_docs.py --check  # exit 1 when a committed file differs (tests run this)
+python scripts/gen_docs.py          # write both
+python scripts/gen_docs.py --check  # exit 1 when a committed file differs (tests run this)
 """
 
 from __future__ import annotations
@@ -119,7 +119,8 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail when a committed file is out of date")
     args = parser.parse_args()
     stale = []
-    for path, text in ((ROOT / "docs" / "config.md", config_reference()), (ROOT / "docs" / "cli.md", cli_reference())):
+    outputs = {ROOT / "docs" / "config.md": config_reference(), ROOT / "docs" / "cli.md": cli_reference()}
+    for path, text in outputs.items():
         if args.check:
             if not path.is_file() or path.read_text("utf-8") != text:
                 stale.append(path.relative_to(ROOT))
