@@ -580,7 +580,7 @@ def decide(
     against = f"baseline {(base.model.sha256 or '')[:12]}" if base else "absolute rules only (no baseline)"
     if failed:
         names = "; ".join(
-            f"{c.metric}{'' if c.scope == OVERALL else f' on slice {c.scope}'}: {c.reason}"
+            f"{c.metric}{'' if c.scope == OVERALL else f' on slice {c.scope}'}: {c.reason.split(' (')[0]}"
             for c in failed[:3]
         )
         more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
