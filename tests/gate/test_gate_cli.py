@@ -130,3 +130,20 @@ def test_subprocess_bad_input_exits_2(tmp_path):
         env=env,
     )
     assert missing.returncode == 2 and "no metrics.json there" in missing.stderr
+
+
+def test_classifier_against_itself_passes_with_zero_width_intervals(tmp_path):
+    fixture = ROOT / "tests" / "fixtures" / "eval-classification"
+    runner = CliRunner()
+    for name in ("a", "b"):
+        args = ["evaluate", "-c", str(fixture), "-o", str(tmp_path / name), "--latency-samples", "100"]
+        assert runner.invoke(cli, args).exit_code == 0
+    args = ["gate", "--candidate", str(tmp_path / "a"), "--baseline", str(tmp_path / "b"), "-c", str(fixture)]
+    result = runner.invoke(cli, [*args, "-o", str(tmp_path / "g"), "--json"])
+    assert result.exit_code == 0, result.output
+    gate = json.loads(result.stdout)
+    f1 = next(c for c in gate["checks"] if c["metric"] == "f1_macro_score")
+    assert gate["paired"] and f1["verdict"] == "pass"
+    assert f1["interval"]["low"] == f1["interval"]["high"] == 0.0
+    reported = {c["metric"] for c in gate["reported"]}
+    assert {"log_loss", "roc_auc_score", "p95_latency_ms"} <= reported
