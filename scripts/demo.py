@@ -93,7 +93,7 @@ STEPS: list[Step] = [
     ),
     Step(
         "Serve the model on a free local port, send validation rows and a 1,440 m2 flat; the flat is flagged",
-        ["serve", "-c", str(EXAMPLE), "--smoke"],
+        ["serve", "-c", str(EXAMPLE), "--signature", "out/demo/evaluate/signature.json", "--smoke"],
     ),
 ]
 
