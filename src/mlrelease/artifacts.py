@@ -20,6 +20,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are read by other users (CI, images)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
