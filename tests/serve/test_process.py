@@ -98,7 +98,7 @@ def test_sigterm_writes_every_request_line_to_stdout_and_file(tmp_path):
         assert lines[-1]["message"] == "stopped"
     for ln in err.decode().splitlines():  # uvicorn's own messages are JSON lines too
         assert "severity" in json.loads(ln)
-    assert ready_s < 10, f"start-up to ready took {ready_s:.1f} s"
+    assert ready_s < 30, f"start-up to ready took {ready_s:.1f} s"  # bench_serving.py measures the 3 s target
 
 
 def test_smoke_check_flags_the_absurd_house_and_stops_the_server():

@@ -414,7 +414,7 @@ class ServerApp:
             return 200, JSON, self._signature, []
         if path == "/openapi.json":
             return 200, JSON, self._openapi, []
-        if path in ("/docs", "/docs/"):
+        if path == "/docs":  # the page fetches openapi.json relative to itself
             return 200, b"text/html; charset=utf-8", DOCS_HTML.encode(), []
         if path == "/v2":
             return (
