@@ -238,7 +238,9 @@ def assemble(
         dist.mkdir()
         shutil.copy2(mlrelease_wheel, dist / mlrelease_wheel.name)
     else:
-        wheelhouse.build_self_wheel(dist, source_date_epoch=build.source.epoch)
+        # A fixed time, not the handoff's commit: the wheel's bytes then depend on mlrelease's
+        # source alone, and a model-only commit leaves the dependency layers cached.
+        wheelhouse.build_self_wheel(dist, source_date_epoch=0)
     text, files = serving_config(build.cfg)
     app = ctx / "app"
     write_text(app / "mlrelease.yaml", text)

@@ -143,9 +143,10 @@ def render(spec: ImageSpec) -> str:
         f"# CPython {spec.python}), dist/ (the mlrelease wheel), app/ (model, mlrelease.yaml, signature).",
         "",
         f"FROM {base} AS builder",
-        "# Honoured by pip's byte-compilation (hash-checked .pyc files) and by BuildKit.",
-        "ARG SOURCE_DATE_EPOCH=0",
-        "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1",
+        "# Any SOURCE_DATE_EPOCH makes pip byte-compile hash-checked .pyc files, equal in every",
+        "# build. A constant here, so that a new commit does not invalidate the dependency layers.",
+        "ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1 \\",
+        "    SOURCE_DATE_EPOCH=315532800",
     ]
     if spec.base.python_from_apt:
         lines += _python_install(spec, f"python{spec.python} python{spec.python}-venv")
@@ -185,6 +186,9 @@ def render(spec: ImageSpec) -> str:
         f"COPY app/ {APP}/",
         f"WORKDIR {APP}",
     ]
+    # The commit time, for builders that honour it (BuildKit); declared after the dependency
+    # layers, so that it changes none of them.
+    lines.append("ARG SOURCE_DATE_EPOCH")
     if spec.labels:
         items = [f"{key}={_quote(value)}" for key, value in sorted(spec.labels.items())]
         lines.append("LABEL " + " \\\n      ".join(items))

@@ -95,7 +95,8 @@ def push_image(
                 if auth and auth["password"] in message:  # never echo a secret, even from the engine
                     message = message.replace(auth["password"], "***")
                 hint = None
-                if "denied" in message or "unauthorized" in message or "authentication" in message:
+                lowered = message.lower()
+                if any(w in lowered for w in ("denied", "unauthorized", "authentication", "credentials")):
                     host = target.repository.split("/")[0]
                     hint = f"log in (docker login {host}) or set {USERNAME_ENV}/{PASSWORD_ENV}"
                 raise CheckFailed(f"pushing {target.reference} failed: {message}", hint=hint)

@@ -343,7 +343,14 @@ def run_image_test(
         user=f"{USER_ID}:{USER_ID}",
         cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
-        healthcheck={"test": test, "interval": HEALTH_INTERVAL_NS, "timeout": 3_000_000_000, "retries": 3},
+        # Probe often while starting; failures before the first success do not count (start period).
+        healthcheck={
+            "test": test,
+            "interval": HEALTH_INTERVAL_NS,
+            "timeout": 3_000_000_000,
+            "retries": 3,
+            "start_period": int(timeout * 1e9),
+        },
         labels={"io.mlrelease.test-image": reference},
         **options,
     )

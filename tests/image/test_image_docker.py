@@ -1,0 +1,284 @@
+"""The image step against the real Docker engine and a real registry.
+
+One full build of the example per session (on the Debian-built base), reused by every test; one
+no-cache rebuild proves reproducibility by content; one model-only rebuild (the production
+baseline baked in instead of the candidate) proves that test-image catches a different model.
+The real `mlrelease evaluate` writes the golden rows; the real server answers inside the image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlrelease.cli import cli
+from mlrelease.errors import CheckFailed, EnvironmentUnavailable
+from mlrelease.image import build as image_build
+from mlrelease.image import verify
+from mlrelease.image.record import ImageRecord
+from mlrelease.image.wheelhouse import build_self_wheel
+
+pytestmark = pytest.mark.docker
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "brno-houses"
+MLRELEASE = [sys.executable, "-m", "mlrelease"]
+
+
+@dataclass(frozen=True)
+class Built:
+    handoff: Path
+    wheel: Path  # mlrelease's wheel, built once: the tree may change while the session runs
+    evaluation: Path
+    wheelhouse: Path
+    image_json: Path
+    record: ImageRecord
+    base_image: str
+    seconds: float
+
+
+def _mlrelease(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
+    return subprocess.run([*MLRELEASE, *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+@pytest.fixture(scope="session")
+def handoff(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example handoff in a git repository of its own (revision and commit time)."""
+    folder = tmp_path_factory.mktemp("image") / "brno-houses"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    subprocess.run(["git", "-C", str(folder), "init", "-q"], check=True, capture_output=True)
+    _commit(folder, "handoff", "2024-05-01T12:00:00Z")
+    return folder
+
+
+def _commit(folder: Path, message: str, when: str) -> None:
+    git = ["git", "-C", str(folder), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    env = {**os.environ, "GIT_COMMITTER_DATE": when, "GIT_AUTHOR_DATE": when}
+    subprocess.run([*git, "add", "-A"], check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], check=True, capture_output=True, env=env)
+
+
+@pytest.fixture(scope="session")
+def evaluation(handoff: Path) -> Path:
+    out = handoff.parent / "evaluation"
+    run = _mlrelease("evaluate", "-c", str(handoff), "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(docker_client, base_image: str, handoff: Path, evaluation: Path) -> Built:
+    """The example image, built once per session through the CLI (a real subprocess)."""
+    wheelhouse = handoff.parent / "wheelhouse"
+    image_json = handoff.parent / "image.json"
+    wheel = build_self_wheel(handoff.parent / "dist", source_date_epoch=0)
+    started = time.monotonic()
+    run = _mlrelease(
+        "build", "-c", str(handoff), "--evaluation", str(evaluation), "--base-image", base_image,
+        "--wheelhouse", str(wheelhouse), "--tag", "mlrelease-test/brno-house-prices:session",
+        "--mlrelease-wheel", str(wheel), "-o", str(image_json),
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    return Built(
+        handoff, wheel, evaluation, wheelhouse, image_json, ImageRecord.read(image_json), base_image,
+        time.monotonic() - started,
+    )  # fmt: skip
+
+
+def test_image_json_describes_the_image_with_oci_and_model_labels(built: Built, docker_client):
+    record = built.record
+    image = docker_client.images.get(record.reference)
+    assert image.id == record.image_id and record.size_bytes > 0 and record.content_sha256
+    labels = record.labels
+    revision = subprocess.run(
+        ["git", "-C", str(built.handoff), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert labels["org.opencontainers.image.revision"] == revision
+    assert labels["org.opencontainers.image.created"] == "2024-05-01T12:00:00Z"  # the commit time
+    assert labels["io.mlrelease.model.name"] == "brno-house-prices"
+    assert float(labels["io.mlrelease.metrics.r2_score"]) > 0.8  # from the real metrics.json
+    config = image.attrs["Config"]
+    assert config["User"] == "10001:10001" and config["Healthcheck"]["Test"][0] == "CMD"
+
+
+def test_built_image_gives_the_golden_predictions_with_no_network_read_only_non_root(built: Built):
+    run = _mlrelease(
+        "test-image", "-c", str(built.handoff), "--evaluation", str(built.evaluation),
+        "--image-json", str(built.image_json), "--json",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(run.stdout)  # --json: only JSON on stdout
+    assert result["ok"] and result["rows"] == 200 and result["row_diffs"] == []
+    assert result["package_diffs"] == [] and result["uid"] == 10001
+    assert result["max_abs_diff"] <= 1e-7 * 1e8
+
+
+def test_two_builds_from_the_same_inputs_install_the_same_files(built: Built, docker_client):
+    """Reproducibility by content: the classic builder gives no byte-identical digests."""
+    record = ImageRecord.read(built.image_json)
+    config_path = built.handoff
+    from mlrelease import config
+    from mlrelease.image import context
+
+    plan = context.plan(
+        config.load(config_path), base_image=built.base_image, evaluation=built.evaluation,
+        tag="mlrelease-test/brno-house-prices:rebuild",
+    )  # fmt: skip
+    again = image_build.build_image(
+        docker_client, plan, wheel_cache=built.wheelhouse, mlrelease_wheel=built.wheel, nocache=True
+    )
+    assert again.image_id != record.image_id  # a real second build, not the cache
+    if again.content_sha256 != record.content_sha256:
+        first = image_build.content_manifest(docker_client, record.image_id)
+        second = image_build.content_manifest(docker_client, again.image_id)
+        changed = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+        pytest.fail(f"{len(changed)} installed files differ between two builds: {changed[:20]}")
+    result = verify.run_image_test(
+        docker_client, again.reference, golden=built.evaluation / "golden.parquet",
+        lock=plan.lock, port=8080,
+    )  # fmt: skip
+    assert result.ok, result.to_json()
+    docker_client.images.remove(again.reference)
+
+
+def test_image_test_catches_a_different_model_and_a_model_change_rebuilds_from_cache(
+    built: Built, docker_client
+):
+    """The production baseline baked in where the candidate belongs: the golden test must fail."""
+    swapped = built.handoff.parent / "swapped"
+    shutil.copytree(built.handoff, swapped)
+    shutil.copy2(built.handoff / "baseline" / "model.skops", swapped / "model" / "model.skops")
+    _commit(swapped, "model-only change", "2024-06-01T12:00:00Z")
+    started = time.monotonic()
+    run = CliRunner().invoke(
+        cli,
+        ["build", "-c", str(swapped), "--evaluation", str(built.evaluation), "--base-image", built.base_image,
+         "--wheelhouse", str(built.wheelhouse), "--tag", "mlrelease-test/brno-house-prices:swapped",
+         "--mlrelease-wheel", str(built.wheel), "-o", str(swapped / "image.json")],
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    assert run.exit_code == 0, run.output
+    assert seconds < built.seconds
+    assert run.stderr.count("Using cache") >= 8  # every dependency layer came from cache
+    record = ImageRecord.read(swapped / "image.json")
+    assert record.labels["io.mlrelease.model.sha256"] != built.record.labels["io.mlrelease.model.sha256"]
+    print(f"model-only rebuild {seconds:.1f}s, full build {built.seconds:.1f}s")
+
+    result = CliRunner().invoke(
+        cli,
+        ["test-image", "-c", str(swapped), "--golden", str(built.evaluation / "golden.parquet"),
+         "--image-json", str(swapped / "image.json")],
+    )  # fmt: skip
+    assert isinstance(result.exception, CheckFailed), result.output
+    assert "predictions differ" in result.exception.message
+    assert "row_id" in result.stdout and "golden" in result.stdout  # the differing rows are listed
+    assert "packages: the image holds exactly" in result.stdout  # packages are not to blame
+    docker_client.images.remove(record.reference)
+
+
+def test_image_test_catches_packages_that_differ_from_the_lock(built: Built, tmp_path: Path):
+    """A lock that says another numpy than the image holds: the package check names it, exit 1."""
+    handoff = tmp_path / "other-lock"
+    shutil.copytree(built.handoff, handoff, ignore=shutil.ignore_patterns(".git"))
+    lock = handoff / "requirements.txt"
+    text = lock.read_text()
+    numpy_version = next(
+        line.split("==")[1].split()[0] for line in text.splitlines() if line.startswith("numpy==")
+    )
+    lock.write_text(text.replace(f"numpy=={numpy_version}", "numpy==1.26.4"))
+    run = _mlrelease(
+        "test-image", "-c", str(handoff), "--golden", str(built.evaluation / "golden.parquet"),
+        "--image-json", str(built.image_json),
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "numpy" in run.stdout and "1.26.4" in run.stdout and numpy_version in run.stdout
+    assert "packages differ from the lock" in run.stderr
+
+
+def test_gpu_check_without_a_gpu_runtime_says_so_and_exits_3(built: Built, docker_client):
+    if verify.has_gpu_runtime(docker_client):
+        pytest.skip("this engine has a GPU runtime; the exit-3 path is for machines without one")
+    run = _mlrelease(
+        "test-image", "-c", str(built.handoff), "--evaluation", str(built.evaluation),
+        "--image-json", str(built.image_json), "--gpu",
+    )  # fmt: skip
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "no GPU runtime" in run.stderr and "nvidia" in run.stderr
+    assert run.stdout == ""
+
+
+def test_gpu_probe_runs_inside_the_image_and_reports_what_is_missing(built: Built, docker_client):
+    """As far as a machine without a GPU allows: the probe itself runs in the real container."""
+    container = docker_client.containers.run(
+        built.record.image_id, entrypoint=["sleep", "60"], detach=True, network_mode="none", read_only=True
+    )
+    try:
+        report = verify.gpu_probe(container)
+    finally:
+        container.remove(force=True)
+    assert not report.ok
+    assert report.nvidia_smi is None and "nvidia-smi" in (report.nvidia_smi_error or "")
+    assert report.torch is None  # the example locks no torch: cuda is then not asked
+    assert any("nvidia-smi" in p for p in report.problems())
+
+
+def test_push_and_pull_by_digest_with_htpasswd_auth_never_logs_the_password(
+    built: Built, registry_auth, docker_client, tmp_path: Path
+):
+    image_json = tmp_path / "image.json"
+    shutil.copy2(built.image_json, image_json)
+    denied = _mlrelease("push", "--image-json", str(image_json), "--registry", registry_auth.host)
+    assert denied.returncode == 1 and "MLRELEASE_REGISTRY_USERNAME" in denied.stderr
+
+    env = {
+        **os.environ,
+        "MLRELEASE_REGISTRY_USERNAME": registry_auth.username,
+        "MLRELEASE_REGISTRY_PASSWORD": registry_auth.password,
+    }
+    run = _mlrelease("push", "--image-json", str(image_json), "--registry", registry_auth.host, env=env)
+    assert run.returncode == 0, run.stderr
+    assert registry_auth.password not in run.stdout + run.stderr
+    record = ImageRecord.read(image_json)
+    assert record.digest and record.repo_digest == f"{registry_auth.host}/brno-house-prices@{record.digest}"
+
+    docker_client.images.remove(record.pushed[-1])
+    pulled = docker_client.images.pull(record.repo_digest, auth_config=registry_auth.auth_config)
+    assert pulled.id == built.record.image_id
+    docker_client.images.remove(record.repo_digest)
+
+
+def test_push_records_the_digest_in_an_open_registry_through_the_config(
+    built: Built, registry, tmp_path: Path
+):
+    """image.registry in mlrelease.yaml is where push goes when no --registry is given."""
+    handoff = tmp_path / "handoff"
+    shutil.copytree(built.handoff, handoff, ignore=shutil.ignore_patterns(".git"))
+    data = yaml.safe_load((handoff / "mlrelease.yaml").read_text())
+    data["image"]["registry"] = f"{registry.host}/models"
+    (handoff / "mlrelease.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    image_json = tmp_path / "image.json"
+    shutil.copy2(built.image_json, image_json)
+    result = CliRunner().invoke(cli, ["push", "-c", str(handoff), "--image-json", str(image_json), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["repo_digest"].startswith(f"{registry.host}/models/brno-house-prices@sha256:")
+
+
+def test_test_image_without_an_engine_exits_3(built: Built, tmp_path: Path):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    run = _mlrelease(
+        "test-image", "-c", str(built.handoff), "--evaluation", str(built.evaluation),
+        "--image-json", str(built.image_json), env=env,
+    )  # fmt: skip
+    assert run.returncode == 3 and "no Docker engine answers" in run.stderr
+    assert EnvironmentUnavailable.exit_code == 3
