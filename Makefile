@@ -38,6 +38,7 @@ lock:
 		--python-platform x86_64-manylinux_2_28 requirements-dev.in -o requirements-dev.txt
 
 docs: setup
+	$(BIN)/python scripts/gen_action_docs.py
 	$(BIN)/python scripts/gen_docs.py
 
 bench: setup

@@ -2,6 +2,10 @@
 
 Each step is a real `mlrelease` command, run as a user would run it. Outputs go to out/demo/.
 A step that is expected to fail (a check that blocks) says so; any other failure stops the demo.
+
+The image steps need a Docker engine and a base image on it: `python:3.11-slim` by default, or
+the image named by MLRELEASE_DEMO_BASE_IMAGE (for example the Debian-built base of the tests,
+`python scripts/build_base_image.py --print-tag`). Without them they are skipped, and say why.
 """
 
 from __future__ import annotations
@@ -14,88 +18,91 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = Path("examples/brno-houses")  # relative to ROOT, where every step runs
+EXAMPLE = "examples/brno-houses"  # relative to ROOT, where every step runs
 OUT = ROOT / "out" / "demo"
+BASE_IMAGE = os.environ.get("MLRELEASE_DEMO_BASE_IMAGE", "python:3.11-slim")
 
 
 @dataclass(frozen=True)
 class Step:
     title: str
-    args: list[str]
+    command: str  # the mlrelease arguments, split on white space
     expect: tuple[int, ...] = (0,)  # exit codes that mean the step behaved as documented
+    needs_docker: bool = False
 
 
 STEPS: list[Step] = [
-    Step("Validate the handoff contract", ["config", "validate", str(EXAMPLE)]),
+    Step("Validate the handoff contract", f"config validate {EXAMPLE}"),
     Step(
         "Lint the notebook: it fails (exit 1) on NB101, the model was saved before the cell that fits it ran;"
         " dead imports, add_age, commented-out code and display-only cells are warnings/info",
-        ["lint", "-c", str(EXAMPLE), "--report", "out/demo/lint.json", "--sarif", "out/demo/lint.sarif"],
-        expect=(1,),
-    ),
-    Step("Load the model and predict on the validation data", ["predict", "-c", str(EXAMPLE), "--rows", "8"]),
-    Step(
-        "Evaluate the candidate: quality overall and per slice, latency, throughput, size, golden rows",
-        ["evaluate", "-c", str(EXAMPLE), "-o", "out/demo/evaluate"],
-    ),
-    Step(
-        "Gate the candidate against the production baseline: RMSE about 6% better with confidence, passes",
-        [
-            "gate",
-            "--candidate",
-            "out/demo/evaluate",
-            "--baseline",
-            str(EXAMPLE / "baseline"),
-            "-c",
-            str(EXAMPLE),
-            "-o",
-            "out/demo/gate",
-        ],
-    ),
-    Step(
-        "Evaluate a degraded model (the baseline recipe trained on 300 rows)",
-        [
-            "evaluate",
-            "-c",
-            str(EXAMPLE),
-            "--model",
-            "tests/fixtures/eval-degraded/model.skops",
-            "-o",
-            "out/demo/evaluate-degraded",
-        ],
-    ),
-    Step(
-        "Gate the degraded model: blocked (exit 1), RMSE 65% worse overall and on every slice",
-        [
-            "gate",
-            "--candidate",
-            "out/demo/evaluate-degraded",
-            "--baseline",
-            str(EXAMPLE / "baseline"),
-            "-c",
-            str(EXAMPLE),
-            "-o",
-            "out/demo/gate-degraded",
-        ],
+        f"lint -c {EXAMPLE} --report out/demo/lint.json --sarif out/demo/lint.sarif",
         expect=(1,),
     ),
     Step(
         "Lock the packages for the image (linux x86_64, the image's Python), with hashes",
-        ["lock", "-c", str(EXAMPLE), "-o", "out/demo/requirements.txt"],
+        f"lock -c {EXAMPLE} -o out/demo/requirements.txt",
+    ),
+    Step("Audit the packages: the lock is fresh, nothing unused or missing", f"deps check -c {EXAMPLE}"),
+    Step("Load the model and predict on the validation data", f"predict -c {EXAMPLE} --rows 8"),
+    Step(
+        "Evaluate the candidate: quality overall and per slice, latency, throughput, size, golden rows",
+        f"evaluate -c {EXAMPLE} -o out/demo/evaluate",
     ),
     Step(
-        "Audit the packages: committed lock fresh, none unused, missing or misplaced",
-        ["deps", "check", "-c", str(EXAMPLE)],
+        "Gate the candidate against the production baseline: RMSE about 6% better with confidence, passes",
+        f"gate -c {EXAMPLE} --candidate out/demo/evaluate --baseline {EXAMPLE}/baseline -o out/demo/gate",
+    ),
+    Step(
+        "Evaluate a degraded model (the baseline recipe trained on 300 rows)",
+        f"evaluate -c {EXAMPLE} --model tests/fixtures/eval-degraded/model.skops"
+        " -o out/demo/evaluate-degraded",
+    ),
+    Step(
+        "Gate the degraded model: blocked (exit 1), RMSE 65% worse overall and on every slice",
+        f"gate -c {EXAMPLE} --candidate out/demo/evaluate-degraded --baseline {EXAMPLE}/baseline"
+        " -o out/demo/gate-degraded",
+        expect=(1,),
     ),
     Step(
         "Render the image's Dockerfile (multi-stage, locked wheels, non-root, health check)",
-        ["build", "-c", str(EXAMPLE), "--print-dockerfile"],
+        f"build -c {EXAMPLE} --print-dockerfile",
+    ),
+    Step(
+        f"Build the image on {BASE_IMAGE}: wheels downloaded on the host, installed with hashes, no network",
+        f"build -c {EXAMPLE} --evaluation out/demo/evaluate --base-image {BASE_IMAGE}"
+        " --tag brno-house-prices:demo -o out/demo/image.json",
+        needs_docker=True,
+    ),
+    Step(
+        "Test the image: no network, read-only, non-root; golden predictions and packages match",
+        f"test-image -c {EXAMPLE} --image-json out/demo/image.json --evaluation out/demo/evaluate",
+        needs_docker=True,
     ),
     Step(
         "Serve the model on a free local port, send validation rows and a 1,440 m2 flat; the flat is flagged",
-        ["serve", "-c", str(EXAMPLE), "--signature", "out/demo/evaluate/signature.json", "--smoke"],
+        f"serve -c {EXAMPLE} --signature out/demo/evaluate/signature.json --smoke",
     ),
 ]
+
+
+def docker_ready() -> str | None:
+    """None when the image steps can run, else the reason they cannot."""
+    try:
+        import docker
+        from docker.errors import DockerException, ImageNotFound
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+    except DockerException as exc:
+        return f"no Docker engine answers ({type(exc).__name__})"
+    try:
+        client.images.get(BASE_IMAGE)
+    except ImageNotFound:
+        return f"base image {BASE_IMAGE} is not on the engine (pull it, or set MLRELEASE_DEMO_BASE_IMAGE)"
+    finally:
+        client.close()
+    return None
 
 
 def main() -> int:
@@ -103,13 +110,21 @@ def main() -> int:
     OUT.mkdir(parents=True)
     exe = shutil.which("mlrelease", path=str(Path(sys.executable).parent)) or "mlrelease"
     env = {**os.environ, "MLRELEASE_DEMO_OUT": str(OUT)}
+    no_docker = docker_ready() if any(s.needs_docker for s in STEPS) else None
+    skipped = 0
     for i, step in enumerate(STEPS, 1):
-        print(f"\n== {i}/{len(STEPS)} {step.title}\n$ mlrelease {' '.join(step.args)}", flush=True)
-        rc = subprocess.run([exe, *step.args], cwd=ROOT, env=env).returncode
+        print(f"\n== {i}/{len(STEPS)} {step.title}\n$ mlrelease {step.command}", flush=True)
+        if step.needs_docker and no_docker:
+            print(f"skipped: {no_docker}")
+            skipped += 1
+            continue
+        rc = subprocess.run([exe, *step.command.split()], cwd=ROOT, env=env).returncode
         if rc not in step.expect:
             print(f"demo: step '{step.title}' exited {rc}, expected {step.expect}", file=sys.stderr)
             return 1
-    print(f"\ndemo: all {len(STEPS)} steps behaved as documented; artifacts in {OUT.relative_to(ROOT)}/")
+    ran = len(STEPS) - skipped
+    note = f" ({skipped} skipped: {no_docker})" if skipped else ""
+    print(f"\ndemo: {ran} steps behaved as documented{note}; artifacts in {OUT.relative_to(ROOT)}/")
     return 0
 
 

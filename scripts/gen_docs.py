@@ -86,7 +86,7 @@ def config_reference() -> str:
 
 
 def _help(command: click.Command, path: list[str]) -> list[str]:
-    ctx = click.Context(command, info_name=" ".join(path))
+    ctx = click.Context(command, info_name=" ".join(path), terminal_width=80, max_content_width=80)
     text = command.get_help(ctx)
     out = [f"## `{' '.join(path)}`", "", "```text", text, "```", ""]
     if isinstance(command, click.Group):
