@@ -18,7 +18,6 @@ import dataclasses
 import gc
 import math
 import platform
-import subprocess
 import time
 import tracemalloc
 from dataclasses import dataclass, field
@@ -31,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from mlrelease import metrics as metricdefs
-from mlrelease.artifacts import write_bytes, write_json
+from mlrelease import process
+from mlrelease.artifacts import sha256_file, write_bytes, write_json
 from mlrelease.config import FORMAT_BY_SUFFIX, Config, ModelConfig, SliceConfig
 from mlrelease.dataset import read_table
-from mlrelease.errors import DataError, ModelLoadError, Problem, UsageError
-from mlrelease.model import LoadedModel, load_model, sha256_file
+from mlrelease.errors import DataError, MlreleaseError, ModelLoadError, Problem, UsageError
+from mlrelease.model import LoadedModel, load_model
 from mlrelease.signature import Signature, infer_field, infer_signature, with_predictions
 
 SCHEMA_VERSION = 1
@@ -507,9 +507,7 @@ def _cpus() -> int:
 
 def _git_revision(root: Path) -> str | None:
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        done = process.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, timeout=10, ok=None)
+    except MlreleaseError:
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None

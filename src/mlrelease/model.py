@@ -23,19 +23,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from mlrelease.artifacts import sha256_file
 from mlrelease.config import ModelConfig, ModelFormat
 from mlrelease.errors import DataError, ModelLoadError
 
 LoadedFormat = ModelFormat | Literal["entrypoint"]
 ColumnKind = Literal["number", "integer", "boolean", "string"]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

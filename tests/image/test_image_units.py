@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from mlrelease import config
+from mlrelease.artifacts import sha256_file
 from mlrelease.cli import cli
 from mlrelease.errors import UsageError
 from mlrelease.image import context, dockerfile, lockfile, push, verify
 from mlrelease.image.record import ImageRecord
-from mlrelease.model import sha256_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "brno-houses"

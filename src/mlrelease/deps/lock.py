@@ -36,6 +36,7 @@ from mlrelease.deps import process
 from mlrelease.deps.conflicts import explain
 from mlrelease.deps.requirements import InputLine, parse_lock, parse_text_inputs, read_inputs
 from mlrelease.errors import Problem, UsageError
+from mlrelease.process import run as run_process
 
 LOCK_FORMAT = 1
 PYPI = "https://pypi.org/simple"
@@ -370,7 +371,7 @@ def _resolve(request: LockRequest, *, timeout: float) -> tuple[str, str]:
                 argv += ["--extra-index-url", url]
             argv += ["--output-file", str(out), *sources]
         env = process.isolated_env()
-        done = process.run(argv, cwd=cwd, env=env, timeout=timeout)
+        done = run_process(argv, cwd=cwd, env=env, timeout=timeout, ok=None)
         if done.returncode != 0:
             raise explain(done.output, request=request, inputs=_declared(request))
         body = out.read_text("utf-8").replace(str(tmpdir) + "/", "")

@@ -1,40 +1,13 @@
-"""The one place the deps package spawns processes: argv lists, captured output, clear failures."""
+"""How the deps package calls its resolvers (uv or pip-compile): which program, and an
+environment free of machine-wide pip settings. Processes are spawned by ``mlrelease.process``."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from mlrelease.errors import EnvironmentUnavailable
-
-
-@dataclass(frozen=True)
-class Finished:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return (self.stdout + ("\n" if self.stdout and self.stderr else "") + self.stderr).strip()
-
-
-def run(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 900) -> Finished:
-    """Run ``argv`` and return what it printed; a missing program is EnvironmentUnavailable."""
-    try:
-        proc = subprocess.run(
-            list(argv), cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError as exc:
-        raise EnvironmentUnavailable(f"cannot run {argv[0]}: {exc.strerror}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise EnvironmentUnavailable(f"{Path(argv[0]).name} did not finish within {timeout:.0f} s") from exc
-    return Finished(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+from mlrelease import process
 
 
 def isolated_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -79,6 +52,6 @@ def tool_version(argv: Sequence[str]) -> str:
             return f"pip-tools {version('pip-tools')}"
         except PackageNotFoundError:
             return "pip-tools"
-    done = run([*argv, "--version"], cwd=Path.cwd(), env=isolated_env())
+    done = process.run([*argv, "--version"], env=isolated_env(), ok=None)
     words = done.stdout.split()
     return " ".join(words[:2]) if words else "uv"

@@ -14,14 +14,13 @@ from typing import Any
 
 import yaml
 
-from mlrelease import __version__
-from mlrelease.artifacts import write_text
+from mlrelease import __version__, process
+from mlrelease.artifacts import sha256_file, write_text
 from mlrelease.config import Config
-from mlrelease.errors import UsageError
-from mlrelease.image import _process, wheelhouse
+from mlrelease.errors import MlreleaseError, UsageError
+from mlrelease.image import wheelhouse
 from mlrelease.image.dockerfile import APP, BaseImage, ImageSpec, render, resolve_base
 from mlrelease.image.lockfile import Lock, read_lock
-from mlrelease.model import sha256_file
 
 LABEL_PREFIX = "io.mlrelease"
 # Keys of mlrelease.yaml the server reads; the rest (validation, gate, notebooks, ...) stays out.
@@ -70,16 +69,16 @@ def source_info(root: Path, env: dict[str, str] | None = None) -> Source:
     revision = None
     epoch = None
     try:
-        out = _process.run(["git", "-C", str(root), "log", "-1", "--format=%H %ct"], what="git log")
+        out = process.run(["git", "-C", str(root), "log", "-1", "--format=%H %ct"], what="git log")
         revision, stamp = out.stdout.split()
         epoch = int(stamp)
         if url is None:
-            remote = _process.run(
+            remote = process.run(
                 ["git", "-C", str(root), "config", "--get", "remote.origin.url"], what="git config"
             )
             url = _strip_credentials(remote.stdout) or None
-    except (UsageError, ValueError):
-        pass  # not a git checkout (or no remote): fall back below
+    except (MlreleaseError, ValueError):
+        pass  # no git, not a git checkout (or no remote): fall back below
     if environ.get("SOURCE_DATE_EPOCH", "").isdigit():
         epoch = int(environ["SOURCE_DATE_EPOCH"])
     if epoch is None:

@@ -9,15 +9,15 @@ linked into the build context.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrelease import process
+from mlrelease.artifacts import sha256_file
 from mlrelease.errors import UsageError
-from mlrelease.image import _process
 from mlrelease.image.lockfile import Lock, normalize
 
 # manylinux tags a CPython on a glibc >= 2.28 system (Debian 10+, Ubuntu 20.04+) accepts.
@@ -33,14 +33,6 @@ PLATFORMS = (
 def default_cache() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "mlrelease" / "wheelhouse"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,7 @@ def download(lock: Lock, *, python: str, cache: Path | None = None) -> Wheelhous
     argv += [f"--platform={p}" for p in PLATFORMS]
     argv += [f"--python-version={python}", "--implementation=cp", f"--abi=cp{nodot}", "--abi=abi3"]
     argv += ["--abi=none", "-r", str(lock.path), "-d", str(cache)]
-    _process.run(
+    process.run(
         argv,
         what=f"downloading the wheels of {lock.path} for linux x86_64, CPython {python}",
         hint=(
@@ -83,7 +75,7 @@ def download(lock: Lock, *, python: str, cache: Path | None = None) -> Wheelhous
         pin = next((p for p in lock.pins if p.name == name), None)
         if pin is None or f"-{pin.version}-" not in path.name.replace("_", "-"):
             continue
-        if _sha256(path) in wanted:
+        if sha256_file(path) in wanted:
             # Several compatible wheels of one release may sit in the cache; pip in the build
             # picks the best match, so all hash-matching ones go in.
             chosen[path.name] = path
@@ -126,7 +118,7 @@ def build_self_wheel(target: Path, *, source_date_epoch: int) -> Path:
         )
         env = {**os.environ, "SOURCE_DATE_EPOCH": str(max(source_date_epoch, 315532800))}
         pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
-        _process.run(
+        process.run(
             [*pip_wheel, "-w", str(target), str(work)],
             what="building the mlrelease wheel",
             env=env,

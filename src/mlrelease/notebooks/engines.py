@@ -13,15 +13,16 @@ import ast
 import json
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlrelease import process
 from mlrelease.errors import EnvironmentUnavailable
 from mlrelease.notebooks.rules import Hit
 from mlrelease.notebooks.source import Notebook
+from mlrelease.process import Finished
 
 # names IPython puts in every kernel's namespace
 IPYTHON_BUILTINS = ("get_ipython", "display", "In", "Out", "exit", "quit")
@@ -54,18 +55,9 @@ def script_of(nb: Notebook) -> Script:
     return Script("\n".join(chunks) + "\n", where)
 
 
-def run_process(
-    argv: list[str], ok: tuple[int, ...] = (0,), stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The one place this package spawns a process: argv list, output captured, shown on failure."""
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False, input=stdin)
-    except FileNotFoundError as exc:
-        raise EnvironmentUnavailable(f"{argv[0]}: not found ({exc})", hint="run `make setup`") from None
-    if proc.returncode not in ok:
-        detail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise EnvironmentUnavailable(f"{Path(argv[0]).name} exited {proc.returncode}: {detail}")
-    return proc
+def run_process(argv: list[str], ok: tuple[int, ...] = (0,), stdin: str | None = None) -> Finished:
+    """Run an engine (ruff, vulture); a missing engine or an unexpected exit is EnvironmentUnavailable."""
+    return process.run(argv, ok=ok, stdin=stdin, error=EnvironmentUnavailable, hint="run `make setup`")
 
 
 def ruff_bin() -> str:
