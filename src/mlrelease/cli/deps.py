@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -117,6 +118,8 @@ def lock(
 
     if check:
         results = [lockmod.check(lockmod.recorded_request(r, given)) for r in requests]
+        github.set_output("lock-files", _workspace_paths(r.path for r in results))
+        github.set_output("changed", "false")
         if as_json:
             click.echo(json.dumps({"locks": [r.to_json() for r in results]}, indent=2))
         else:
@@ -141,7 +144,7 @@ def lock(
         return
 
     out = [lockmod.lock(r) for r in requests]
-    github.set_output("lock-files", "\n".join(str(r.path) for r in out))
+    github.set_output("lock-files", _workspace_paths(r.path for r in out))
     github.set_output("changed", "true" if any(r.written for r in out) else "false")
     if as_json:
         click.echo(
@@ -245,3 +248,15 @@ def check(config_path: str | None, dev_requirements: Path | None, fail_on: str, 
             f"deps check failed: {counts['error']} errors, {counts['warning']} warnings",
             hint="see the table above; `mlrelease lock` fixes stale locks and loose pins",
         )
+
+
+def _workspace_paths(paths: Iterable[Path]) -> str:
+    """One path a line, relative to the working directory (the workspace) when inside it."""
+    cwd = Path.cwd()
+    lines = []
+    for path in paths:
+        try:
+            lines.append(str(path.resolve().relative_to(cwd)))
+        except ValueError:
+            lines.append(str(path))
+    return "\n".join(lines)
