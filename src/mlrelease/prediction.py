@@ -58,12 +58,13 @@ def write_predictions(frame: pd.DataFrame, path: Path) -> None:
 
 
 def render_table(result: PredictionResult, rows: int) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from mlrelease import terminal
 
     frame = result.frame
     skip = {"prediction", result.target, result.id_column}
-    shown = [c for c in frame.columns if c not in skip][:3]
+    shown = [c for c in frame.columns if c not in skip][:6]
     table = Table(title=f"{result.model}: {len(frame)} predictions on {result.data.name}")
     for col in shown:
         table.add_column(col, no_wrap=True)
@@ -80,7 +81,7 @@ def render_table(result: PredictionResult, rows: int) -> None:
         if result.target in frame.columns and _is_number(row["prediction"]):
             cells.append(f"{(row['prediction'] - row[result.target]) / row[result.target]:+.1%}")
         table.add_row(*cells)
-    Console().print(table)
+    terminal.console().print(table)
 
 
 def _is_number(value: object) -> bool:

@@ -90,9 +90,9 @@ def _summary(report: MetricsReport) -> str:
 
 
 def _print(report: MetricsReport, out_dir: Path, seconds: float) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from mlrelease import terminal
     from mlrelease.gate import fmt
 
     r = report
@@ -105,7 +105,7 @@ def _print(report: MetricsReport, out_dir: Path, seconds: float) -> None:
         main = next(iter(s.metrics), None)
         if main:
             table.add_row(f"slice {name} ({s.rows:,} rows): {main}", fmt(s.metrics[main]))
-    console = Console()
+    console = terminal.console()
     console.print(table)
     console.print(
         f"wrote metrics.json, predictions.parquet, golden.parquet, signature.json to {out_dir}/ "

@@ -45,9 +45,9 @@ def docker_client() -> Any:
 def progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
     """An event sink: a live status line on a TTY, plain lines on stderr otherwise."""
     if sys.stderr.isatty():
-        from rich.console import Console
+        from mlrelease import terminal
 
-        console = Console(stderr=True)
+        console = terminal.console(stderr=True)
         with console.status(title) as status:
 
             def show(event: dict[str, Any]) -> None:

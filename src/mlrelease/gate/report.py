@@ -50,11 +50,12 @@ def markdown(result: GateResult) -> str:
 
 def print_table(result: GateResult) -> None:
     """The decision as a table on stdout; colours only when it is a terminal."""
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
+    from mlrelease import terminal
+
+    console = terminal.console()
     style = {"pass": "green", "fail": "bold red", "noise": "yellow", "skip": "dim", "info": "dim"}
     table = Table(title=escape(result.headline), title_justify="left", show_lines=False)
     for col, justify in (
