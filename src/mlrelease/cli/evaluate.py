@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, json_option, output_dir_option
 
 if TYPE_CHECKING:
     from mlrelease.evaluate import MetricsReport
@@ -28,14 +28,7 @@ if TYPE_CHECKING:
     default=None,
     help="CSV or Parquet to evaluate on. Default: validation.data from mlrelease.yaml.",
 )
-@click.option(
-    "--output",
-    "-o",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for metrics.json, predictions.parquet, golden.parquet and signature.json.",
-)
+@output_dir_option("metrics.json, predictions.parquet, golden.parquet and signature.json")
 @click.option(
     "--latency-samples",
     default=500,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, json_option, output_dir_option
 
 
 @click.command()
@@ -23,14 +23,7 @@ from mlrelease.cli.options import config_option, json_option
     help="The model in production, the same way. Without it only absolute rules (min/max) are checked.",
 )
 @config_option
-@click.option(
-    "--output",
-    "-o",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Folder for gate.json and gate.md.",
-)
+@output_dir_option("gate.json and gate.md")
 @json_option
 @click.pass_context
 def gate(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 config_option = click.option(
@@ -14,3 +16,15 @@ config_option = click.option(
 )
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print only JSON, for machines.")
+
+
+def output_dir_option(what: str):
+    """``-o/--output DIR`` (required), passed as ``out_dir``: the folder a step writes ``what`` into."""
+    return click.option(
+        "--output",
+        "-o",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help=f"Folder for {what}.",
+    )
