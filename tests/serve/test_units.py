@@ -67,6 +67,28 @@ def test_batcher_respects_max_rows():
     assert max(sizes) <= 4
 
 
+def test_inline_when_idle_predicts_on_the_event_loop_thread_and_the_app_passes_it_on(example_service):
+    import threading
+
+    from mlrelease.config import ServingConfig
+    from mlrelease.serve.app import Features, ServerApp
+
+    seen: list[str] = []
+
+    def predict(columns: dict[str, list]) -> np.ndarray:
+        seen.append(threading.current_thread().name)
+        return _predict(columns)
+
+    for inline, expected in ((True, "MainThread"), (False, "mlrelease-predict")):
+        batcher = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(), inline_when_idle=inline)
+        out = asyncio.run(batcher.submit({"x": [3]}, 1))
+        batcher.close()
+        assert out.predictions == [6.0] and seen[-1].startswith(expected)
+    app = ServerApp(example_service, ServingConfig(), features=Features(inline_when_idle=True))
+    assert app.batcher.inline_when_idle is True
+    app.shutdown()
+
+
 def test_validator_lists_every_problem_and_normalises_values(example_service):
     v = Validator(example_service.signature, max_rows=10)
     row = {"area_m2": 70, "rooms": 3.0, "floor": 1, "year_built": 1990, "distance_to_centre_km": 2}

@@ -79,7 +79,11 @@ class ServerApp:
 
             batching = replace(batching, enabled=features.batching)
         self.batcher = Batcher(
-            service.predict_columns, self.guard.check, batching, on_batch=self.metrics.batch
+            service.predict_columns,
+            self.guard.check,
+            batching,
+            on_batch=self.metrics.batch,
+            inline_when_idle=features.inline_when_idle,
         )
         self.log = RequestLog(
             self.name,
