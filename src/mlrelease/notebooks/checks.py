@@ -195,12 +195,7 @@ class _Flow(ast.NodeVisitor):
         inner = _Flow()
         for stmt in node.body:
             inner.visit(stmt)
-        local = set()
-        for kind, name, line in inner.events:
-            if kind == "store":
-                local.add(name)
-            elif kind == "load" and name not in local:
-                self.events.append((kind, name, line))
+        self._outer_loads(inner)
         self._store(node.name, node.lineno)
 
     def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
@@ -215,14 +210,19 @@ class _Flow(ast.NodeVisitor):
             inner.visit(node.value)
         else:
             inner.visit(node.elt)
+        self._outer_loads(inner)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def _outer_loads(self, inner: _Flow) -> None:
+        """Names a nested scope (class body, comprehension) reads from outside it: the loads of
+        names it has not stored itself by then."""
         local = set()
         for kind, name, line in inner.events:
             if kind == "store":
                 local.add(name)
             elif kind == "load" and name not in local:
                 self.events.append((kind, name, line))
-
-    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.type is not None:
