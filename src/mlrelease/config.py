@@ -661,16 +661,18 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
                 for s in v["slices"]
             ),
         )
-    lint_d = d.get("lint", {})
+    # Every optional section and key has a schema default, filled in by _fill_defaults: read
+    # the values as they are, so the schema stays the one place that states a default.
+    lint_d = d["lint"]
     lint = LintConfig(
-        fail_on=lint_d.get("fail_on", "error"),
-        ignore=tuple(lint_d.get("ignore", ())),
-        severity=dict(lint_d.get("severity", {})),
-        max_output_kb=lint_d.get("max_output_kb", 200),
-        cell_timeout_s=lint_d.get("cell_timeout_s", 600),
-        rtol=lint_d.get("rtol", 1e-6),
+        fail_on=lint_d["fail_on"],
+        ignore=tuple(lint_d["ignore"]),
+        severity=dict(lint_d["severity"]),
+        max_output_kb=lint_d["max_output_kb"],
+        cell_timeout_s=lint_d["cell_timeout_s"],
+        rtol=lint_d["rtol"],
     )
-    g = d.get("gate", {})
+    g = d["gate"]
     gate = GateConfig(
         metrics={
             name: MetricRule(
@@ -678,62 +680,62 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
                 max_regression=_tol(r.get("max_regression")),
                 min=r.get("min"),
                 max=r.get("max"),
-                optional=r.get("optional", False),
+                optional=r["optional"],
             )
-            for name, r in g.get("metrics", {}).items()
+            for name, r in g["metrics"].items()
         },
         trade_offs=tuple(
             TradeOff(
                 allow={k: Tolerance.parse(x) for k, x in t["allow"].items()},
                 when={k: Tolerance.parse(x) for k, x in t["when"].items()},
             )
-            for t in g.get("trade_offs", [])
+            for t in g["trade_offs"]
         ),
-        bootstrap=BootstrapConfig(**g.get("bootstrap", {})),
+        bootstrap=BootstrapConfig(**g["bootstrap"]),
     )
-    im = d.get("image", {})
+    im = d["image"]
     image = ImageConfig(
-        python=im.get("python", "3.11"),
-        gpu=im.get("gpu", False),
+        python=im["python"],
+        gpu=im["gpu"],
         base=im.get("base"),
         cuda=im.get("cuda"),
         registry=im.get("registry"),
     )
-    s = d.get("serving", {})
-    out = s.get("outliers", {})
+    s = d["serving"]
+    out = s["outliers"]
     pred = out.get("prediction")
-    log = s.get("logging", {})
+    log = s["logging"]
     serving = ServingConfig(
-        port=s.get("port", 8080),
-        max_batch_rows=s.get("max_batch_rows", 1000),
-        max_body_bytes=s.get("max_body_bytes", 10 * 1024 * 1024),
-        batching=BatchingConfig(**s.get("batching", {})),
+        port=s["port"],
+        max_batch_rows=s["max_batch_rows"],
+        max_body_bytes=s["max_body_bytes"],
+        batching=BatchingConfig(**s["batching"]),
         outliers=OutlierConfig(
-            mode=out.get("mode", "flag"),
+            mode=out["mode"],
             prediction=Bounds(pred.get("min"), pred.get("max")) if pred else None,
-            learn_margin=out.get("learn_margin", 0.5),
-            input_z=out.get("input_z", 6),
+            learn_margin=out["learn_margin"],
+            input_z=out["input_z"],
         ),
         logging=LoggingConfig(
-            sample_rate=log.get("sample_rate", 1.0),
+            sample_rate=log["sample_rate"],
             file=(root / log["file"]) if log.get("file") else None,
         ),
     )
-    gk = d.get("deploy", {}).get("gke")
+    gk = d["deploy"].get("gke")
     deploy = DeployConfig(
         gke=GkeConfig(
             project=gk["project"],
             location=gk["location"],
             cluster=gk["cluster"],
-            namespace=gk.get("namespace", "default"),
-            min_replicas=gk.get("replicas", {}).get("min", 1),
-            max_replicas=gk.get("replicas", {}).get("max", 10),
-            target_cpu=gk.get("target_cpu", 60),
+            namespace=gk["namespace"],
+            min_replicas=gk["replicas"]["min"],
+            max_replicas=gk["replicas"]["max"],
+            target_cpu=gk["target_cpu"],
         )
         if gk
         else None
     )
-    monitoring = MonitoringConfig(drift=DriftConfig(**d.get("monitoring", {}).get("drift", {})))
+    monitoring = MonitoringConfig(drift=DriftConfig(**d["monitoring"]["drift"]))
     return Config(
         path=path,
         root=root,

@@ -166,3 +166,23 @@ def test_example_copy_validates_and_relocates(tmp_path):
     (dst / "notebooks" / "x.ipynb").write_text("{}")
     cfg = config.load(dst / "mlrelease.yaml")
     assert cfg.root == dst.resolve()
+
+
+def test_schema_defaults_and_dataclass_defaults_agree(tmp_path):
+    """A minimal config gets every default from the schema; they must equal the dataclasses' own."""
+    cfg = config.load(
+        write(tmp_path, "model: {name: m, task: regression, artifact: m.skops}\n", ("m.skops",))
+    )
+    assert cfg.lint == config.LintConfig()
+    assert cfg.gate == config.GateConfig()
+    assert cfg.image == config.ImageConfig()
+    assert cfg.serving == config.ServingConfig()
+    assert cfg.deploy == config.DeployConfig()
+    assert cfg.monitoring == config.MonitoringConfig()
+
+
+def test_gke_defaults_come_from_the_schema(tmp_path):
+    text = "model: {name: m, task: regression, artifact: m.skops}\n"
+    text += "deploy: {gke: {project: p, location: l, cluster: c}}\n"
+    cfg = config.load(write(tmp_path, text, ("m.skops",)))
+    assert cfg.deploy.gke == config.GkeConfig(project="p", location="l", cluster="c")
