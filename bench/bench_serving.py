@@ -14,7 +14,8 @@ Prints req/s, p50 and p99 for each cell, the ratios of mlrelease (all on) to eac
 ratio to the raw in-process one-row predict floor, and each server's start-up time.
 
     python bench/bench_serving.py [--work /tmp/peer-bench-work] [--duration 3] [--reps 1]
-        [--only mlrelease,fastapi,bentoml,mlflow,mlrelease-nolog,mlrelease-nooutliers,mlrelease-nobatch]
+        [--only mlrelease,fastapi,bentoml,mlflow,mlrelease-nolog,mlrelease-nooutliers,mlrelease-nobatch,
+         mlrelease-nocompile,mlrelease-noinline]
 
 Needs the peers' venvs (bash /work/shared/peer-bench/setup_venvs.sh /tmp/peer-bench-work), their
 model (make_model.py, servers/save_models.py bento|mlflow) and wrk (apt install wrk).
@@ -86,7 +87,8 @@ def specs(work: Path, handoff: Path) -> dict[str, dict]:
         "mlrelease-nolog": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-logging"]},
         "mlrelease-nooutliers": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-outliers"]},
         "mlrelease-nobatch": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-batching"]},
-        "mlrelease-inline": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--inline"]},
+        "mlrelease-nocompile": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-compile"]},
+        "mlrelease-noinline": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-inline"]},
         "bentoml": {
             "cmd": [
                 str(work / "venv-bento" / "bin" / "bentoml"),

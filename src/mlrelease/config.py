@@ -157,6 +157,7 @@ class BatchingConfig:
     enabled: bool = True
     max_wait_ms: float = 2
     max_rows: int = 256
+    inline_max_ms: float = 1
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class ServingConfig:
     port: int = 8080
     max_batch_rows: int = 1000
     max_body_bytes: int = 10 * 1024 * 1024
+    compile: bool = True
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -709,6 +711,7 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         port=s["port"],
         max_batch_rows=s["max_batch_rows"],
         max_body_bytes=s["max_body_bytes"],
+        compile=s["compile"],
         batching=BatchingConfig(**s["batching"]),
         outliers=OutlierConfig(
             mode=out["mode"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import httpx
 import jsonschema
@@ -87,6 +88,8 @@ def test_metadata_health_and_docs_endpoints(example_server, example_service):
     assert all(i["shape"] == [-1] for i in meta["inputs"])
     version = json.loads(get("/version")[2])
     assert version["version"] == example_service.version and version["sha256"] == example_service.model.sha256
+    assert version["predictor"] == example_service.compiled.to_dict()
+    assert version["predictor"]["compiled"] is True and version["predictor"]["max_rows"] >= 1
     spec = json.loads(get("/openapi.json")[2])
     assert spec["openapi"].startswith("3.1")
     assert {"/predict", f"/v1/models/{NAME}:predict", f"/v2/models/{NAME}/infer", "/invocations"} <= set(
@@ -415,9 +418,26 @@ def test_a_bad_request_in_a_batch_does_not_fail_its_neighbours(start_server, exa
 
 @pytest.mark.parametrize(
     "features",
-    [Features(batching=False), Features(logging=False, outliers=False), Features(inline_when_idle=True)],
+    [Features(batching=False), Features(logging=False, outliers=False), Features(inline=False)],
 )
 def test_switching_parts_off_keeps_answers(start_server, example_cfg, example_service, expected, features):
     server = start_server(example_cfg, example_service, features)
     status, answer, _ = server.post("/predict", payload("native.json"))
     assert status == 200 and answer["predictions"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_ready_line_says_how_it_predicts_and_the_heap_is_frozen(start_server, example_cfg, example_service):
+    """After warm-up, the objects alive for the server's lifetime are frozen out of the
+    collector, whose full passes over them stalled requests for 70 ms."""
+    import gc
+
+    gc.unfreeze()
+    server = start_server(example_cfg, example_service)
+    assert gc.get_freeze_count() > 10_000
+    deadline = time.monotonic() + 5
+    while not (ready := [ln for ln in server.stream.lines() if ln["message"].startswith("ready:")]):
+        assert time.monotonic() < deadline, "no ready line in 5 s"
+        time.sleep(0.02)
+    (ready,) = ready
+    assert ready["predictor"]["compiled"] is True and ready["predictor"]["rows_checked"] > 2000
+    assert ready["startup_s"] > 0

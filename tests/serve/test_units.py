@@ -67,8 +67,11 @@ def test_batcher_respects_max_rows():
     assert max(sizes) <= 4
 
 
-def test_inline_when_idle_predicts_on_the_event_loop_thread_and_the_app_passes_it_on(example_service):
+def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_service):
+    """A predict measured under inline_max_ms runs on the event loop thread when the server is
+    idle; one measured slower, or not measured yet, goes to the worker thread."""
     import threading
+    import time
 
     from mlrelease.config import ServingConfig
     from mlrelease.serve.app import Features, ServerApp
@@ -77,16 +80,32 @@ def test_inline_when_idle_predicts_on_the_event_loop_thread_and_the_app_passes_i
 
     def predict(columns: dict[str, list]) -> np.ndarray:
         seen.append(threading.current_thread().name)
+        if len(columns["x"]) > 1:
+            time.sleep(0.01)  # a 10 ms predict: too slow for the event loop
         return _predict(columns)
 
-    for inline, expected in ((True, "MainThread"), (False, "mlrelease-predict")):
-        batcher = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(), inline_when_idle=inline)
-        out = asyncio.run(batcher.submit({"x": [3]}, 1))
-        batcher.close()
-        assert out.predictions == [6.0] and seen[-1].startswith(expected)
-    app = ServerApp(example_service, ServingConfig(), features=Features(inline_when_idle=True))
-    assert app.batcher.inline_when_idle is True
-    app.shutdown()
+    batcher = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    assert asyncio.run(batcher.submit({"x": [3]}, 1)).predictions == [6.0]
+    assert seen[-1].startswith("mlrelease-predict")  # first time: not measured, so the worker
+    assert batcher.fast(1)
+    asyncio.run(batcher.submit({"x": [4]}, 1))
+    assert seen[-1] == "MainThread"
+    batcher.warm({"x": [1, 2]}, 2)
+    assert not batcher.fast(2)
+    asyncio.run(batcher.submit({"x": [1, 2]}, 2))
+    assert seen[-1].startswith("mlrelease-predict")
+    batcher.close()
+
+    never = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=0))
+    for _ in range(2):
+        asyncio.run(never.submit({"x": [3]}, 1))
+        assert seen[-1].startswith("mlrelease-predict")
+    never.close()
+
+    for inline, limit in ((False, 0.0), (True, float("inf")), (None, 0.001)):
+        app = ServerApp(example_service, ServingConfig(), features=Features(inline=inline))
+        assert app.batcher.inline_max == limit
+        app.shutdown()
 
 
 def test_validator_lists_every_problem_and_normalises_values(example_service):

@@ -7,11 +7,12 @@ A raw ASGI callable (no framework) keeps the per-request cost small enough that 
 from __future__ import annotations
 
 import asyncio
+import gc
 import platform
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -52,7 +53,7 @@ class Features:
     logging: bool = True
     outliers: bool = True
     batching: bool | None = None  # None: as configured
-    inline_when_idle: bool = False
+    inline: bool | None = None  # predicting on the event loop when idle; None: as configured
 
 
 class ServerApp:
@@ -75,15 +76,16 @@ class ServerApp:
         self.metrics = Metrics(self.name, self.version, sig)
         batching = serving.batching
         if features.batching is not None:
-            from dataclasses import replace
-
             batching = replace(batching, enabled=features.batching)
+        if features.inline is False:
+            batching = replace(batching, inline_max_ms=0)
+        elif features.inline:
+            batching = replace(batching, inline_max_ms=float("inf"))
         self.batcher = Batcher(
             service.predict_columns,
             self.guard.check,
             batching,
             on_batch=self.metrics.batch,
-            inline_when_idle=features.inline_when_idle,
         )
         self.log = RequestLog(
             self.name,
@@ -119,6 +121,7 @@ class ServerApp:
                 "sha256": service.model.sha256,
                 "format": service.model.format,
                 "task": service.task,
+                "predictor": service.compiled.to_dict(),
                 "server": f"mlrelease {__version__}",
                 "python": platform.python_version(),
             }
@@ -163,12 +166,20 @@ class ServerApp:
         loop = asyncio.get_running_loop()
         for rows in (1, 8, 1):
             cols = self.service.example_columns(rows)
-            await loop.run_in_executor(self.batcher.executor, self.batcher._predict, cols, rows)
+            await loop.run_in_executor(self.batcher.executor, self.batcher.warm, cols, rows)
+        # Everything alive now (the model, numpy, pandas, scikit-learn: ~160,000 objects) lives
+        # as long as the server. Frozen, a full collection no longer walks it: that walk took
+        # 70 ms and stalled whichever request it landed on (p99 at concurrency 8: 70 ms -> 5 ms).
+        gc.collect()
+        gc.freeze()
         self.ready = True
         self.metrics.ready.set(1)
         self.ready_after = time.time() - self.started
         self.log.event(
-            "INFO", f"ready: model {self.name} version {self.version}", startup_s=round(self.ready_after, 3)
+            "INFO",
+            f"ready: model {self.name} version {self.version}",
+            startup_s=round(self.ready_after, 3),
+            predictor=self.service.compiled.to_dict(),
         )
 
     def shutdown(self) -> None:

@@ -2,7 +2,9 @@
 
 ``predict`` runs in one worker thread, so the event loop stays free to read and answer
 requests. A request that finds the worker idle and nobody else arriving is dispatched at once
-(batching adds no latency at concurrency 1). Requests that arrive while the worker is busy wait
+(batching adds no latency at concurrency 1); when the model's last predict of that many rows
+took under ``inline_max_ms``, it is predicted on the event loop itself, saving the two thread
+switches, which cost more than a compiled one-row predict. Requests that arrive while the worker is busy wait
 for it and are then predicted together, up to ``max_rows`` rows; when other requests are still
 being read, the dispatcher waits at most ``max_wait_ms`` for them. Each request gets its own rows
 back; when a gathered batch fails, its requests are predicted one by one, so one bad request
@@ -53,7 +55,6 @@ class Batcher:
         check: Callable[[Columns, np.ndarray], list[list[str]]],
         cfg: BatchingConfig,
         on_batch: Callable[[int, int, float], None] | None = None,
-        inline_when_idle: bool = False,
     ):
         self.predict = predict
         self.check = check
@@ -61,9 +62,9 @@ class Batcher:
         self.max_rows = max(1, cfg.max_rows)
         self.max_wait = max(0.0, cfg.max_wait_ms) / 1000.0
         self.on_batch = on_batch  # (requests, rows, seconds) after each predict, for metrics
-        # Predict on the event loop itself when nothing else is in flight: saves two thread
-        # switches per request at low load; under load the worker thread takes over.
-        self.inline_when_idle = inline_when_idle
+        self.inline_max = max(0.0, cfg.inline_max_ms) / 1000.0
+        # seconds the last predict took, by batch size rounded up to a power of two
+        self.cost: dict[int, float] = {}
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="mlrelease-predict")
         self.pending: list[_Job] = []
         self.busy = False
@@ -87,7 +88,7 @@ class Batcher:
         job = _Job(columns, rows, loop.create_future())
         if arrived:
             self.arriving -= 1
-        if self.inline_when_idle and not self.busy and not self.pending and self.arriving <= 0:
+        if not self.busy and not self.pending and self.arriving <= 0 and self.fast(rows):
             return _unwrap(self._run([job])[0])
         if not self.enabled:
             answers = await loop.run_in_executor(self.executor, self._run, [job])
@@ -99,6 +100,13 @@ class Batcher:
         elif not self.busy:
             self._dispatch(loop)
         return await job.future
+
+    def fast(self, rows: int) -> bool:
+        """Whether a predict of ``rows`` rows was last measured under ``inline_max_ms``."""
+        seconds = self.cost.get(_bucket(rows))
+        if seconds is None:  # not measured yet: only an unlimited budget says yes
+            return self.inline_max == float("inf")
+        return seconds <= self.inline_max
 
     def _fire(self) -> None:
         if self._timer is not None:
@@ -149,6 +157,12 @@ class Batcher:
             raise ValueError(f"the model returned {len(preds)} predictions for {rows} rows")
         return preds, self.check(columns, preds)
 
+    def warm(self, columns: Columns, rows: int) -> None:
+        """Predict once and note the time it took (the first inline decisions use it)."""
+        t0 = time.perf_counter()
+        self._predict(columns, rows)
+        self.cost[_bucket(rows)] = time.perf_counter() - t0
+
     def _run(self, jobs: list[_Job]) -> list[Answer | BaseException]:
         t0 = time.perf_counter()
         total = sum(j.rows for j in jobs)
@@ -175,12 +189,18 @@ class Batcher:
                         out.append(Answer(p.tolist(), f))
                     except Exception as one:
                         out.append(ModelFailed(one))
+        seconds = time.perf_counter() - t0
+        self.cost[_bucket(total)] = seconds
         if self.on_batch is not None:
-            self.on_batch(len(jobs), total, time.perf_counter() - t0)
+            self.on_batch(len(jobs), total, seconds)
         return out
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def _bucket(rows: int) -> int:
+    return 1 << max(rows - 1, 0).bit_length()
 
 
 def _unwrap(answer: Answer | BaseException) -> Answer:

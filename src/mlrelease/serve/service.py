@@ -19,10 +19,13 @@ from mlrelease.config import Config
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
-from mlrelease.signature import Signature, infer_signature, with_predictions
+from mlrelease.serve.compiled import Outcome, compile_for_serving
+from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
 
 VERSION_ENV = "MLRELEASE_MODEL_VERSION"
 _DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool"}
+CHECK_ROWS = 2000  # validation rows the compiled model is compared on at start-up
+Columns = dict[str, list[Any]]
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Service:
 
     def __post_init__(self) -> None:
         est = self.model.estimator
+        self.estimator: Any = est  # what predicts: the model, or its compiled form
+        self.compiled = Outcome(False, "not compiled: serving.compile is false")
         numeric = all(f.kind in ("number", "integer", "boolean") for f in self.signature.fields)
         # A scikit-learn model fitted on a plain array has n_features_in_ but no feature names:
         # it wants an array (a DataFrame would make it warn on every call).
@@ -57,17 +62,32 @@ class Service:
             data[f.name] = pd.Series(values, dtype=dtype) if dtype else pd.Series(values, dtype="object")
         return pd.DataFrame(data)
 
-    def predict_columns(self, columns: dict[str, list[Any]]) -> np.ndarray:
+    def predict_columns(self, columns: Columns) -> np.ndarray:
         """Predict on validated columns: one value per row."""
+        return self._predict_with(self.estimator, columns)
+
+    def _predict_with(self, est: Any, columns: Columns) -> np.ndarray:
         if self.array_input:
             names = self.signature.names
             arr = np.array([columns[n] for n in names], dtype=float).T
-            out = np.asarray(self.model.estimator.predict(arr))
+            out = np.asarray(est.predict(arr))
         else:
-            out = self.model.predict(self.frame(columns))
+            out = np.asarray(est.predict(self.model.check_columns(self.frame(columns))))
         if out.ndim > 1 and out.shape[1] == 1:
             out = out[:, 0]
         return out
+
+    def compile(self, validation: pd.DataFrame | None) -> Outcome:
+        """Serve through the compiled model when it predicts exactly as the model does on the
+        validation rows, the same rows with values missing and rows beyond the reference range
+        (see ``mlrelease.serve.compiled``)."""
+        samples = check_samples(self.signature, validation)
+        model, self.compiled = compile_for_serving(
+            self.model.estimator, self._predict_with, samples, take=_first_rows, rows_of=_row_count
+        )
+        if model is not None:
+            self.estimator = model
+        return self.compiled
 
     def example_columns(self, rows: int = 1) -> dict[str, list[Any]]:
         """A typical input (medians, first categories): what the warm-up and /docs send."""
@@ -84,6 +104,60 @@ def example_value(f: Any) -> Any:
         return False
     median = f.median if f.median is not None else 0.0
     return round(median) if f.kind == "integer" else round(float(median), 3)
+
+
+def _first_rows(columns: Columns, n: int) -> Columns:
+    return {k: v[:n] for k, v in columns.items()}
+
+
+def _row_count(columns: Columns) -> int:
+    return len(next(iter(columns.values()), []))
+
+
+def check_samples(sig: Signature, validation: pd.DataFrame | None, seed: int = 0) -> list[Columns]:
+    """Inputs to compare a compiled model on, as validated request columns: the validation rows
+    (when there are any), the same rows with a fifth of the values missing, and random rows that
+    run past the reference range and name categories the model never saw."""
+    rng = np.random.default_rng(seed)
+    out: list[Columns] = []
+    if validation is not None and len(validation):
+        rows = validation.head(CHECK_ROWS)
+        base = {f.name: [_plain(v, f) for v in rows[f.name].tolist()] for f in sig.fields if f.name in rows}
+        if len(base) == len(sig.fields):
+            out.append(base)
+            holes = {f.name for f in sig.fields if f.nullable or f.kind in ("number", "integer")}
+            out.append(
+                {n: [None if n in holes and rng.random() < 0.2 else v for v in vs] for n, vs in base.items()}
+            )
+    out.append({f.name: _random_values(f, 500, rng) for f in sig.fields})
+    return out
+
+
+def _plain(value: Any, f: FieldSpec) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if f.kind == "integer":
+        return int(value)
+    if f.kind == "boolean":
+        return bool(value)
+    return value
+
+
+def _random_values(f: FieldSpec, n: int, rng: np.random.Generator) -> list[Any]:
+    if f.kind == "string":
+        seen = list(f.categories or ["text"])
+        return [seen[i] if i < len(seen) else "never-seen" for i in rng.integers(0, len(seen) + 1, n)]
+    if f.kind == "boolean":
+        return [bool(b) for b in rng.integers(0, 2, n)]
+    lo = f.min if f.min is not None else -1.0
+    hi = f.max if f.max is not None else 1.0
+    span = max(hi - lo, 1.0)
+    values = rng.uniform(lo - span / 2, hi + span / 2, n)
+    if f.nullable or f.kind == "number":
+        values[rng.random(n) < 0.05] = np.nan
+    if f.kind == "integer":
+        return [None if np.isnan(v) else round(v) for v in values]
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def model_version(cfg: Config, model: LoadedModel) -> str:
@@ -127,7 +201,7 @@ def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Sig
 
 
 def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
-    """Load the model named by ``cfg`` and its signature."""
+    """Load the model named by ``cfg`` and its signature; compile it when ``serving.compile``."""
     model = load_model(cfg.model)
     signature = resolve_signature(cfg, model, signature_path)
     if model.features:
@@ -137,10 +211,14 @@ def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
                 f"the signature lacks columns the model needs: {', '.join(missing)}",
                 hint="regenerate signature.json with `mlrelease evaluate` for this model",
             )
-    return Service(
+    service = Service(
         name=cfg.model.name,
         version=model_version(cfg, model),
         model=model,
         signature=signature,
         task=cfg.model.task,
     )
+    if cfg.serving.compile:
+        validation = read_table(cfg.validation.data) if cfg.validation is not None else None
+        service.compile(validation)
+    return service
