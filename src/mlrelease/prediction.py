@@ -38,7 +38,7 @@ class PredictionResult:
 
 
 def predict_file(cfg: Config, data: Path) -> PredictionResult:
-    model = load_model(cfg.model)
+    model = load_model(cfg.model, root=cfg.root)
     frame = read_table(data)
     preds = model.predict(frame)
     out = frame.copy()

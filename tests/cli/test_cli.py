@@ -129,6 +129,22 @@ def test_predict_json(tmp_path):
     assert 1e6 < data["head"][0]["prediction"] < 5e7
 
 
+def test_predict_and_serve_find_an_entrypoint_beside_the_config_from_any_directory(monkeypatch, tmp_path):
+    """model.entrypoint is relative to the config's folder, not to where the command runs."""
+    from mlrelease import config as cfgmod
+    from mlrelease.serve.service import load_service
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "eval-entrypoint"
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["predict", "-c", str(fixture), "--rows", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)["head"][0]
+    assert row["prediction"] == 3.0 * row["x1"] + 2.0 * row["x2"] + 50.0
+    service = load_service(cfgmod.load(str(fixture)))
+    assert service.model.format == "entrypoint"
+    assert service.predict_columns({"x1": [1.0], "x2": [2.0]}).tolist() == [57.0]
+
+
 def test_predict_missing_columns_are_all_named(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("area_m2,rooms\n50,2\n")

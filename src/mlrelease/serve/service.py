@@ -202,7 +202,7 @@ def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Sig
 
 def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
     """Load the model named by ``cfg`` and its signature; compile it when ``serving.compile``."""
-    model = load_model(cfg.model)
+    model = load_model(cfg.model, root=cfg.root)
     signature = resolve_signature(cfg, model, signature_path)
     if model.features:
         missing = [n for n in model.features if n not in signature.names]
