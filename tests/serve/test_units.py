@@ -102,10 +102,33 @@ def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_ser
         assert seen[-1].startswith("mlrelease-predict")
     never.close()
 
+    # another client sent a request just now: the worker takes it, so the loop can read theirs
+    chosen = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    chosen.warm({"x": [1]}, 1)
+    asyncio.run(chosen.submit({"x": [3]}, 1, source=("127.0.0.1", 5001)))
+    assert seen[-1] == "MainThread"
+    asyncio.run(chosen.submit({"x": [3]}, 1, source=("127.0.0.1", 5002)))
+    assert seen[-1].startswith("mlrelease-predict")
+    chosen.close()
+
     for inline, limit in ((False, 0.0), (True, float("inf")), (None, 0.001)):
         app = ServerApp(example_service, ServingConfig(), features=Features(inline=inline))
         assert app.batcher.inline_max == limit
         app.shutdown()
+
+
+def test_a_connection_is_alone_until_another_sends_within_the_window():
+    import time
+
+    from mlrelease.serve.batching import ALONE_S
+
+    batcher = Batcher(_predict, lambda c, p: [[] for _ in p], BatchingConfig())
+    a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
+    assert batcher.alone(None) and batcher.alone(a) and batcher.alone(a)
+    assert not batcher.alone(b) and not batcher.alone(a)
+    batcher.last_seen[b] = time.monotonic() - 2 * ALONE_S  # b went quiet
+    assert batcher.alone(a) and b not in batcher.last_seen  # and is forgotten
+    batcher.close()
 
 
 def test_validator_lists_every_problem_and_normalises_values(example_service):

@@ -207,7 +207,9 @@ class ServerApp:
                     status, ctype, body, extra = self._not_found(path, method)
                 else:
                     route = post[0]
-                    status, ctype, body, extra = await self.predict(post[1], headers, receive, entry)
+                    status, ctype, body, extra = await self.predict(
+                        post[1], headers, receive, entry, scope.get("client")
+                    )
             elif method in ("GET", "HEAD"):
                 status, ctype, body, extra = self.get(path)
                 route = path if status != 404 else "unknown"
@@ -279,7 +281,12 @@ class ServerApp:
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def predict(
-        self, protocol: str, headers: list[tuple[bytes, bytes]], receive: Receive, entry: dict[str, Any]
+        self,
+        protocol: str,
+        headers: list[tuple[bytes, bytes]],
+        receive: Receive,
+        entry: dict[str, Any],
+        client: Any = None,
     ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
         arrived = False
         try:
@@ -320,7 +327,7 @@ class ServerApp:
             rows = len(next(iter(columns.values()))) if columns else 0
             entry["rows"] = rows
             arrived = False
-            answer = await self.batcher.submit(columns, rows, arrived=True)
+            answer = await self.batcher.submit(columns, rows, arrived=True, source=client)
         except BadRequest as exc:
             entry["problems"] = exc.problems
             reason = {413: "too_large", 422: "validation", 503: "not_ready", 415: "malformed"}.get(

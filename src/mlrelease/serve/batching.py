@@ -2,14 +2,17 @@
 
 ``predict`` runs in one worker thread, so the event loop stays free to read and answer
 requests. A request that finds the worker idle and nobody else arriving is dispatched at once
-(batching adds no latency at concurrency 1); when the model's last predict of that many rows
-took under ``inline_max_ms``, it is predicted on the event loop itself, saving the two thread
-switches, which cost more than a compiled one-row predict. Requests that arrive while the worker is busy wait
+(batching adds no latency at concurrency 1). Requests that arrive while the worker is busy wait
 for it and are then predicted together, up to ``max_rows`` rows; when other requests are still
 being read, the dispatcher waits at most ``max_wait_ms`` for them. Each request gets its own rows
 back; when a gathered batch fails, its requests are predicted one by one, so one bad request
 never fails its neighbours.
-"""
+
+When, besides, no other connection sent a request in the last ``ALONE_S`` and the model's last
+predict of that many rows took under ``inline_max_ms``, the request is predicted on the event
+loop itself, saving two thread switches, which cost more than a compiled one-row predict. With
+other clients about, requests go to the worker, so the loop reads theirs meanwhile and they are
+predicted together."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import numpy as np
 from mlrelease.config import BatchingConfig
 
 Columns = dict[str, list[Any]]
+ALONE_S = 0.05  # a client that sent nothing for this long no longer counts as concurrent
 
 
 @dataclass
@@ -65,6 +69,7 @@ class Batcher:
         self.inline_max = max(0.0, cfg.inline_max_ms) / 1000.0
         # seconds the last predict took, by batch size rounded up to a power of two
         self.cost: dict[int, float] = {}
+        self.last_seen: dict[Any, float] = {}  # connection -> when it last submitted
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="mlrelease-predict")
         self.pending: list[_Job] = []
         self.busy = False
@@ -82,13 +87,17 @@ class Batcher:
         if self._timer is not None and self.arriving <= 0:
             self._fire()
 
-    async def submit(self, columns: Columns, rows: int, *, arrived: bool = False) -> Answer:
-        """Predict ``rows`` rows; ``arrived``: this request called arrive() before."""
+    async def submit(
+        self, columns: Columns, rows: int, *, arrived: bool = False, source: Any = None
+    ) -> Answer:
+        """Predict ``rows`` rows; ``arrived``: this request called arrive() before; ``source``:
+        the connection it came on (client address and port)."""
         loop = asyncio.get_running_loop()
         job = _Job(columns, rows, loop.create_future())
         if arrived:
             self.arriving -= 1
-        if not self.busy and not self.pending and self.arriving <= 0 and self.fast(rows):
+        alone = self.alone(source)  # first: every request must mark its connection as seen
+        if alone and not self.busy and not self.pending and self.arriving <= 0 and self.fast(rows):
             return _unwrap(self._run([job])[0])
         if not self.enabled:
             answers = await loop.run_in_executor(self.executor, self._run, [job])
@@ -107,6 +116,28 @@ class Batcher:
         if seconds is None:  # not measured yet: only an unlimited budget says yes
             return self.inline_max == float("inf")
         return seconds <= self.inline_max
+
+    def alone(self, source: Any) -> bool:
+        """Whether no connection other than ``source`` submitted in the last ALONE_S seconds."""
+        if source is None:
+            return True
+        now = time.monotonic()
+        seen = self.last_seen
+        seen[source] = now
+        if len(seen) == 1:
+            return True
+        stale = []
+        busy = False
+        for other, t in seen.items():
+            if other == source:
+                continue
+            if now - t < ALONE_S:
+                busy = True
+                break
+            stale.append(other)
+        for other in stale:
+            del seen[other]
+        return not busy
 
     def _fire(self) -> None:
         if self._timer is not None:
