@@ -154,9 +154,7 @@ def test_leaves_are_summed_in_scikit_learns_order(train):
 
 def test_other_models_are_served_as_they_are(train):
     est = RandomForestRegressor(n_estimators=3).fit(np.nan_to_num(train), target(train))
-    model, outcome = compile_for_serving(
-        est, lambda m, X: m.predict(X), [np.nan_to_num(train)], lambda X, n: X[:n]
-    )
+    model, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [np.nan_to_num(train)])
     assert model is None and not outcome.compiled and "RandomForestRegressor" in outcome.reason
     with pytest.raises(NotCompilable):
         substitute(est)
@@ -171,14 +169,14 @@ def test_a_compiled_model_that_differs_in_one_bit_is_refused(train):
             out[17] = np.nextafter(out[17], np.inf)
         return out
 
-    model, outcome = compile_for_serving(est, predict, [train[:100]], lambda X, n: X[:n])
+    model, outcome = compile_for_serving(est, predict, [train[:100]])
     assert model is None and "differ" in outcome.reason
 
 
 def test_compile_for_serving_checks_every_sample_and_measures_the_crossover(train):
     est = HistGradientBoostingRegressor(max_iter=100).fit(train, target(train))
     samples = [train[:400], awkward()]
-    model, outcome = compile_for_serving(est, lambda m, X: m.predict(X), samples, lambda X, n: X[:n])
+    model, outcome = compile_for_serving(est, lambda m, X: m.predict(X), samples)
     assert model is not None and outcome.compiled
     assert outcome.rows_checked == 1000 and outcome.max_rows >= 1 and outcome.speedup_1row > 1
     assert outcome.to_dict()["max_rows"] == model.max_rows == outcome.max_rows

@@ -33,7 +33,7 @@ import pandas as pd
 
 CAT_CODES = 256  # scikit-learn casts a categorical value to uint8 before its bitset lookup
 SIZES = (1, 4, 16, 64, 256)  # batch sizes timed to find where the compiled walk stops paying
-TIMING_BUDGET_S = 0.3  # start-up time spent on that, at most
+TIMING_BUDGET_S = 0.2  # start-up time spent on that, at most
 
 
 class NotCompilable(Exception):
@@ -198,6 +198,7 @@ class CompiledBoosting:
         names = getattr(est, "feature_names_in_", None)
         self._names = None if names is None else list(names)
         self._encoding = CategoryEncoding.of(est)
+        self.seen: list[Any] | None = None  # while checking: the inputs it was given
         self._link = est._loss.link.inverse if self.classes_ is None else None
 
     def __sklearn_is_fitted__(self) -> bool:
@@ -227,6 +228,8 @@ class CompiledBoosting:
         return X if self.forest.handles(X) else None
 
     def raw(self, X: Any) -> np.ndarray | None:
+        if self.seen is not None:
+            self.seen.append(X)
         if len(X) > self.max_rows:
             return None
         arr = self._array(X)
@@ -337,14 +340,12 @@ def compile_for_serving(
     est: Any,
     predict: Callable[[Any, Any], np.ndarray],
     samples: Sequence[Any],
-    take: Callable[[Any, int], Any],
     rows_of: Callable[[Any], int] = len,
 ) -> tuple[Any | None, Outcome]:
     """The compiled form of ``est`` when it predicts bit-identically on every sample, else None.
 
     ``predict(model, X)`` predicts the way the server does; ``samples`` are inputs to compare on
-    (validation rows, and the same with values missing); ``take(X, n)`` is the first n rows of a
-    sample, for timing batch sizes, and ``rows_of(X)`` its number of rows.
+    (validation rows, the same with values missing, ...); ``rows_of(X)`` counts a sample's rows.
     """
     try:
         model, compiled = substitute(est)
@@ -354,6 +355,7 @@ def compile_for_serving(
         return None, Outcome(False, f"could not compile {type(est).__name__}: {type(exc).__name__}: {exc}")
     rows = 0
     compiled.max_rows = 1 << 62  # compare the compiled walk on whole samples
+    compiled.seen = []
     for X in samples:
         try:
             want = np.asarray(predict(est, X))
@@ -367,9 +369,10 @@ def compile_for_serving(
             diff = _max_diff(want, got)
             return None, Outcome(False, f"compiled predictions differ from the model's (max |diff| {diff})")
         rows += rows_of(X)
-    if not rows:
+    seen, compiled.seen = compiled.seen, None
+    if not rows or not seen:
         return None, Outcome(False, "no rows to check the compiled predictions against")
-    max_rows, speedup = _crossover(est, model, predict, samples[0], take, rows_of(samples[0]))
+    max_rows, speedup = _crossover(compiled, seen[0])
     if not max_rows:
         return None, Outcome(False, "the model's own predict is faster even for one row", rows_checked=rows)
     compiled.max_rows = max_rows
@@ -389,38 +392,34 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> str:
         return "labels differ"
 
 
-def _crossover(
-    est: Any,
-    model: Any,
-    predict: Callable[[Any, Any], np.ndarray],
-    sample: Any,
-    take: Callable[[Any, int], Any],
-    available: int,
-) -> tuple[int, float]:
-    """The largest batch size (of SIZES) up to which the compiled walk was measured faster,
-    and its speed-up on one row. Stops at the first size where it is not, or when the timing
-    budget is spent."""
+def _crossover(compiled: CompiledBoosting, X: Any) -> tuple[int, float]:
+    """The largest batch size (of SIZES) up to which the compiled walk was measured faster than
+    the boosted model's own predict, on ``X`` as the model receives it (after any earlier
+    pipeline steps, which cost the same either way), and its speed-up on one row. Stops at the
+    first size where it is not faster, or when the timing budget is spent."""
     best, speedup = 0, 0.0
+    limit, compiled.max_rows = compiled.max_rows, 1 << 62
     deadline = time.perf_counter() + TIMING_BUDGET_S
     for n in SIZES:
-        if n > available or (best and time.perf_counter() > deadline):
+        if n > len(X) or (best and time.perf_counter() > deadline):
             break
-        X = take(sample, n)
-        native = _best_of(predict, est, X)
-        fast = _best_of(predict, model, X)
+        head = X.iloc[:n] if isinstance(X, pd.DataFrame) else X[:n]
+        native = _best_of(compiled.est.predict, head)
+        fast = _best_of(compiled.predict, head)
         if n == 1:
             speedup = native / fast
         if fast >= native:
             break
         best = n
+    compiled.max_rows = limit
     return best, speedup
 
 
-def _best_of(predict: Callable[[Any, Any], Any], model: Any, X: Any, repeat: int = 3) -> float:
-    predict(model, X)
+def _best_of(predict: Callable[[Any], Any], X: Any, repeat: int = 5) -> float:
+    predict(X)
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        predict(model, X)
+        predict(X)
         times.append(time.perf_counter() - t)
     return min(times)

@@ -83,7 +83,7 @@ class Service:
         (see ``mlrelease.serve.compiled``)."""
         samples = check_samples(self.signature, validation)
         model, self.compiled = compile_for_serving(
-            self.model.estimator, self._predict_with, samples, take=_first_rows, rows_of=_row_count
+            self.model.estimator, self._predict_with, samples, rows_of=_row_count
         )
         if model is not None:
             self.estimator = model
@@ -104,10 +104,6 @@ def example_value(f: Any) -> Any:
         return False
     median = f.median if f.median is not None else 0.0
     return round(median) if f.kind == "integer" else round(float(median), 3)
-
-
-def _first_rows(columns: Columns, n: int) -> Columns:
-    return {k: v[:n] for k, v in columns.items()}
 
 
 def _row_count(columns: Columns) -> int:
