@@ -16,7 +16,14 @@ from sklearn.ensemble import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
-from mlrelease.serve.compiled import CompiledBoosting, NotCompilable, compile_for_serving, pack, substitute
+from mlrelease.serve.compiled import (
+    ColumnPlan,
+    CompiledBoosting,
+    NotCompilable,
+    compile_for_serving,
+    pack,
+    substitute,
+)
 
 RNG = np.random.default_rng(7)
 
@@ -115,6 +122,85 @@ def test_pipeline_and_target_transform_keep_their_own_steps(train):
     assert identical(substitute(scaled)[0].predict(finite), scaled.predict(finite))
 
 
+def flats(train: np.ndarray) -> pd.DataFrame:
+    frame = pd.DataFrame(train[:, 1:], columns=list("bcde"))
+    frame["kind"] = np.asarray(["flat", "house", "villa", "loft"])[RNG.integers(0, 4, len(frame))]
+    frame["new"] = RNG.integers(0, 2, len(frame)).astype(bool)
+    frame["rooms"] = RNG.integers(1, 6, len(frame))
+    return frame
+
+
+def fitted_like_the_example(frame: pd.DataFrame, unknown: str = "use_encoded_value") -> Pipeline:
+    encode = ColumnTransformer(
+        [
+            (
+                "kind",
+                OrdinalEncoder(
+                    handle_unknown=unknown, **({"unknown_value": -1} if unknown != "error" else {})
+                ),
+                ["kind"],
+            )
+        ],
+        remainder="passthrough",
+    )
+    boost = HistGradientBoostingRegressor(max_iter=40, categorical_features=[0], random_state=0)
+    model = TransformedTargetRegressor(
+        Pipeline([("encode", encode), ("boost", boost)]), func=np.log, inverse_func=np.exp
+    )
+    return model.fit(frame, np.exp(np.nan_to_num(frame["b"].to_numpy()) / 4 + frame["rooms"] / 10))
+
+
+def as_columns(frame: pd.DataFrame) -> dict[str, list]:
+    return {
+        c: [None if (isinstance(v, float) and np.isnan(v)) else v for v in frame[c].tolist()] for c in frame
+    }
+
+
+def test_the_column_plan_predicts_from_request_columns_as_the_model_does_from_a_frame(train):
+    frame = flats(train)
+    est = fitted_like_the_example(frame)
+    compiled = everything(substitute(est)[1])
+    plan = ColumnPlan(est, compiled, list(frame.columns))
+    probe = frame.head(300).copy()
+    probe.loc[:20, "kind"] = "castle"  # unknown: the encoder's unknown_value
+    probe.loc[20:40, "b"] = np.nan
+    assert identical(plan(as_columns(probe)), est.predict(probe))
+    for i in range(30):  # one-row requests
+        assert identical(plan(as_columns(probe.iloc[[i]])), est.predict(probe.iloc[[i]]))
+    compiled.max_rows = 8
+    assert plan(as_columns(probe.head(9))) is None  # past the measured size: the model's path
+
+
+def test_the_column_plan_leaves_what_it_does_not_know_to_the_model(train):
+    frame = flats(train)
+    strict = fitted_like_the_example(frame, unknown="error")
+    plan = ColumnPlan(strict, everything(substitute(strict)[1]), list(frame.columns))
+    probe = frame.head(3).copy()
+    assert identical(plan(as_columns(probe)), strict.predict(probe))
+    probe.loc[1, "kind"] = "castle"
+    assert plan(as_columns(probe)) is None  # the encoder raises on it: that answer is the model's
+    scaled = Pipeline(
+        [
+            ("prep", ColumnTransformer([("scale", StandardScaler(), list("bcde"))], remainder="drop")),
+            ("boost", HistGradientBoostingRegressor(max_iter=10)),
+        ]
+    ).fit(frame, frame["rooms"])
+    with pytest.raises(NotCompilable, match="StandardScaler"):
+        ColumnPlan(scaled, substitute(scaled)[1], list(frame.columns))
+    result = compile_for_serving(
+        scaled,
+        lambda m, cols: m.predict(pd.DataFrame(cols)),
+        [as_columns(frame.head(200))],
+        rows_of=lambda cols: len(cols["b"]),
+        direct=lambda est, compiled: ColumnPlan(est, compiled, list(frame.columns)),
+    )
+    assert result.model is not None and result.direct is None
+    assert (
+        result.outcome.direct.startswith("through the model's own steps")
+        and "StandardScaler" in result.outcome.direct
+    )
+
+
 def test_batches_beyond_the_measured_size_go_to_the_model(train):
     est = HistGradientBoostingRegressor(max_iter=20).fit(train, target(train))
     compiled = substitute(est)[1]
@@ -154,7 +240,7 @@ def test_leaves_are_summed_in_scikit_learns_order(train):
 
 def test_other_models_are_served_as_they_are(train):
     est = RandomForestRegressor(n_estimators=3).fit(np.nan_to_num(train), target(train))
-    model, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [np.nan_to_num(train)])
+    model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [np.nan_to_num(train)])
     assert model is None and not outcome.compiled and "RandomForestRegressor" in outcome.reason
     with pytest.raises(NotCompilable):
         substitute(est)
@@ -169,14 +255,27 @@ def test_a_compiled_model_that_differs_in_one_bit_is_refused(train):
             out[17] = np.nextafter(out[17], np.inf)
         return out
 
-    model, outcome = compile_for_serving(est, predict, [train[:100]])
+    model, _, outcome = compile_for_serving(est, predict, [train[:100]])
     assert model is None and "differ" in outcome.reason
+
+
+def test_a_direct_path_that_differs_is_dropped_and_the_compiled_trees_kept(train):
+    est = HistGradientBoostingRegressor(max_iter=20).fit(train, target(train))
+
+    def direct(est, compiled):
+        return lambda X: compiled.predict(X) * (1 + 1e-15)
+
+    model, shortcut, outcome = compile_for_serving(
+        est, lambda m, X: m.predict(X), [train[:200]], direct=direct
+    )
+    assert isinstance(model, CompiledBoosting) and shortcut is None and outcome.compiled
+    assert outcome.direct.startswith("through the model's own steps: the direct path failed (max |diff|")
 
 
 def test_compile_for_serving_checks_every_sample_and_measures_the_crossover(train):
     est = HistGradientBoostingRegressor(max_iter=100).fit(train, target(train))
     samples = [train[:400], awkward()]
-    model, outcome = compile_for_serving(est, lambda m, X: m.predict(X), samples)
+    model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), samples)
     assert model is not None and outcome.compiled
     assert outcome.rows_checked == 1000 and outcome.max_rows >= 1 and outcome.speedup_1row > 1
     assert outcome.to_dict()["max_rows"] == model.max_rows == outcome.max_rows
@@ -191,6 +290,7 @@ def test_the_example_model_is_served_compiled_with_the_same_predictions(example_
     plain = load_service(
         dataclasses.replace(example_cfg, serving=dataclasses.replace(example_cfg.serving, compile=False))
     )
+    assert example_service.compiled.direct == "columns" and example_service.direct is not None
     assert not plain.compiled.compiled and "serving.compile" in plain.compiled.reason
     assert plain.estimator is plain.model.estimator
     rows = read_table(example_cfg.validation.data).head(64)

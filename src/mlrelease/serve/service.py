@@ -19,7 +19,7 @@ from mlrelease.config import Config
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
-from mlrelease.serve.compiled import Outcome, compile_for_serving
+from mlrelease.serve.compiled import Direct, Outcome, columns_path, compile_for_serving
 from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
 
 VERSION_ENV = "MLRELEASE_MODEL_VERSION"
@@ -41,6 +41,7 @@ class Service:
     def __post_init__(self) -> None:
         est = self.model.estimator
         self.estimator: Any = est  # what predicts: the model, or its compiled form
+        self.direct: Direct | None = None  # the compiled model straight from the columns
         self.compiled = Outcome(False, "not compiled: serving.compile is false")
         numeric = all(f.kind in ("number", "integer", "boolean") for f in self.signature.fields)
         # A scikit-learn model fitted on a plain array has n_features_in_ but no feature names:
@@ -64,6 +65,10 @@ class Service:
 
     def predict_columns(self, columns: Columns) -> np.ndarray:
         """Predict on validated columns: one value per row."""
+        if self.direct is not None:
+            out = self.direct(columns)
+            if out is not None:
+                return out
         return self._predict_with(self.estimator, columns)
 
     def _predict_with(self, est: Any, columns: Columns) -> np.ndarray:
@@ -82,11 +87,17 @@ class Service:
         validation rows, the same rows with values missing and rows beyond the reference range
         (see ``mlrelease.serve.compiled``)."""
         samples = check_samples(self.signature, validation)
-        model, self.compiled = compile_for_serving(
-            self.model.estimator, self._predict_with, samples, rows_of=_row_count
+        result = compile_for_serving(
+            self.model.estimator,
+            self._predict_with,
+            samples,
+            rows_of=_row_count,
+            direct=columns_path(self.signature.names),
         )
-        if model is not None:
-            self.estimator = model
+        self.compiled = result.outcome
+        if result.model is not None:
+            self.estimator = result.model
+            self.direct = result.direct
         return self.compiled
 
     def example_columns(self, rows: int = 1) -> dict[str, list[Any]]:
