@@ -17,7 +17,11 @@ internals differ) falls back to ``predict`` with the reason logged.
 Known: ``HistGradientBoostingRegressor`` and ``HistGradientBoostingClassifier``, alone, as the last
 step of a ``Pipeline`` (the earlier steps run as usual), or inside a
 ``TransformedTargetRegressor``. The wrappers are shallow copies with the boosted model swapped
-for its compiled form, so their own code still does everything else.
+for its compiled form, so their own code still does everything else. For the server, a
+:class:`ColumnPlan` goes further when the steps before the trees are one ColumnTransformer of
+OrdinalEncoders and passthrough columns: it encodes the request's columns itself and never
+builds a DataFrame. It is checked on the same samples and dropped (the trees kept) when it
+differs.
 """
 
 from __future__ import annotations
