@@ -6,8 +6,7 @@ HistGradientBoostingRegressor on 8 numeric features, saved with joblib; BentoML 
 it with servers/save_models.py). mlrelease serves the same fitted estimator, re-saved with skops,
 behind a generated handoff (mlrelease.yaml + the sample rows as validation data). Every server
 runs one worker on 127.0.0.1; wrk (1 thread) loads it at concurrency 1, 8 and 32 with one-row
-bodies and at concurrency 8 with 100-row bodies, each for --duration seconds after a short
-warm-up. mlrelease runs with logging, outlier checks and batching all on, then with each one
+bodies and with 100-row bodies, each for --duration seconds after a short warm-up. mlrelease runs with logging, outlier checks and batching all on, then with each one
 switched off (bench/serve_variant.py). The server order rotates between repetitions.
 
 Prints req/s, p50 and p99 for each cell, the ratios of mlrelease (all on) to each peer, the
@@ -43,7 +42,9 @@ LOADS = [
     ("1row_c1", "rows1", 1),
     ("1row_c8", "rows1", 8),
     ("1row_c32", "rows1", 32),
+    ("100rows_c1", "rows100", 1),
     ("100rows_c8", "rows100", 8),
+    ("100rows_c32", "rows100", 32),
 ]
 PEERS = ("bentoml", "mlflow", "fastapi")
 
