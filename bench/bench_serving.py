@@ -6,8 +6,10 @@ HistGradientBoostingRegressor on 8 numeric features, saved with joblib; BentoML 
 it with servers/save_models.py). mlrelease serves the same fitted estimator, re-saved with skops,
 behind a generated handoff (mlrelease.yaml + the sample rows as validation data). Every server
 runs one worker on 127.0.0.1; wrk (1 thread) loads it at concurrency 1, 8 and 32 with one-row
-bodies and with 100-row bodies, each for --duration seconds after a short warm-up. mlrelease runs with logging, outlier checks and batching all on, then with each one
-switched off (bench/serve_variant.py). The server order rotates between repetitions.
+bodies and with 100-row bodies, each for --duration seconds after a short warm-up. mlrelease
+runs with everything on, then with one part switched off at a time: logging, outlier checks,
+batching, the compiled predictor, predicting on the event loop (bench/serve_variant.py). The
+server order rotates between repetitions.
 
 Prints req/s, p50 and p99 for each cell, the ratios of mlrelease (all on) to each peer, the
 ratio to the raw in-process one-row predict floor, and each server's start-up time.
