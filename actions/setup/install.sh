@@ -96,8 +96,17 @@ for extra in README.md LICENSE setup.cfg MANIFEST.in; do
   if [[ -e "$source_dir/$extra" ]]; then cp -- "$source_dir/$extra" "$build_dir/"; fi
 done
 find "$build_dir/src" \( -name '*.egg-info' -o -name __pycache__ \) -prune -exec rm -rf {} +
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps \
-  --no-build-isolation "$build_dir"
+# A wheel first, with a fixed timestamp so equal sources give equal bytes: `mlrelease build` installs
+# this same wheel into the image (MLRELEASE_WHEEL), since an installed mlrelease cannot rebuild itself.
+wheel_dir="$temp_root/mlrelease-wheel"
+rm -rf -- "$wheel_dir"
+mkdir -p -- "$wheel_dir"
+SOURCE_DATE_EPOCH=315532800 "$venv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-input \
+  --no-deps --no-build-isolation --wheel-dir "$wheel_dir" "$build_dir"
+wheels=("$wheel_dir"/mlrelease-*.whl)
+[[ ${#wheels[@]} -eq 1 && -f "${wheels[0]}" ]] || fail 1 "wheel build" "expected one mlrelease wheel in $wheel_dir"
+wheel=${wheels[0]}
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps "$wheel"
 
 version=$("$venv/bin/mlrelease" --version)
 version=${version##* }
@@ -105,8 +114,10 @@ version=${version##* }
 # A later line of GITHUB_PATH comes first on PATH: mlrelease's environment before the dependencies'.
 echo "$deps/bin" >>"$GITHUB_PATH"
 echo "$venv/bin" >>"$GITHUB_PATH"
+echo "MLRELEASE_WHEEL=$wheel" >>"$GITHUB_ENV"
 {
   echo "version=$version"
   echo "python-path=$venv/bin/python"
+  echo "wheel=$wheel"
 } >>"$GITHUB_OUTPUT"
 echo "Installed mlrelease $version ($venv/bin/mlrelease)"

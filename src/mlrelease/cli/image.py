@@ -91,7 +91,9 @@ def progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
     "--mlrelease-wheel",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="A wheel of mlrelease to install. Default: built from the source tree mlrelease runs from.",
+    envvar="MLRELEASE_WHEEL",
+    help="A wheel of mlrelease to install (actions/setup sets MLRELEASE_WHEEL to the one it "
+    "installed). Default: built from the source tree mlrelease runs from.",
 )
 @click.option("--no-cache", is_flag=True, help="Build every layer again.")
 @click.option("--print-dockerfile", is_flag=True, help="Print the Dockerfile and exit; builds nothing.")
@@ -312,7 +314,7 @@ def push(config_path: str | None, image_json: Path, registry: str | None, as_jso
         pushed = push_image(client, record, registry, on_event=show)
     pushed.write(image_json)
     github.set_output("digest", pushed.digest or "")
-    github.set_output("image", pushed.repo_digest or "")
+    github.set_output("pushed-image", pushed.repo_digest or "")  # not "image": build writes that one
     github.add_summary(f"### Pushed `{pushed.repo_digest}`")
     if as_json:
         click.echo(json.dumps(pushed.to_json(), indent=2, sort_keys=True))
