@@ -88,19 +88,21 @@ class Forest:
         return np.cumsum(np.concatenate([start, leaves], axis=1), axis=1)[:, -1, :]
 
     def _categorical(self, nodes: np.ndarray, values: np.ndarray, go_right: np.ndarray) -> np.ndarray:
-        """scikit-learn's categorical rule: missing or negative values go where missing values
-        go; otherwise the node's table decides (unknown categories go as missing ones)."""
+        """scikit-learn's categorical rule, at the categorical nodes only: a missing or negative
+        value goes where missing values go; otherwise the node's table decides (unknown
+        categories go as missing ones)."""
         assert self.cat_row is not None and self.cat_left is not None
-        rows = self.cat_row[nodes]
-        categorical = rows > 0
-        if not categorical.any():
+        rows = self.cat_row[nodes].ravel()
+        where = np.flatnonzero(rows)
+        if not where.size:
             return go_right
-        usable = categorical & (values >= 0)  # False for NaN too
-        codes = np.where(usable, values, 0).astype(np.uint8)
-        table_right = ~self.cat_left[rows, codes]
-        as_missing = categorical & ~usable
-        out = np.where(usable, table_right, go_right)
-        return np.where(as_missing, ~self.missing_left[nodes], out)
+        value = values.ravel()[where]
+        usable = value >= 0  # False for NaN too
+        codes = np.where(usable, value, 0).astype(np.uint8)
+        missing_right = ~self.missing_left[nodes.ravel()[where]]
+        out = go_right.ravel()  # a fresh array from the comparisons: safe to write
+        out[where] = np.where(usable, ~self.cat_left[rows[where], codes], missing_right)
+        return out.reshape(go_right.shape)
 
     def handles(self, X: np.ndarray) -> bool:
         """False for values whose uint8 cast is undefined in scikit-learn's C code (>= 256)."""
