@@ -19,7 +19,7 @@ import orjson
 
 from mlrelease import __version__
 from mlrelease.config import ServingConfig
-from mlrelease.serve.batching import Answer, Batcher, ModelFailed
+from mlrelease.serve.batching import Answer, Batcher, ModelFailed, row_count
 from mlrelease.serve.logs import RequestLog
 from mlrelease.serve.metrics import CONTENT_TYPE as METRICS_TYPE
 from mlrelease.serve.metrics import Metrics
@@ -324,7 +324,7 @@ class ServerApp:
                         entry["v2_id"] = data["id"]
                 else:
                     columns = parse_mlflow(data, v)
-            rows = len(next(iter(columns.values()))) if columns else 0
+            rows = row_count(columns)
             entry["rows"] = rows
             arrived = False
             answer = await self.batcher.submit(columns, rows, arrived=True, source=client)

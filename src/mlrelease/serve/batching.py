@@ -27,7 +27,7 @@ import numpy as np
 
 from mlrelease.config import BatchingConfig
 
-Columns = dict[str, list[Any]]
+Columns = dict[str, list[Any]]  # validated request columns: name -> one value per row
 ALONE_S = 0.05  # a client that sent nothing for this long no longer counts as concurrent
 
 
@@ -228,6 +228,10 @@ class Batcher:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def row_count(columns: Columns) -> int:
+    return len(next(iter(columns.values()), []))
 
 
 def _bucket(rows: int) -> int:

@@ -379,7 +379,7 @@ class ColumnPlan:
         for j, (name, codes, unknown) in enumerate(self.outputs):
             values = columns[name]
             if codes is None:
-                X[:, j] = np.asarray(values, dtype=np.float64) if None not in values else _floats(values)
+                X[:, j] = np.asarray(values, dtype=np.float64)  # None becomes NaN
                 continue
             for i, value in enumerate(values):
                 code = codes.get(_key(value), unknown)
@@ -405,10 +405,6 @@ def _key(value: Any) -> Any:
     if value is None or (isinstance(value, float) and value != value):
         return _MISSING
     return value
-
-
-def _floats(values: list[Any]) -> np.ndarray:
-    return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
 def _model_columns(est: Any, names: Sequence[str]) -> list[str]:
@@ -604,9 +600,9 @@ def _crossover(compiled: CompiledBoosting, X: Any) -> tuple[int, float]:
     """The largest batch size (of SIZES) up to which the compiled walk was measured faster than
     the boosted model's own predict, on ``X`` as the model receives it (after any earlier
     pipeline steps, which cost the same either way), and its speed-up on one row. Stops at the
-    first size where it is not faster, or when the timing budget is spent."""
+    first size where it is not faster, or when the timing budget is spent. The caller leaves
+    the compiled walk unlimited (``max_rows``) while this runs."""
     best, speedup = 0, 0.0
-    limit, compiled.max_rows = compiled.max_rows, 1 << 62
     deadline = time.perf_counter() + TIMING_BUDGET_S
     for n in SIZES:
         if n > len(X) or (best and time.perf_counter() > deadline):
@@ -619,7 +615,6 @@ def _crossover(compiled: CompiledBoosting, X: Any) -> tuple[int, float]:
         if fast >= native:
             break
         best = n
-    compiled.max_rows = limit
     return best, speedup
 
 

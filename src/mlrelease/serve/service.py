@@ -19,13 +19,13 @@ from mlrelease.config import Config
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
+from mlrelease.serve.batching import Columns, row_count
 from mlrelease.serve.compiled import Direct, Outcome, columns_path, compile_for_serving
 from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
 
 VERSION_ENV = "MLRELEASE_MODEL_VERSION"
 _DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool"}
 CHECK_ROWS = 2000  # validation rows the compiled model is compared on at start-up
-Columns = dict[str, list[Any]]
 
 
 @dataclass
@@ -91,7 +91,7 @@ class Service:
             self.model.estimator,
             self._predict_with,
             samples,
-            rows_of=_row_count,
+            rows_of=row_count,
             direct=columns_path(self.signature.names),
         )
         self.compiled = result.outcome
@@ -115,10 +115,6 @@ def example_value(f: Any) -> Any:
         return False
     median = f.median if f.median is not None else 0.0
     return round(median) if f.kind == "integer" else round(float(median), 3)
-
-
-def _row_count(columns: Columns) -> int:
-    return len(next(iter(columns.values()), []))
 
 
 def check_samples(sig: Signature, validation: pd.DataFrame | None, seed: int = 0) -> list[Columns]:
