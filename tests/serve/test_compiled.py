@@ -97,17 +97,33 @@ def test_classifiers_give_identical_labels_and_probabilities(train, labels):
     assert set(compiled.predict(X)) == set(labels)
 
 
-def test_pipeline_and_target_transform_keep_their_own_steps(train):
+def flats(train: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(train[:, 1:], columns=list("bcde"))
     frame["kind"] = np.asarray(["flat", "house", "villa", "loft"])[RNG.integers(0, 4, len(frame))]
-    encode = ColumnTransformer(
-        [("kind", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["kind"])],
-        remainder="passthrough",
-    )
+    frame["new"] = RNG.integers(0, 2, len(frame)).astype(bool)
+    frame["rooms"] = RNG.integers(1, 6, len(frame))
+    return frame
+
+
+def fitted_like_the_example(
+    frame: pd.DataFrame, unknown: str = "use_encoded_value"
+) -> TransformedTargetRegressor:
+    """The example's shape: a log target around ColumnTransformer(OrdinalEncoder) and HGB."""
+    if unknown == "use_encoded_value":
+        encoder = OrdinalEncoder(handle_unknown=unknown, unknown_value=-1)
+    else:
+        encoder = OrdinalEncoder(handle_unknown=unknown)
+    encode = ColumnTransformer([("kind", encoder, ["kind"])], remainder="passthrough")
     boost = HistGradientBoostingRegressor(max_iter=40, categorical_features=[0], random_state=0)
-    est = TransformedTargetRegressor(
+    model = TransformedTargetRegressor(
         Pipeline([("encode", encode), ("boost", boost)]), func=np.log, inverse_func=np.exp
-    ).fit(frame, np.exp(target(train) / 4))
+    )
+    return model.fit(frame, np.exp(np.nan_to_num(frame["b"].to_numpy()) / 4 + frame["rooms"] / 10))
+
+
+def test_pipeline_and_target_transform_keep_their_own_steps(train):
+    frame = flats(train)
+    est = fitted_like_the_example(frame)
     fitted = est.regressor_.steps[-1][1]
     wrapped, compiled = substitute(est)
     everything(compiled)
@@ -120,34 +136,6 @@ def test_pipeline_and_target_transform_keep_their_own_steps(train):
     scaled.fit(train, target(train))
     finite = np.nan_to_num(awkward(), nan=np.nan, posinf=1e6, neginf=-1e6)  # the scaler refuses inf
     assert identical(substitute(scaled)[0].predict(finite), scaled.predict(finite))
-
-
-def flats(train: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(train[:, 1:], columns=list("bcde"))
-    frame["kind"] = np.asarray(["flat", "house", "villa", "loft"])[RNG.integers(0, 4, len(frame))]
-    frame["new"] = RNG.integers(0, 2, len(frame)).astype(bool)
-    frame["rooms"] = RNG.integers(1, 6, len(frame))
-    return frame
-
-
-def fitted_like_the_example(frame: pd.DataFrame, unknown: str = "use_encoded_value") -> Pipeline:
-    encode = ColumnTransformer(
-        [
-            (
-                "kind",
-                OrdinalEncoder(
-                    handle_unknown=unknown, **({"unknown_value": -1} if unknown != "error" else {})
-                ),
-                ["kind"],
-            )
-        ],
-        remainder="passthrough",
-    )
-    boost = HistGradientBoostingRegressor(max_iter=40, categorical_features=[0], random_state=0)
-    model = TransformedTargetRegressor(
-        Pipeline([("encode", encode), ("boost", boost)]), func=np.log, inverse_func=np.exp
-    )
-    return model.fit(frame, np.exp(np.nan_to_num(frame["b"].to_numpy()) / 4 + frame["rooms"] / 10))
 
 
 def as_columns(frame: pd.DataFrame) -> dict[str, list]:
