@@ -300,6 +300,7 @@ class LockResult:
 def lock(request: LockRequest, *, timeout: float = 900) -> LockResult:
     """Resolve, write the lock atomically (only when its content changes), report what moved."""
     inputs = Inputs.of(request)
+    refuse_to_overwrite(request)
     t0 = time.perf_counter()
     body, version = _resolve(request, timeout=timeout)
     seconds = time.perf_counter() - t0
@@ -318,6 +319,43 @@ def lock(request: LockRequest, *, timeout: float = 900) -> LockResult:
     if written:
         artifacts.write_text(request.output, text)
     return LockResult(request.output, version, seconds, len(new_pins), changes, written)
+
+
+def refuse_to_overwrite(request: LockRequest) -> None:
+    """A lock goes only to a file that is only ever a lock: never an input, never a file the user wrote.
+
+    Refused (exit 2) when the output is the requirements input or a file it includes, or an
+    existing file without the header ``lock`` writes (a hand-written list, a config, another
+    tool's lock). Checked before resolving, so nothing runs for a write that cannot happen.
+    """
+    out = request.output
+    fix = (
+        "set 'lock:' in mlrelease.yaml (or pass -o) to a file only `mlrelease lock` writes, "
+        "e.g. requirements-lock.txt"
+    )
+    resolved = out.resolve()
+    inputs = {request.requirements.resolve()} | {
+        line.file.resolve() for line in read_inputs(request.requirements)
+    }
+    if resolved in inputs:
+        raise UsageError(
+            f"{out}: this is the requirements input, and the lock would overwrite it",
+            hint=fix,
+        )
+    if out.is_dir():
+        raise UsageError(f"{out}: is a folder, not a lock file", hint=fix)
+    if not out.exists():
+        return
+    try:
+        ours = parse_header(out.read_text("utf-8")) is not None
+    except (OSError, UnicodeDecodeError):
+        ours = False
+    if not ours:
+        raise UsageError(
+            f"{out}: exists and was not written by `mlrelease lock` (no header): "
+            "refusing to overwrite a file it did not write",
+            hint=f"move it away if it is an old lock, or {fix}",
+        )
 
 
 def _resolve(request: LockRequest, *, timeout: float) -> tuple[str, str]:
