@@ -32,6 +32,23 @@ def write_text(path: Path, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def create_text(path: Path, text: str) -> None:
+    """Write a file that must not exist yet, atomically: FileExistsError if it does (or appears).
+
+    The content goes to a temporary file first and is then hard-linked into place, which fails
+    rather than replaces when ``path`` exists, so a file the user wrote is never overwritten.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+        os.chmod(tmp, 0o644)
+        os.link(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON with sorted keys and a trailing newline, so equal content gives equal bytes."""
     write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n")

@@ -111,7 +111,7 @@ def test_init_writes_a_valid_config(tmp_path):
     text = (tmp_path / "mlrelease.yaml").read_text()
     assert "target: price" in text and "task: regression" in text
     again = run("init", str(tmp_path))
-    assert again.returncode == 2 and "--force" in again.stderr
+    assert again.returncode == 2 and "init never replaces it" in again.stderr
 
 
 def test_predict_prints_a_table_and_writes_predictions(tmp_path):

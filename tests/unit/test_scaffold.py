@@ -41,12 +41,13 @@ def test_infers_classification_from_few_integer_labels(tmp_path):
     assert (found.task, found.target) == ("classification", "label")
 
 
-def test_refuses_to_overwrite_without_force(tmp_path):
+def test_never_replaces_an_existing_config(tmp_path):
     make_handoff(tmp_path, [1.0, 2.5])
-    scaffold.init(tmp_path)
-    with pytest.raises(UsageError, match="already exists"):
+    path, _ = scaffold.init(tmp_path)
+    first = path.read_bytes()
+    with pytest.raises(UsageError, match="already exists: init never replaces it"):
         scaffold.init(tmp_path)
-    scaffold.init(tmp_path, force=True)
+    assert path.read_bytes() == first
 
 
 def test_last_column_is_the_fallback_target():

@@ -57,16 +57,75 @@ def print_schema() -> None:
 
 @click.command()
 @click.argument("folder", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite an existing mlrelease.yaml.")
-def init(folder: Path, force: bool) -> None:
-    """Write an mlrelease.yaml for the handoff in FOLDER (default: here).
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), help="The model file to release.")
+@click.option("--entrypoint", metavar="MODULE:FACTORY", help="Instead of a model file: a factory to call.")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=Path), help="The validation data.")
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The reference (training) data that drift and the outlier guard compare against.",
+)
+@click.option(
+    "--requirements",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The loose list of the model's packages (requirements.in).",
+)
+@click.option("--target", metavar="COLUMN", help="The column the model predicts.")
+@click.option("--task", type=click.Choice(["regression", "classification"]), help="What the model predicts.")
+@click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Accept a joblib or pickle model file (it runs code when loaded); pins its sha256.",
+)
+@click.option("--print", "print_only", is_flag=True, help="Print the proposed file to stdout; write nothing.")
+def init(
+    folder: Path,
+    model: Path | None,
+    entrypoint: str | None,
+    data: Path | None,
+    reference: Path | None,
+    requirements: Path | None,
+    target: str | None,
+    task: str | None,
+    allow_pickle: bool,
+    print_only: bool,
+) -> None:
+    """Propose an mlrelease.yaml for the handoff in FOLDER (default: here) and write it.
 
-    Finds the model file, notebooks, requirements and data, and infers the target column and the
-    task from the data when it can.
+    Finds the model file, notebooks, requirements, validation and reference data, and infers the
+    target column and the task from the data. Each choice is explained (on stderr and as a comment
+    in the file) with the other candidates seen. Where several candidates fit and no rule picks
+    one (two model files, a val and a test table), init exits 2 listing them and the option that
+    decides (--model, --data, --requirements, ...). Paths are relative to here or to FOLDER.
+
+    The lock goes to a file that is only ever a lock, never to the requirements themselves.
+    An existing mlrelease.yaml is never replaced; the file is written atomically, and only after
+    it passed the checks of `mlrelease config validate`.
     """
     from mlrelease import scaffold
 
-    path, found = scaffold.init(folder, force=force)
+    options = scaffold.Options(
+        model=model,
+        entrypoint=entrypoint,
+        data=data,
+        reference=reference,
+        requirements=requirements,
+        target=target,
+        task=task,
+        allow_pickle=allow_pickle,
+    )
+    path, found = scaffold.init(folder, options, write=not print_only)
+    for choice in found.choices:
+        click.echo(f"  {choice.render()}", err=True)
     for note in found.notes:
-        click.echo(f"  {note}", err=True)
-    click.echo(f"wrote {path}")
+        click.echo(f"  note: {note}", err=True)
+    if found.untrusted_types:
+        click.echo(
+            f"  review: {len(found.untrusted_types)} skops type(s) are listed, commented, under "
+            "model.trusted_types; uncomment the ones you trust",
+            err=True,
+        )
+    if print_only:
+        click.echo(found.to_yaml(), nl=False)
+    else:
+        click.echo(f"wrote {path}")
