@@ -261,6 +261,7 @@ def test_validation_names_are_recognised(cli, tmp_path, name):
     write(root / "model.skops", regressor_bytes())
     frame = energy_frame()
     frame.to_csv(write(root / "data" / "training.csv", ""), index=False)
+    frame.to_csv(write(root / "data" / "raw_export.csv", ""), index=False)  # not named: never taken
     path = write(root / "data" / name, "")
     frame.to_csv(path, index=False) if name.endswith(".csv") else frame.to_parquet(path)
     data = init_and_validate(cli, root)
@@ -299,11 +300,12 @@ def test_a_foreign_lock_beside_the_input_is_left_alone(cli, tmp_path):
 
 def test_our_own_lock_is_the_lock_not_an_input(tmp_path):
     root = tmp_path / "h"
-    write(root / "requirements.in", "six\n")
+    write(root / "env" / "requirements.in", "six\n")
     write(root / "requirements.txt", f"{HEADER_LEAD}\n#\nsix==1.0\n")
     write(root / "model.skops", regressor_bytes())
     found = scaffold.scaffold(root, scaffold.Options(task="regression"))
-    assert (found.requirements, found.lock) == ("requirements.in", "requirements.txt")
+    assert (found.requirements, found.lock) == ("env/requirements.in", "env/requirements.txt")
+    assert "requirements.txt (a lock written by `mlrelease lock`)" in found.why("requirements").render()
 
 
 # ----------------------------------------------------------------------------- trust and pickles
@@ -407,3 +409,13 @@ def test_python_dash_m_init_exits_2_on_an_empty_folder(tmp_path):
         [sys.executable, "-m", "mlrelease", "init", str(tmp_path)], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_proposal_that_does_not_validate_is_never_written(cli, tmp_path):
+    root = loose_requirements_handoff(tmp_path / "h")
+    (root / "model.skops").unlink()
+    done = cli("init", root, "--entrypoint", "no-colon-here")
+    assert done.code == 2
+    assert "mlrelease.yaml:" in done.err and "model.entrypoint" in done.err
+    assert not (root / "mlrelease.yaml").exists()
+    assert not any(p.name.startswith(".") for p in root.iterdir())
