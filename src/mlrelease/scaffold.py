@@ -349,237 +349,346 @@ def _given(root: Path, path: Path, option: str) -> Path:
 
 def scaffold(root: Path, options: Options | None = None) -> Proposal:
     """Look at ``root`` and propose a config; exit 2 (UsageError) with every open question."""
-    opts = options or Options()
     root = Path(root).resolve()
     if not root.is_dir():
         raise UsageError(f"{root}: not a folder")
+    return _Survey(root, options or Options()).propose()
 
-    def rel(p: Path) -> str:
-        return p.resolve().relative_to(root).as_posix()
 
-    open_questions: list[Problem] = []
-    choices: list[Choice] = [
-        Choice("model.name", dns_name(root.name), "the folder's name, as a DNS-1123 label")
-    ]
-    notes: list[str] = []
+@dataclass
+class _Survey:
+    """One look at a handoff folder: the choices made, the questions left open, the notes."""
+
+    root: Path
+    opts: Options
+    choices: list[Choice] = field(default_factory=list)
+    questions: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def rel(self, path: Path) -> str:
+        return path.resolve().relative_to(self.root).as_posix()
+
+    def choose(self, key: str, value: str, reason: str, alternatives: tuple[str, ...] = ()) -> str:
+        self.choices.append(Choice(key, value, reason, alternatives))
+        return value
+
+    def ask(self, key: str, message: str, hint: str | None = None) -> None:
+        self.questions.append(Problem(message, key=key, hint=hint))
+
+    def propose(self) -> Proposal:
+        name = self.choose("model.name", dns_name(self.root.name), "the folder's name, as a DNS-1123 label")
+        artifact, entrypoint = self.model()
+        allow_pickle, sha256, untrusted = self.trust(artifact)
+        validation, reference = self.data()
+        target, task = self.target_and_task(validation)
+        notebooks = self.notebooks()
+        requirements, lock = self.requirements()
+        if self.questions:
+            count = len(self.questions)
+            found = "; ".join(c.render() for c in self.choices)
+            raise UsageError(
+                f"{self.root}: cannot propose an {CONFIG_NAME} without an answer to "
+                f"{count} question{'s' if count != 1 else ''}",
+                problems=self.questions,
+                hint=f"answer with the options named above; found so far: {found}",
+            )
+        assert task is not None  # an open question otherwise
+        return Proposal(
+            name=name,
+            task=task,
+            artifact=artifact,
+            entrypoint=entrypoint,
+            target=target,
+            notebooks=notebooks,
+            requirements=requirements,
+            lock=lock,
+            validation=validation,
+            reference=reference,
+            allow_pickle=allow_pickle,
+            sha256=sha256,
+            untrusted_types=untrusted,
+            choices=self.choices,
+            notes=self.notes,
+        )
 
     # -- the model
-    artifact: str | None = None
-    entrypoint = opts.entrypoint
-    if opts.model is not None and entrypoint:
-        raise UsageError("--model and --entrypoint both given", hint="give one of them")
-    if opts.model is not None:
-        artifact = rel(_given(root, opts.model, "--model"))
-        choices.append(Choice("model.artifact", artifact, "given with --model"))
-    elif entrypoint:
-        choices.append(Choice("model.entrypoint", entrypoint, "given with --entrypoint"))
-    else:
-        every = [rel(p) for p in _walk(root, tuple(FORMAT_BY_SUFFIX))]
+
+    def model(self) -> tuple[str | None, str | None]:
+        """The model file to release (or the entrypoint given): one candidate, or the user's word."""
+        opts = self.opts
+        if opts.model is not None and opts.entrypoint:
+            raise UsageError("--model and --entrypoint both given", hint="give one of them")
+        if opts.model is not None:
+            return self.choose(
+                "model.artifact", self.rel(_given(self.root, opts.model, "--model")), "given with --model"
+            ), None
+        if opts.entrypoint:
+            return None, self.choose("model.entrypoint", opts.entrypoint, "given with --entrypoint")
+        every = [self.rel(p) for p in _walk(self.root, tuple(FORMAT_BY_SUFFIX))]
         baselines = [m for m in every if _parts(m) & BASELINE_DIRS]
         candidates = [m for m in every if m not in baselines]
-        skipped = tuple(
-            f"{m} (under a baseline folder: the model the gate compares against)" for m in baselines
-        )
         if len(candidates) == 1:
-            artifact = candidates[0]
-            choices.append(Choice("model.artifact", artifact, "the only model file", skipped))
-        elif candidates:
-            open_questions.append(
-                Problem(
-                    f"{len(candidates)} model files, and no rule tells which one to release: "
-                    + ", ".join(candidates),
-                    key="model.artifact",
-                    hint="pass --model PATH with the one to release",
-                )
+            skipped = tuple(
+                f"{m} (under a baseline folder: the model the gate compares against)" for m in baselines
+            )
+            return self.choose("model.artifact", candidates[0], "the only model file", skipped), None
+        if candidates:
+            self.ask(
+                "model.artifact",
+                f"{len(candidates)} model files, and no rule tells which one to release: "
+                + ", ".join(candidates),
+                "pass --model PATH with the one to release",
             )
         else:
-            looked = ", ".join(FORMAT_BY_SUFFIX)
             seen = f" (only {', '.join(baselines)}, under a baseline folder)" if baselines else ""
-            open_questions.append(
-                Problem(
-                    f"no model file found ({looked}){seen}",
-                    key="model.artifact",
-                    hint="put the model file in the folder and pass --model PATH, "
-                    "or pass --entrypoint module.py:factory",
-                )
+            self.ask(
+                "model.artifact",
+                f"no model file found ({', '.join(FORMAT_BY_SUFFIX)}){seen}",
+                "put the model file in the folder and pass --model PATH, "
+                "or pass --entrypoint module.py:factory",
             )
+        return None, None
 
-    allow_pickle = False
-    sha256 = None
-    untrusted: list[str] = []
-    if artifact is not None:
+    def trust(self, artifact: str | None) -> tuple[bool, str | None, list[str]]:
+        """allow_pickle and sha256 (only with --allow-pickle), and skops' untrusted types, to review."""
+        if artifact is None:
+            return False, None, []
         fmt = FORMAT_BY_SUFFIX.get(Path(artifact).suffix.lower())
-        path = root / artifact
+        path = self.root / artifact
         if fmt in {"joblib", "pickle"}:
-            if not opts.allow_pickle:
-                open_questions.append(
-                    Problem(
-                        f"{artifact} is a {fmt} file, which runs code when it is loaded",
-                        key="model.artifact",
-                        hint="save the model with skops (skops.io.dump), or pass --allow-pickle to "
-                        "opt in; the config then pins the file's sha256",
-                    )
+            if not self.opts.allow_pickle:
+                self.ask(
+                    "model.artifact",
+                    f"{artifact} is a {fmt} file, which runs code when it is loaded",
+                    "save the model with skops (skops.io.dump), or pass --allow-pickle to opt in; "
+                    "the config then pins the file's sha256",
                 )
-            else:
-                allow_pickle = True
-                sha256 = artifacts.sha256_file(path)
-                choices.append(
-                    Choice("model.allow_pickle", "true", "--allow-pickle given; sha256 pins this exact file")
+                return False, None, []
+            self.choose("model.allow_pickle", "true", "--allow-pickle given; sha256 pins this exact file")
+            return True, artifacts.sha256_file(path), []
+        if fmt == "skops":
+            try:
+                import skops.io as sio
+
+                return False, None, sorted(sio.get_untrusted_types(file=path))
+            except Exception as exc:  # a corrupt file: the model commands refuse it with the reason
+                first = (str(exc).splitlines() or [type(exc).__name__])[0]
+                self.notes.append(
+                    f"{artifact}: not a readable skops file ({first}): check it before the next step"
                 )
-        elif fmt == "skops":
-            untrusted = _untrusted_types(path, notes, artifact)
+        return False, None, []
 
     # -- the data
-    tables = [rel(p) for p in _walk(root, TABLE_SUFFIXES)]
-    tables = [t for t in tables if not (_parts(t) & BASELINE_DIRS) and not (_words(t) & OWN_OUTPUTS)]
-    train = [t for t in tables if _words(t) & TRAIN_WORDS]
-    refs = [t for t in tables if _words(t) & REFERENCE_WORDS and t not in train]
-    named_val = _prefer_parquet([t for t in tables if _words(t) & VALIDATION_WORDS and t not in train + refs])
-    others = [t for t in tables if t not in train + refs + named_val]
 
-    validation: str | None = None
-    if opts.data is not None:
-        validation = rel(_given(root, opts.data, "--data"))
-        choices.append(Choice("validation.data", validation, "given with --data"))
-    elif len(named_val) == 1:
-        validation = named_val[0]
-        choices.append(
-            Choice(
+    def data(self) -> tuple[str | None, str | None]:
+        """The validation data and the reference data, by the words in their paths."""
+        every = [self.rel(p) for p in _walk(self.root, TABLE_SUFFIXES)]
+        every = [t for t in every if not (_parts(t) & BASELINE_DIRS) and not (_words(t) & OWN_OUTPUTS)]
+        tables, twins = _prefer_parquet(every)
+        train = [t for t in tables if _words(t) & TRAIN_WORDS]
+        refs = [t for t in tables if _words(t) & REFERENCE_WORDS and t not in train]
+        named = [t for t in tables if _words(t) & VALIDATION_WORDS and t not in train + refs]
+        others = [t for t in tables if t not in train + refs + named]
+        twin_notes = tuple(f"{csv} (the same table as {pq}, which is typed)" for csv, pq in twins.items())
+
+        validation: str | None = None
+        if self.opts.data is not None:
+            validation = self.choose(
+                "validation.data", self.rel(_given(self.root, self.opts.data, "--data")), "given with --data"
+            )
+        elif len(named) == 1:
+            validation = self.choose(
                 "validation.data",
-                validation,
+                named[0],
                 "named like validation data (val, valid, validation, test, holdout, eval)",
-                tuple(others),
+                tuple(others) + twin_notes,
             )
-        )
-    elif named_val:
-        open_questions.append(
-            Problem(
-                f"{len(named_val)} tables are named like validation data: " + ", ".join(named_val),
-                key="validation.data",
-                hint="pass --data PATH with the one to evaluate the model on",
+        elif named:
+            self.ask(
+                "validation.data",
+                f"{len(named)} tables are named like validation data: " + ", ".join(named),
+                "pass --data PATH with the one to evaluate the model on",
             )
-        )
-    elif len(others) == 1:
-        validation = others[0]
-        choices.append(
-            Choice("validation.data", validation, "the only table not named as training or reference data")
-        )
-    elif others:
-        notes.append(
-            "no table is named like validation data (val, valid, validation, test, holdout, eval); "
-            f"seen: {', '.join(others)}: pass --data PATH to evaluate on one of them"
-        )
-    if validation is None and train:
-        notes.append(f"{', '.join(train)}: training data is never used as validation data")
+        elif len(others) == 1:
+            validation = self.choose(
+                "validation.data",
+                others[0],
+                "the only table not named as training or reference data",
+                twin_notes,
+            )
+        elif others:
+            self.notes.append(
+                "no table is named like validation data (val, valid, validation, test, holdout, eval); "
+                f"seen: {', '.join(others)}: pass --data PATH to evaluate on one of them"
+            )
+        if validation is None and train:
+            self.notes.append(f"{', '.join(train)}: training data is never used as validation data")
 
-    reference: str | None = None
-    if opts.reference is not None:
-        reference = rel(_given(root, opts.reference, "--reference"))
-        choices.append(Choice("validation.reference", reference, "given with --reference"))
-    else:
-        pool = [t for t in _prefer_parquet(refs) if t != validation] or [
-            t for t in _prefer_parquet(train) if t != validation
-        ]
-        word = "reference" if any(t in refs for t in pool) else "training"
+        if self.opts.reference is not None:
+            given = self.rel(_given(self.root, self.opts.reference, "--reference"))
+            return validation, self.choose("validation.reference", given, "given with --reference")
+        pool = [t for t in refs if t != validation] or [t for t in train if t != validation]
+        word = "reference" if set(pool) & set(refs) else "training"
         if len(pool) == 1:
-            reference = pool[0]
-            rest = tuple(t for t in train + refs if t != reference)
-            choices.append(
-                Choice(
-                    "validation.reference",
-                    reference,
-                    f"named as {word} data: the distribution drift and the outlier guard compare against",
-                    rest,
-                )
-            )
-        elif pool:
-            notes.append(
+            rest = tuple(t for t in train + refs if t != pool[0])
+            why = f"named as {word} data: the distribution drift and the outlier guard compare against"
+            return validation, self.choose("validation.reference", pool[0], why, rest)
+        if pool:
+            self.notes.append(
                 f"{len(pool)} tables are named as {word} data ({', '.join(pool)}): "
                 "pass --reference PATH to choose one"
             )
+        return validation, None
 
-    # -- target and task
-    target, task = opts.target, opts.task
-    if validation is not None:
-        try:
-            frame = _read_head(root / validation)
-        except Exception as exc:  # any unreadable table only lowers what init can infer
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            open_questions.append(
-                Problem(f"cannot read {validation}: {first}", key="validation.data", hint="pass --data PATH")
+    def target_and_task(self, validation: str | None) -> tuple[str | None, str | None]:
+        """The target column and the task: given, or read from the validation data."""
+        target, task = self.opts.target, self.opts.task
+        if task is not None:
+            self.choose("model.task", task, "given with --task")
+        if target is not None:
+            self.choose("model.target", target, "given with --target")
+        frame = self._read(validation) if validation is not None else None
+        if frame is not None and target is None:
+            target, _ = infer_target(frame)
+            named = target.lower() in TARGET_NAMES or re.search(
+                r"(^|_)(target|label|price)($|_)", target.lower()
             )
-        else:
-            if frame.columns.empty:
-                open_questions.append(Problem(f"{validation} has no columns", key="validation.data"))
-            elif target is None:
-                target, inferred = infer_target(frame)
-                task = task or inferred
-                named = target.lower() in TARGET_NAMES or re.search(
-                    r"(^|_)(target|label|price)($|_)", target.lower()
-                )
-                why = (
-                    "a column named like a target"
-                    if named
-                    else "no column is named like a target (target, label, y, ...): the last column; "
-                    "pass --target COLUMN if it is another"
-                )
-                choices.append(Choice("model.target", target, f"{why}, in {validation}"))
-                if opts.task is None:
-                    choices.append(Choice("model.task", task, _task_reason(frame[target], task)))
-            elif target not in frame.columns:
-                open_questions.append(
-                    Problem(
-                        f"--target {target}: no such column in {validation}",
-                        key="model.target",
-                        hint="columns: " + ", ".join(map(str, frame.columns[:30])),
-                    )
-                )
-            elif task is None:
-                task = infer_task(frame[target])
-                choices.append(Choice("model.task", task, _task_reason(frame[target], task)))
-    if task is None:
-        open_questions.append(
-            Problem(
+            why = (
+                "a column named like a target"
+                if named
+                else "no column is named like a target (target, label, y, ...): the last column; "
+                "pass --target COLUMN if it is another"
+            )
+            self.choose("model.target", target, f"{why}, in {validation}")
+        elif frame is not None and target not in frame.columns:
+            self.ask(
+                "model.target",
+                f"--target {target}: no such column in {validation}",
+                "columns: " + ", ".join(map(str, frame.columns[:30])),
+            )
+            return target, task
+        if frame is not None and task is None:
+            task = infer_task(frame[target])
+            self.choose("model.task", task, _task_reason(frame[target], task))
+        if task is None:
+            self.ask(
+                "model.task",
                 "cannot tell the task without validation data to look at",
-                key="model.task",
-                hint="pass --task regression or --task classification (and --target COLUMN), or --data PATH",
+                "pass --task regression or --task classification (and --target COLUMN), or --data PATH",
             )
-        )
+        return target, task
+
+    def _read(self, validation: str) -> Any:
+        try:
+            frame = _read_head(self.root / validation)
+        except Exception as exc:  # any unreadable table: say which and why, and ask for another
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self.ask("validation.data", f"cannot read {validation}: {first}", "pass --data PATH")
+            return None
+        if frame.columns.empty:
+            self.ask("validation.data", f"{validation} has no columns", "pass --data PATH")
+            return None
+        return frame
 
     # -- notebooks and requirements
-    notebooks = [rel(p) for p in _walk(root, (".ipynb",))]
-    folders = sorted({nb.rsplit("/", 1)[0] if "/" in nb else "" for nb in notebooks})
-    patterns = [f"{glob.escape(f)}/*.ipynb" if f else "*.ipynb" for f in folders]
-    if patterns:
-        choices.append(Choice("notebooks", ", ".join(patterns), f"{len(notebooks)} notebook(s) found"))
 
-    requirements, lock = _requirements(root, opts, choices, open_questions, notes)
+    def notebooks(self) -> list[str]:
+        """One glob per folder with notebooks, escaped so a folder named ``[draft]`` matches itself."""
+        found = [self.rel(p) for p in _walk(self.root, (".ipynb",))]
+        folders = sorted({nb.rsplit("/", 1)[0] if "/" in nb else "" for nb in found})
+        patterns = [f"{glob.escape(f)}/*.ipynb" if f else "*.ipynb" for f in folders]
+        if patterns:
+            self.choose("notebooks", ", ".join(patterns), f"{len(found)} notebook(s) found")
+        return patterns
 
-    if open_questions:
-        found = [c.render() for c in choices]
-        raise UsageError(
-            f"{root}: cannot propose an {CONFIG_NAME} without an answer to "
-            f"{len(open_questions)} question{'s' if len(open_questions) != 1 else ''}",
-            problems=open_questions,
-            hint="answer with the options named above; found so far: " + ("; ".join(found) or "nothing"),
+    def requirements(self) -> tuple[str | None, str | None]:
+        """The loose requirements input, and a lock path that is only ever a lock."""
+        req = self._requirements_input()
+        return (req, self._lock_for(req)) if req is not None else (None, None)
+
+    def _requirements_input(self) -> str | None:
+        if self.opts.requirements is not None:
+            given = _given(self.root, self.opts.requirements, "--requirements")
+            if _is_our_lock(given):
+                raise UsageError(
+                    f"--requirements {self.opts.requirements}: this is a lock written by `mlrelease lock`, "
+                    "not the loose list it was made from",
+                    hint="pass the loose list (requirements.in)",
+                )
+            return self.choose("requirements", self.rel(given), "given with --requirements")
+        found: list[Path] = []
+        for d in REQUIREMENT_DIRS:
+            folder = self.root / d
+            if not folder.is_dir() or not _inside(folder, self.root):
+                continue
+            for p in sorted(folder.iterdir()):
+                name = p.name.lower()
+                named = name.startswith("requirements") or d == "requirements"
+                if p.is_file() and named and name.endswith((".in", ".txt")) and _inside(p, self.root):
+                    found.append(p)
+        not_runtime = [p for p in found if _words(p.name) & NOT_RUNTIME_WORDS]
+        locks = [p for p in found if p not in not_runtime and _is_our_lock(p)]
+        loose = [p for p in found if p not in not_runtime and p not in locks]
+        # A .txt beside a .in of the same name is the .in's lock (pip-tools' layout), not an input.
+        ins = {p.with_suffix("") for p in loose if p.suffix == ".in"}
+        inputs = [p for p in loose if not (p.suffix == ".txt" and p.with_suffix("") in ins)]
+        if len(inputs) > 1:
+            self.ask(
+                "requirements",
+                f"{len(inputs)} requirements files could be the model's: "
+                + ", ".join(self.rel(p) for p in inputs),
+                "pass --requirements PATH with the loose list of the model's runtime packages",
+            )
+            return None
+        if not inputs:
+            others = [n for n in OTHER_ENV_FILES if (self.root / n).is_file()]
+            extra = f" (seen: {', '.join(others)}; lock reads a pip requirements file)" if others else ""
+            self.notes.append(
+                f"no requirements file found{extra}: list the model's packages in requirements.in"
+            )
+            return None
+        seen = tuple(
+            [f"{self.rel(p)} (not a runtime list)" for p in not_runtime]
+            + [f"{self.rel(p)} (a lock written by `mlrelease lock`)" for p in locks]
+            + [
+                f"{self.rel(p)} (the lock of {self.rel(p.with_suffix('.in'))})"
+                for p in loose
+                if p not in inputs
+            ]
         )
-    return Proposal(
-        name=dns_name(root.name),
-        task=task or "regression",
-        artifact=artifact,
-        entrypoint=entrypoint,
-        target=target,
-        notebooks=patterns,
-        requirements=requirements,
-        lock=lock,
-        validation=validation,
-        reference=reference,
-        allow_pickle=allow_pickle,
-        sha256=sha256,
-        untrusted_types=untrusted,
-        choices=choices,
-        notes=notes,
-    )
+        return self.choose(
+            "requirements", self.rel(inputs[0]), "the loose list of the model's packages", seen
+        )
+
+    def _lock_for(self, req: str) -> str:
+        """``X.txt`` for ``X.in``, else ``X-lock.txt``: the first that is free or already a lock."""
+        path = self.root / req
+        stem = path.name.rsplit(".", 1)[0]
+        candidates = [
+            path.with_name(f"{stem}.txt"),
+            path.with_name(f"{stem}-lock.txt"),
+            path.with_name(f"{stem}.lock"),
+        ]
+        for candidate in candidates:
+            if candidate.resolve() == path.resolve():
+                continue
+            if not candidate.exists():
+                why = "does not exist yet: `mlrelease lock` writes it, and only ever a lock"
+            elif candidate.is_file() and _is_our_lock(candidate):
+                why = "a lock written by `mlrelease lock`"
+            else:
+                self.notes.append(
+                    f"{self.rel(candidate)} was not written by `mlrelease lock`: it is left alone, "
+                    "and the lock goes to another file"
+                )
+                continue
+            return self.choose("lock", self.rel(candidate), why)
+        raise UsageError(
+            f"no free name for the lock of {req}: "
+            + ", ".join(self.rel(c) for c in candidates)
+            + " all exist",
+            hint="move one of them away",
+        )
 
 
 def _task_reason(series: Any, task: str) -> str:
@@ -589,27 +698,22 @@ def _task_reason(series: Any, task: str) -> str:
     return f"the target is numeric with {distinct} distinct values"
 
 
-def _prefer_parquet(tables: list[str]) -> list[str]:
-    """One entry per table: ``val.parquet`` stands for ``val.csv`` beside it (the same data, typed)."""
-    stems: dict[str, str] = {}
+def _prefer_parquet(tables: list[str]) -> tuple[list[str], dict[str, str]]:
+    """One entry per table: ``val.parquet`` stands for ``val.csv`` beside it (the same data, typed).
+
+    Returns the tables kept and, for each CSV left out, the Parquet file that stands for it.
+    """
+    by_stem: dict[str, list[str]] = {}
     for t in tables:
-        stem = t.rsplit(".", 1)[0]
-        if stem not in stems or not stems[stem].endswith(".csv"):
-            stems.setdefault(stem, t)
-        else:
-            stems[stem] = t
-    return sorted(set(stems.values()))
-
-
-def _untrusted_types(path: Path, notes: list[str], artifact: str) -> list[str]:
-    try:
-        import skops.io as sio
-
-        return sorted(sio.get_untrusted_types(file=path))
-    except Exception as exc:  # a corrupt file: the model commands will refuse it with the reason
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        notes.append(f"{artifact}: not a readable skops file ({first}): check it before the next step")
-        return []
+        by_stem.setdefault(t.rsplit(".", 1)[0], []).append(t)
+    kept: list[str] = []
+    twins: dict[str, str] = {}
+    for same in by_stem.values():
+        typed = [t for t in same if not t.endswith(".csv")]
+        keep = typed[0] if typed else same[0]
+        kept.append(keep)
+        twins.update({t: keep for t in same if t != keep})
+    return sorted(kept), twins
 
 
 def _is_our_lock(path: Path) -> bool:
@@ -619,97 +723,6 @@ def _is_our_lock(path: Path) -> bool:
         return parse_header(path.read_text("utf-8")) is not None
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def _requirements(
-    root: Path, opts: Options, choices: list[Choice], questions: list[Problem], notes: list[str]
-) -> tuple[str | None, str | None]:
-    """The loose requirements input and a lock path that is only ever a lock."""
-
-    def rel(p: Path) -> str:
-        return p.resolve().relative_to(root).as_posix()
-
-    if opts.requirements is not None:
-        given = _given(root, opts.requirements, "--requirements")
-        if _is_our_lock(given):
-            raise UsageError(
-                f"--requirements {opts.requirements}: this is a lock written by `mlrelease lock`, not "
-                "the loose list it was made from",
-                hint="pass the loose list (requirements.in)",
-            )
-        req = rel(given)
-        choices.append(Choice("requirements", req, "given with --requirements"))
-    else:
-        found: list[Path] = []
-        for d in REQUIREMENT_DIRS:
-            folder = root / d
-            if not folder.is_dir() or not _inside(folder, root):
-                continue
-            for p in sorted(folder.iterdir()):
-                name = p.name.lower()
-                named = name.startswith("requirements") or d == "requirements"
-                if p.is_file() and named and name.endswith((".in", ".txt")) and _inside(p, root):
-                    found.append(p)
-        not_runtime = [p for p in found if _words(p.name) & NOT_RUNTIME_WORDS]
-        locks = [p for p in found if p not in not_runtime and _is_our_lock(p)]
-        loose = [p for p in found if p not in not_runtime and p not in locks]
-        # A .txt beside a .in of the same name is the .in's lock (pip-tools' layout), not an input.
-        ins = {p.with_suffix("") for p in loose if p.suffix == ".in"}
-        inputs = [p for p in loose if not (p.suffix == ".txt" and p.with_suffix("") in ins)]
-        seen = tuple(
-            [f"{rel(p)} (not a runtime list)" for p in not_runtime]
-            + [f"{rel(p)} (a lock written by `mlrelease lock`)" for p in locks]
-            + [f"{rel(p)} (the lock of {rel(p.with_suffix('.in'))})" for p in loose if p not in inputs]
-        )
-        if len(inputs) > 1:
-            questions.append(
-                Problem(
-                    f"{len(inputs)} requirements files could be the model's: "
-                    + ", ".join(rel(p) for p in inputs),
-                    key="requirements",
-                    hint="pass --requirements PATH with the loose list of the model's runtime packages",
-                )
-            )
-            return None, None
-        if not inputs:
-            others = [n for n in OTHER_ENV_FILES if (root / n).is_file()]
-            extra = f" (seen: {', '.join(others)}; lock reads a pip requirements file)" if others else ""
-            notes.append(
-                "no requirements file found" + extra + ": list the model's packages in requirements.in"
-            )
-            return None, None
-        given = inputs[0]
-        req = rel(given)
-        choices.append(Choice("requirements", req, "the loose list of the model's packages", seen))
-
-    path = root / req
-    stem = path.name.rsplit(".", 1)[0]
-    candidates = [
-        path.with_name(f"{stem}.txt"),
-        path.with_name(f"{stem}-lock.txt"),
-        path.with_name(f"{stem}.lock"),
-    ]
-    for candidate in candidates:
-        if candidate.resolve() == path.resolve():
-            continue
-        if not candidate.exists():
-            why = "does not exist yet: `mlrelease lock` writes it, and only ever a lock"
-        elif candidate.is_file() and _is_our_lock(candidate):
-            why = "a lock written by `mlrelease lock`"
-        else:
-            if candidate.exists():
-                notes.append(
-                    f"{rel(candidate)} was not written by `mlrelease lock`: it is left alone, "
-                    "and the lock goes to another file"
-                )
-            continue
-        lock = rel(candidate)
-        choices.append(Choice("lock", lock, why))
-        return req, lock
-    raise UsageError(
-        f"no free name for the lock of {req}: " + ", ".join(rel(c) for c in candidates) + " all exist",
-        hint="move one of them away",
-    )
 
 
 # ----------------------------------------------------------------------------- writing
@@ -753,10 +766,15 @@ def init(root: Path, options: Options | None = None, *, write: bool = True) -> t
             hint="see what init would propose with `mlrelease init --print`, or move the file away first",
         )
     found = scaffold(root, options)
-    check(root.resolve(), found)
-    if write:
-        try:
+    try:
+        check(root.resolve(), found)
+        if write:
             artifacts.create_text(target, found.to_yaml())
-        except FileExistsError:
-            raise UsageError(f"{target} appeared while init ran: init never replaces it") from None
+    except FileExistsError:
+        raise UsageError(f"{target} appeared while init ran: init never replaces it") from None
+    except OSError as exc:
+        raise UsageError(
+            f"{root}: cannot write there ({exc.strerror or exc})",
+            hint="run init in a folder you can write to; --print needs a scratch file there too",
+        ) from None
     return target, found

@@ -419,3 +419,26 @@ def test_a_proposal_that_does_not_validate_is_never_written(cli, tmp_path):
     assert "mlrelease.yaml:" in done.err and "model.entrypoint" in done.err
     assert not (root / "mlrelease.yaml").exists()
     assert not any(p.name.startswith(".") for p in root.iterdir())
+
+
+def test_the_same_table_as_csv_and_parquet_is_one_candidate_typed_first(cli, tmp_path):
+    root = tmp_path / "h"
+    write(root / "model.skops", regressor_bytes())
+    frame = energy_frame()
+    frame.to_csv(write(root / "data" / "val.csv", ""), index=False)
+    frame.to_parquet(root / "data" / "val.parquet")
+    done = cli("init", root, "--target", "load_kwh")
+    assert done.code == 0, done.err
+    assert "data/val.csv (the same table as data/val.parquet, which is typed)" in done.err
+    assert "model.target: load_kwh (given with --target)" in done.err
+    data = yaml.safe_load((root / "mlrelease.yaml").read_text())
+    assert data["validation"] == {"data": "data/val.parquet"}
+    assert "# reference: data/train.parquet" in (root / "mlrelease.yaml").read_text()
+
+
+def test_a_target_that_is_not_a_column_is_an_open_question(cli, tmp_path):
+    root = loose_requirements_handoff(tmp_path / "h")
+    done = cli("init", root, "--target", "kwh")
+    assert done.code == 2
+    assert "--target kwh: no such column in data/validation.csv" in done.err
+    assert "load_kwh" in done.err and not (root / "mlrelease.yaml").exists()
