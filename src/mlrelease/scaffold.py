@@ -385,12 +385,12 @@ class _Survey:
         requirements, lock = self.requirements()
         if self.questions:
             count = len(self.questions)
-            found = "; ".join(c.render() for c in self.choices)
+            found = "".join(f"\n    {c.render()}" for c in self.choices)
             raise UsageError(
                 f"{self.root}: cannot propose an {CONFIG_NAME} without an answer to "
                 f"{count} question{'s' if count != 1 else ''}",
                 problems=self.questions,
-                hint=f"answer with the options named above; found so far: {found}",
+                hint=f"answer with the options named above; found so far:{found}",
             )
         assert task is not None  # an open question otherwise
         return Proposal(
@@ -554,12 +554,12 @@ class _Survey:
                 r"(^|_)(target|label|price)($|_)", target.lower()
             )
             why = (
-                "a column named like a target"
+                f"a column of {validation} named like a target"
                 if named
-                else "no column is named like a target (target, label, y, ...): the last column; "
-                "pass --target COLUMN if it is another"
+                else f"the last column of {validation}: no column is named like a target "
+                "(target, label, y, ...); pass --target COLUMN if it is another"
             )
-            self.choose("model.target", target, f"{why}, in {validation}")
+            self.choose("model.target", target, why)
         elif frame is not None and target not in frame.columns:
             self.ask(
                 "model.target",
