@@ -442,3 +442,23 @@ def test_a_target_that_is_not_a_column_is_an_open_question(cli, tmp_path):
     assert done.code == 2
     assert "--target kwh: no such column in data/validation.csv" in done.err
     assert "load_kwh" in done.err and not (root / "mlrelease.yaml").exists()
+
+
+def test_files_that_resolve_outside_the_folder_are_never_proposed(cli, tmp_path):
+    outside = write(tmp_path / "elsewhere" / "model.skops", regressor_bytes())
+    root = loose_requirements_handoff(tmp_path / "h")
+    (root / "model.skops").unlink()
+    (root / "model.skops").symlink_to(outside)
+    done = cli("init", root)
+    assert done.code == 2 and "no model file found" in done.err
+    done = cli("init", root, "--model", outside)
+    assert done.code == 2 and "is outside the handoff folder" in done.err
+    assert not (root / "mlrelease.yaml").exists()
+
+
+def test_a_dangling_config_symlink_is_not_replaced(cli, tmp_path):
+    root = loose_requirements_handoff(tmp_path / "h")
+    (root / "mlrelease.yaml").symlink_to(tmp_path / "not-there.yaml")
+    done = cli("init", root)
+    assert done.code == 2 and "already exists" in done.err
+    assert (root / "mlrelease.yaml").is_symlink() and not (tmp_path / "not-there.yaml").exists()
