@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from mlrelease import artifacts
-from mlrelease.config import CONFIG_NAME, FORMAT_BY_SUFFIX
+from mlrelease.config import CONFIG_NAME, FORMAT_BY_SUFFIX, Task
 from mlrelease.errors import ConfigError, Problem, UsageError
 
 TARGET_NAMES = ("target", "label", "y", "price", "class", "outcome", "score")
@@ -96,7 +96,7 @@ class Proposal:
     """What init found, and the ``mlrelease.yaml`` it proposes."""
 
     name: str
-    task: str
+    task: Task
     artifact: str | None
     entrypoint: str | None
     target: str | None
@@ -285,7 +285,7 @@ def dns_name(text: str) -> str:
     return name or "model"
 
 
-def infer_task(series: Any) -> str:
+def infer_task(series: Any) -> Task:
     import pandas as pd
 
     series = series.dropna()
@@ -295,7 +295,7 @@ def infer_task(series: Any) -> str:
     return "regression" if regression else "classification"
 
 
-def infer_target(frame: Any) -> tuple[str, str]:
+def infer_target(frame: Any) -> tuple[str, Task]:
     """Guess the target column and the task from the data; the reason goes into the notes."""
     cols = list(frame.columns)
     by_lower = {str(c).lower(): c for c in cols}
@@ -329,7 +329,7 @@ class Options:
     reference: Path | None = None
     requirements: Path | None = None
     target: str | None = None
-    task: str | None = None
+    task: Task | None = None
     allow_pickle: bool = False
 
 
@@ -540,7 +540,7 @@ class _Survey:
             )
         return validation, None
 
-    def target_and_task(self, validation: str | None) -> tuple[str | None, str | None]:
+    def target_and_task(self, validation: str | None) -> tuple[str | None, Task | None]:
         """The target column and the task: given, or read from the validation data."""
         target, task = self.opts.target, self.opts.task
         if task is not None:
@@ -691,7 +691,7 @@ class _Survey:
         )
 
 
-def _task_reason(series: Any, task: str) -> str:
+def _task_reason(series: Any, task: Task) -> str:
     distinct = series.dropna().nunique()
     if task == "classification":
         return f"the target has {distinct} distinct value(s) that look like classes"

@@ -111,7 +111,7 @@ def init(
         reference=reference,
         requirements=requirements,
         target=target,
-        task=task,
+        task=task,  # type: ignore[arg-type]  # click.Choice gives one of Task's values
         allow_pickle=allow_pickle,
     )
     path, found = scaffold.init(folder, options, write=not print_only)
