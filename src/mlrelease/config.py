@@ -696,6 +696,14 @@ def validate_data(data: dict[str, Any], lines: _LineMap, file: str) -> list[Prob
     return sorted(unique.values(), key=lambda p: (p.line or 0, p.key or ""))
 
 
+def _exists(path: Path, *, file: bool = False) -> bool:
+    """Whether ``path`` exists (is a file); a name the system cannot even look up does not."""
+    try:
+        return path.is_file() if file else path.exists()
+    except OSError:  # a name too long, for one
+        return False
+
+
 def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -703,10 +711,10 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
         value: Any = data
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str) and not (root / value).exists():
+        if isinstance(value, str) and not _exists(root / value):
             problems.append(
                 Problem(
-                    f"{what} '{value}' does not exist (relative to {root})",
+                    f"{what} '{cut(value)}' does not exist (relative to {root})",
                     file=file,
                     line=lines.line(path),
                     key=_key_name(path),
@@ -720,10 +728,10 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
     entry = data.get("model", {}).get("entrypoint") if isinstance(data.get("model"), dict) else None
     if isinstance(entry, str) and entry.split(":", 1)[0].endswith(".py"):
         module_file = entry.split(":", 1)[0]
-        if not (root / module_file).is_file():
+        if not _exists(root / module_file, file=True):
             problems.append(
                 Problem(
-                    f"entrypoint module '{module_file}' does not exist",
+                    f"entrypoint module '{cut(module_file)}' does not exist",
                     file=file,
                     line=lines.line(("model", "entrypoint")),
                     key="model.entrypoint",
@@ -733,7 +741,7 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
         if isinstance(pattern, str) and not glob.glob(str(root / pattern), recursive=True):
             problems.append(
                 Problem(
-                    f"pattern '{pattern}' matches no notebook",
+                    f"pattern '{cut(pattern)}' matches no notebook",
                     file=file,
                     line=lines.line(("notebooks", i)),
                     key=f"notebooks[{i}]",

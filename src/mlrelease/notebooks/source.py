@@ -44,6 +44,7 @@ def reads(text: str) -> Any:
     with _quiet():
         return nbformat.reads(text, as_version=4)
 
+
 # cell magics whose body is ordinary Python, run in the notebook's namespace
 PYTHON_BODY_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "snakeviz"}
 # line magics whose argument is a Python statement
