@@ -288,6 +288,13 @@ def _path_cases() -> list[Case]:
             ("requirements", OUTSIDE),
         ),
         Case("lock-variant-symlink", link("requirements-gpu.txt", "lock.txt"), DEPS, ("lock", OUTSIDE)),
+        Case("lock-dangling-symlink", link("requirements.txt", "new.txt"), LOCK, ("lock", OUTSIDE)),
+        Case(
+            "lock-parent-symlink",
+            link("locks", ".", then=set_key("lock", "locks/requirements.txt")),
+            LOCK,
+            ("lock", OUTSIDE),
+        ),
     ]
     return cases
 
