@@ -643,8 +643,8 @@ def parse_text(text: str, file: str) -> tuple[dict[str, Any], _LineMap]:
     """
     if len(text) > MAX_BYTES:
         raise ConfigError(
-            f"{file}: the file is {len(text) / 1e6:.1f} MB; mlrelease reads at most "
-            f"{MAX_BYTES // 1024} KB of configuration",
+            f"{file}: the file is larger than {MAX_BYTES // 1024} KB, the most mlrelease reads "
+            "as configuration",
             hint="a handoff config is a few KB: keep data in data files, not in mlrelease.yaml",
         )
     loader = yaml.SafeLoader(text)
@@ -771,6 +771,7 @@ def _outside(
     file: str,
     line: int | None = None,
     shown: str | None = None,
+    hint: str | None = None,
 ) -> Problem | None:
     """A Problem when ``path`` resolves (symlinks followed) outside ``root`` and ``key`` may not."""
     if key.split("[", 1)[0] in allowed:
@@ -787,8 +788,8 @@ def _outside(
         file=file,
         line=line,
         key=key,
-        hint=f"keep it inside the folder, or list '{key.split('[', 1)[0]}' in trust.outside_paths "
-        "to allow it",
+        hint=hint
+        or f"keep it inside the folder, or list '{key.split('[', 1)[0]}' in trust.outside_paths to allow it",
     )
 
 
@@ -867,8 +868,19 @@ def load(path: str | Path | None = None, *, check_files: bool = True) -> Config:
     """Load and validate ``mlrelease.yaml``; raise ConfigError listing every problem."""
     cfg_path = find_config(path)
     file = str(cfg_path)
+    outside = _outside(
+        cfg_path,
+        cfg_path.parent.resolve(),
+        "(the config file)",
+        set(),
+        file=file,
+        hint="copy the file into the handoff's folder instead of linking to it",
+    )
+    if outside is not None:  # a symlink to another file would print that file's keys in messages
+        raise ConfigError(f"{file}: a symlink out of the handoff's folder", problems=[outside])
     try:
-        text = cfg_path.read_text("utf-8")
+        with cfg_path.open(encoding="utf-8") as f:
+            text = f.read(MAX_BYTES + 1)  # never more than the limit into memory
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
     data, lines = parse_text(text, file)

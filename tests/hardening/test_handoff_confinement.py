@@ -288,6 +288,8 @@ def _path_cases() -> list[Case]:
             ("requirements", OUTSIDE),
         ),
         Case("lock-variant-symlink", link("requirements-gpu.txt", "lock.txt"), DEPS, ("lock", OUTSIDE)),
+        Case("config-symlink", link("mlrelease.yaml", "file.txt"), VALIDATE, ("the config file", OUTSIDE)),
+        Case("config-symlink-lint", link("mlrelease.yaml", "file.txt"), LINT, ("the config file", OUTSIDE)),
         Case("lock-dangling-symlink", link("requirements.txt", "new.txt"), LOCK, ("lock", OUTSIDE)),
         Case(
             "lock-parent-symlink",
@@ -420,7 +422,12 @@ def _yaml_cases() -> list[Case]:
             VALIDATE,
             ("nests deeper",),
         ),
-        Case("file-5mb", raw_config(PREFIX + "x: '" + "A" * 5_000_000 + "'\n"), VALIDATE, ("reads at most",)),
+        Case(
+            "file-5mb",
+            raw_config(PREFIX + "x: '" + "A" * 5_000_000 + "'\n"),
+            VALIDATE,
+            ("larger than 1024 KB",),
+        ),
         Case(
             "value-500kb-name",
             raw_config(f"model: {{name: '{HUGE}', task: regression, artifact: model/model.skops}}\n"),
