@@ -292,10 +292,10 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
             )
         )
         return None, []
+    # Each variant is read; one that is a symlink out of the handoff is refused, not followed.
+    candidates = [cfg.confine(p, "lock") for p in cfg.lock.parent.glob(f"{cfg.lock.stem}-*{cfg.lock.suffix}")]
     variants = sorted(
-        p
-        for p in cfg.lock.parent.glob(f"{cfg.lock.stem}-*{cfg.lock.suffix}")
-        if cfg.confine(p, "lock") and p.read_text("utf-8", errors="replace").startswith(lockmod.HEADER_LEAD)
+        p for p in candidates if p.read_text("utf-8", errors="replace").startswith(lockmod.HEADER_LEAD)
     )
     paths = [cfg.lock, *variants]
     main: LockFile | None = None
