@@ -545,3 +545,14 @@ def test_config_with_anchors_for_a_few_shared_blocks_still_loads(tree: tuple[Pat
     (handoff / "mlrelease.yaml").write_text(text)
     code, output = invoke(list(VALIDATE), cwd=handoff)
     assert code == 0, output
+
+
+def test_deps_check_does_not_read_python_files_linked_from_outside(tree: tuple[Path, Path]):
+    """A symlinked module is skipped, not followed: its imports never reach the report."""
+    handoff, victim = tree
+    (victim / "secret.py").write_text("import leaked_name_from_outside\n")
+    (handoff / "helper.py").symlink_to(victim / "secret.py")
+    (handoff / "lib").symlink_to(victim, target_is_directory=True)
+    code, output = invoke(list(DEPS), cwd=handoff)
+    assert code == 0, output
+    assert "leaked_name_from_outside" not in output
