@@ -11,6 +11,7 @@ import copy
 import difflib
 import glob
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -213,9 +214,33 @@ class MonitoringConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
 
 
+# Every key of mlrelease.yaml that names a path. Each must resolve inside the config's folder
+# (after symlinks) unless trust.outside_paths names it; the schema's enum lists the same keys.
+PATH_KEYS = (
+    "model.artifact",
+    "model.entrypoint",
+    "notebooks",
+    "requirements",
+    "lock",
+    "validation.data",
+    "validation.reference",
+    "serving.logging.file",
+)
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Explicit opt-ins: path keys that may leave the handoff's folder, and the requirements.in
+    options that may change where packages come from."""
+
+    outside_paths: frozenset[str] = frozenset()
+    requirements_options: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class Config:
-    """A validated ``mlrelease.yaml``. Paths are absolute, resolved against the file's folder."""
+    """A validated ``mlrelease.yaml``. Paths are absolute, resolved against the file's folder,
+    and inside it (after symlinks) unless ``trust.outside_paths`` names their key."""
 
     path: Path
     root: Path
@@ -230,14 +255,29 @@ class Config:
     serving: ServingConfig
     deploy: DeployConfig
     monitoring: MonitoringConfig
+    trust: TrustConfig = field(default_factory=TrustConfig)
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def notebook_paths(self) -> list[Path]:
-        """The notebooks the glob patterns match, sorted, without duplicates."""
+        """The notebooks the glob patterns match, sorted, without duplicates; each inside the
+        handoff's folder unless ``trust.outside_paths`` lists 'notebooks'."""
         found: set[Path] = set()
         for pattern in self.notebooks:
-            found.update(Path(p) for p in glob.glob(str(self.root / pattern), recursive=True))
+            for p in glob.glob(str(self.root / pattern), recursive=True):
+                found.add(self.confine(Path(p), "notebooks"))
         return sorted(found)
+
+    def confine(self, path: Path, key: str) -> Path:
+        """``path`` itself when it resolves inside the handoff's folder (or ``key`` is trusted
+        to leave it); else a ConfigError naming the key, the file and where the path leads.
+
+        For paths derived at run time (a notebook a glob matches now, the dev requirements beside
+        requirements.in, a lock variant, an -r include): load() has checked the keys themselves.
+        """
+        problem = _outside(path, self.root, key, self.trust.outside_paths, file=str(self.path))
+        if problem is not None:
+            raise ConfigError(f"{self.path}: a path leaves the handoff's folder", problems=[problem])
+        return path
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the config's folder when inside it, for messages."""
@@ -338,7 +378,8 @@ def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[
 def _key_name(path: tuple[Any, ...]) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        part = part if isinstance(part, int) else cut(str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 
 
@@ -374,7 +415,7 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
         extra = [k for k in value if k not in allowed]
         problems = []
         for key in extra:
-            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(str(key)[:100], allowed, n=1, cutoff=0.6)
             if close:
                 hint = f"did you mean '{close[0]}'?"
             elif allowed:
@@ -408,20 +449,30 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
         expected = error.validator_value
         names = [expected] if isinstance(expected, str) else list(expected)
         want = " or ".join(_EXPECTED_TYPE.get(n, n) for n in names)
-        return [Problem(f"expected {want}, got {_type_name(value)} {value!r}", file=file, line=line, key=key)]
+        return [
+            Problem(
+                f"expected {want}, got {_type_name(value)} {shorten(value)}", file=file, line=line, key=key
+            )
+        ]
     if validator == "enum":
         options = ", ".join(repr(o) for o in error.validator_value)
-        close = difflib.get_close_matches(str(value), [str(o) for o in error.validator_value], n=1)
+        close = difflib.get_close_matches(str(value)[:100], [str(o) for o in error.validator_value], n=1)
         hint = f"did you mean '{close[0]}'?" if close else None
         return [
-            Problem(f"expected one of {options}, got {value!r}", file=file, line=line, key=key, hint=hint)
+            Problem(
+                f"expected one of {options}, got {shorten(value)}", file=file, line=line, key=key, hint=hint
+            )
         ]
     if validator == "const":
-        return [Problem(f"expected {error.validator_value!r}, got {value!r}", file=file, line=line, key=key)]
+        return [
+            Problem(
+                f"expected {error.validator_value!r}, got {shorten(value)}", file=file, line=line, key=key
+            )
+        ]
     if validator == "pattern":
         return [
             Problem(
-                f"{value!r} does not match the expected form {error.validator_value}",
+                f"{shorten(value)} does not match the expected form {error.validator_value}",
                 file=file,
                 line=line,
                 key=key,
@@ -440,7 +491,7 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
     if validator == "oneOf":
         return [
             Problem(
-                f"expected a percentage like '2%' or a number, got {value!r}",
+                f"expected a percentage like '2%' or a number, got {shorten(value)}",
                 file=file,
                 line=line,
                 key=key,
@@ -450,13 +501,23 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
         word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[validator]
         return [
             Problem(
-                f"expected a value {word} {error.validator_value}, got {value!r}",
+                f"expected a value {word} {error.validator_value}, got {shorten(value)}",
                 file=file,
                 line=line,
                 key=key,
             )
         ]
-    return [Problem(error.message, file=file, line=line, key=key)]
+    if validator in {"minLength", "maxLength"} and isinstance(value, str):
+        word = "at least" if validator == "minLength" else "at most"
+        return [
+            Problem(
+                f"expected {word} {error.validator_value} characters, got {len(value):,}",
+                file=file,
+                line=line,
+                key=key,
+            )
+        ]
+    return [Problem(cut(error.message, 200), file=file, line=line, key=key)]
 
 
 def _pattern_hint(path: tuple[Any, ...]) -> str | None:
@@ -485,19 +546,129 @@ def find_config(path: str | Path | None = None) -> Path:
     return p
 
 
+# A config is a few KB; these bound the time and memory any file can take to load. An alias
+# bomb (each level a list of aliases to the one before) is a few KB of text that expands to
+# billions of nodes: nine levels of nine took the duplicate-key walk past a minute. The walk
+# below counts nodes as they would be expanded, without expanding them, and refuses past
+# MAX_NODES; nesting past MAX_DEPTH is refused before anything recurses that deep.
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+MAX_SHOWN = 80  # characters of a value shown in a message
+
+
+def cut(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, the full length stated: a message never echoes a
+    5 MB value into a terminal, a CI log or an annotation."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    return cut(repr(value), limit)
+
+
+def _check_size(root: yaml.Node, file: str) -> None:
+    """Refuse a node graph that expands past MAX_NODES, nests past MAX_DEPTH, or refers to itself.
+
+    Sizes are memoised per node, so the walk visits each distinct node once however often
+    aliases repeat it: an alias bomb is measured in microseconds and never expanded.
+    """
+    sizes: dict[int, int] = {}
+    depths: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    aliases = 0
+
+    def refuse(message: str, node: yaml.Node, hint: str) -> ConfigError:
+        return ConfigError(
+            f"{file}: {message}",
+            problems=[Problem(message, file=file, line=node.start_mark.line + 1)],
+            hint=hint,
+        )
+
+    # Iterative post-order walk: the Python stack never grows with the document's nesting.
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            depths[key] = 1 + max((depths[id(c)] for c in children), default=0)
+            if sizes[key] > MAX_NODES:
+                raise refuse(
+                    f"expands to more than {MAX_NODES:,} values (through {aliases:,} YAML aliases)",
+                    node,
+                    "write the values out; YAML anchors and aliases are for a few shared blocks",
+                )
+            if depths[key] > MAX_DEPTH:
+                raise refuse(
+                    f"nests deeper than {MAX_DEPTH} levels",
+                    node,
+                    "mlrelease.yaml is a few levels deep; remove the extra nesting",
+                )
+            continue
+        if key in sizes:
+            aliases += 1
+            continue
+        if key in open_nodes:
+            raise refuse(
+                "a YAML alias refers to a node that contains it (a recursive structure)",
+                node,
+                "remove the alias; mlrelease.yaml cannot contain itself",
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in children)
+        if len(open_nodes) > MAX_DEPTH * 4:
+            raise refuse(
+                f"nests deeper than {MAX_DEPTH} levels",
+                node,
+                "mlrelease.yaml is a few levels deep; remove the extra nesting",
+            )
+
+
 def parse_text(text: str, file: str) -> tuple[dict[str, Any], _LineMap]:
-    """Parse YAML text into data and a line map; YAML syntax errors carry their line."""
+    """Parse YAML text into data and a line map; YAML syntax errors carry their line.
+
+    The text is composed into nodes once, measured (size after alias expansion, depth), and only
+    then turned into Python objects, so no size of file or alias bomb can stall the loader.
+    """
+    if len(text) > MAX_BYTES:
+        raise ConfigError(
+            f"{file}: the file is larger than {MAX_BYTES // 1024} KB, the most mlrelease reads "
+            "as configuration",
+            hint="a handoff config is a few KB: keep data in data files, not in mlrelease.yaml",
+        )
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_size(node, file)
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(
             f"{file}: not valid YAML",
-            problems=[Problem(str(problem), file=file, line=line)],
+            problems=[Problem(str(problem)[:500], file=file, line=line)],
         ) from None
+    except RecursionError:
+        # PyYAML's composer recurses once per level of nesting, before the walk can measure it.
+        raise ConfigError(
+            f"{file}: nests deeper than {MAX_DEPTH} levels",
+            hint="mlrelease.yaml is a few levels deep; remove the extra nesting",
+        ) from None
+    finally:
+        loader.dispose()
     if data is None:
         raise ConfigError(f"{file}: the file is empty", hint="it needs at least a 'model' section")
     if not isinstance(data, dict):
@@ -525,6 +696,14 @@ def validate_data(data: dict[str, Any], lines: _LineMap, file: str) -> list[Prob
     return sorted(unique.values(), key=lambda p: (p.line or 0, p.key or ""))
 
 
+def _exists(path: Path, *, file: bool = False) -> bool:
+    """Whether ``path`` exists (is a file); a name the system cannot even look up does not."""
+    try:
+        return path.is_file() if file else path.exists()
+    except OSError:  # a name too long, for one
+        return False
+
+
 def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -532,10 +711,10 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
         value: Any = data
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
-        if isinstance(value, str) and not (root / value).exists():
+        if isinstance(value, str) and not _exists(root / value):
             problems.append(
                 Problem(
-                    f"{what} '{value}' does not exist (relative to {root})",
+                    f"{what} '{cut(value)}' does not exist (relative to {root})",
                     file=file,
                     line=lines.line(path),
                     key=_key_name(path),
@@ -549,10 +728,10 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
     entry = data.get("model", {}).get("entrypoint") if isinstance(data.get("model"), dict) else None
     if isinstance(entry, str) and entry.split(":", 1)[0].endswith(".py"):
         module_file = entry.split(":", 1)[0]
-        if not (root / module_file).is_file():
+        if not _exists(root / module_file, file=True):
             problems.append(
                 Problem(
-                    f"entrypoint module '{module_file}' does not exist",
+                    f"entrypoint module '{cut(module_file)}' does not exist",
                     file=file,
                     line=lines.line(("model", "entrypoint")),
                     key="model.entrypoint",
@@ -562,7 +741,7 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
         if isinstance(pattern, str) and not glob.glob(str(root / pattern), recursive=True):
             problems.append(
                 Problem(
-                    f"pattern '{pattern}' matches no notebook",
+                    f"pattern '{cut(pattern)}' matches no notebook",
                     file=file,
                     line=lines.line(("notebooks", i)),
                     key=f"notebooks[{i}]",
@@ -583,6 +762,97 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
     return problems
 
 
+def _outside(
+    path: Path,
+    root: Path,
+    key: str,
+    allowed: frozenset[str] | set[str],
+    *,
+    file: str,
+    line: int | None = None,
+    shown: str | None = None,
+    hint: str | None = None,
+) -> Problem | None:
+    """A Problem when ``path`` resolves (symlinks followed) outside ``root`` and ``key`` may not."""
+    if key.split("[", 1)[0] in allowed:
+        return None
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        return Problem(f"cannot resolve {cut(str(path))}: {exc}", file=file, line=line, key=key)
+    if resolved.is_relative_to(root):
+        return None
+    what = f"'{cut(shown)}'" if shown is not None else cut(str(path))
+    return Problem(
+        f"{what} resolves to {cut(str(resolved), 200)}, outside the handoff's folder {root}",
+        file=file,
+        line=line,
+        key=key,
+        hint=hint
+        or f"keep it inside the folder, or list '{key.split('[', 1)[0]}' in trust.outside_paths to allow it",
+    )
+
+
+def _glob_base(pattern: str) -> str:
+    """The part of a glob pattern before its first wildcard: ``data/../x/*.ipynb`` -> ``data/../x``."""
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else "."
+
+
+def _check_paths(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
+    """Every path key (defaults filled in) that resolves outside ``root`` without an opt-in."""
+    allowed = set(data.get("trust", {}).get("outside_paths", []))
+    problems: list[Problem] = []
+
+    def check(path: tuple[Any, ...], value: Any, key: str, shown: str | None = None) -> None:
+        if not isinstance(value, str) or not value:
+            return
+        problem = _outside(
+            root / value, root, key, allowed, file=file, line=lines.line(path), shown=shown or value
+        )
+        if problem is not None:
+            problems.append(problem)
+
+    model = data.get("model", {})
+    check(("model", "artifact"), model.get("artifact"), "model.artifact")
+    entry = model.get("entrypoint")
+    if isinstance(entry, str) and entry.split(":", 1)[0].endswith(".py"):
+        check(("model", "entrypoint"), entry.split(":", 1)[0], "model.entrypoint", entry)
+    check(("requirements",), data.get("requirements"), "requirements")
+    check(("lock",), data.get("lock"), "lock")
+    validation = data.get("validation") or {}
+    check(("validation", "data"), validation.get("data"), "validation.data")
+    check(("validation", "reference"), validation.get("reference"), "validation.reference")
+    logging_file = data.get("serving", {}).get("logging", {}).get("file")
+    check(("serving", "logging", "file"), logging_file, "serving.logging.file")
+    for i, pattern in enumerate(data.get("notebooks") or []):
+        if not isinstance(pattern, str):
+            continue
+        key = f"notebooks[{i}]"
+        before = len(problems)
+        check(("notebooks", i), _glob_base(pattern), key, pattern)
+        if len(problems) > before or "notebooks" in allowed:
+            continue
+        for match in glob.glob(str(root / pattern), recursive=True):
+            problem = _outside(
+                Path(match),
+                root,
+                key,
+                allowed,
+                file=file,
+                line=lines.line(("notebooks", i)),
+                shown=os.path.relpath(match, root),
+            )
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
 def _model_format(model: Any) -> ModelFormat | None:
     if not isinstance(model, dict):
         return None
@@ -598,13 +868,29 @@ def load(path: str | Path | None = None, *, check_files: bool = True) -> Config:
     """Load and validate ``mlrelease.yaml``; raise ConfigError listing every problem."""
     cfg_path = find_config(path)
     file = str(cfg_path)
+    outside = _outside(
+        cfg_path,
+        cfg_path.parent.resolve(),
+        "(the config file)",
+        set(),
+        file=file,
+        hint="copy the file into the handoff's folder instead of linking to it",
+    )
+    if outside is not None:  # a symlink to another file would print that file's keys in messages
+        raise ConfigError(f"{file}: a symlink out of the handoff's folder", problems=[outside])
     try:
-        text = cfg_path.read_text("utf-8")
+        with cfg_path.open(encoding="utf-8") as f:
+            text = f.read(MAX_BYTES + 1)  # never more than the limit into memory
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: cannot read: {exc}") from None
     data, lines = parse_text(text, file)
     problems = validate_data(data, lines, file)
     root = cfg_path.parent.resolve()
+    filled = _fill_defaults(copy.deepcopy(data), schema()) if not problems else data
+    if not problems:
+        # Paths are confined whether or not the files must exist: a lock or a log file that is
+        # about to be written must not lead out of the folder either.
+        problems = _check_paths(filled, root, lines, file)
     if not problems and check_files:
         problems = _check_files(data, root, lines, file)
         if data["model"].get("artifact") and not _model_format(data["model"]):
@@ -620,7 +906,6 @@ def load(path: str | Path | None = None, *, check_files: bool = True) -> Config:
     if problems:
         count = len(problems)
         raise ConfigError(f"{file}: {count} problem{'s' if count != 1 else ''}", problems=problems)
-    filled = _fill_defaults(copy.deepcopy(data), schema())
     return _build(filled, cfg_path.resolve(), root)
 
 
@@ -753,5 +1038,9 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         serving=serving,
         deploy=deploy,
         monitoring=monitoring,
+        trust=TrustConfig(
+            outside_paths=frozenset(d["trust"]["outside_paths"]),
+            requirements_options=frozenset(d["trust"]["requirements_options"]),
+        ),
         raw=d,
     )

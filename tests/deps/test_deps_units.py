@@ -9,7 +9,7 @@ import pytest
 
 from mlrelease.deps import imports, names
 from mlrelease.deps.lock import Inputs, LockRequest, Variant, parse_header, render_header
-from mlrelease.deps.requirements import canonical, parse_lock, read_inputs
+from mlrelease.deps.requirements import Policy, canonical, parse_lock, read_inputs
 from mlrelease.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,8 @@ def test_inputs_expand_includes_and_skip_comments(tmp_path: Path):
     (tmp_path / "requirements.in").write_text(
         "# top comment\n-r base.in\n-c constraints.txt\npandas \\\n  >=2.2\n--extra-index-url https://x/simple\n"
     )
-    lines = read_inputs(tmp_path / "requirements.in")
+    allowed = Policy(tmp_path, frozenset({"--extra-index-url"}))
+    lines = read_inputs(tmp_path / "requirements.in", policy=allowed)
     assert [(line.text, line.kind, line.name) for line in lines] == [
         ("numpy>=2", "requirement", "numpy"),
         ("numpy<3", "constraint", "numpy"),

@@ -87,6 +87,7 @@ def lock(
     from mlrelease import config as cfgmod
     from mlrelease import github
     from mlrelease.deps import lock as lockmod
+    from mlrelease.deps.requirements import Policy
     from mlrelease.errors import CheckFailed
 
     cfg = cfgmod.load(config_path)
@@ -110,6 +111,7 @@ def lock(
         extra_index_urls=extra_index_urls,
         server=True if server is None else server,
         resolver=resolver,  # type: ignore[arg-type]
+        policy=Policy.of(cfg),
     )
     requests = [
         replace(base, variant=lockmod.Variant.parse(spec, cuda=cfg.image.cuda))

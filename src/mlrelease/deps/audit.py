@@ -31,7 +31,7 @@ from mlrelease.config import Config
 from mlrelease.deps import imports as imp
 from mlrelease.deps import lock as lockmod
 from mlrelease.deps import names
-from mlrelease.deps.requirements import InputLine, LockFile, read_inputs, read_lock
+from mlrelease.deps.requirements import InputLine, LockFile, Policy, read_inputs, read_lock
 
 Severity = Literal["error", "warning"]
 FailOn = Literal["error", "warning", "never"]
@@ -85,11 +85,11 @@ class _Declared:
     lines: dict[str, InputLine] = field(default_factory=dict)  # canonical name -> first line
 
     @classmethod
-    def read(cls, path: Path | None) -> _Declared:
+    def read(cls, path: Path | None, policy: Policy) -> _Declared:
         out = cls()
         if path is None or not path.is_file():
             return out
-        for line in read_inputs(path):
+        for line in read_inputs(path, policy=policy):
             if line.kind == "requirement" and line.name and line.name not in out.lines:
                 out.lines[line.name] = line
         return out
@@ -102,11 +102,14 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
     root = cfg.root
     rel = cfg.relative
     findings: list[Finding] = []
-    runtime = _Declared.read(cfg.requirements)
-    dev_path = dev_requirements or cfg.requirements.with_name(
-        f"{cfg.requirements.stem}-dev{cfg.requirements.suffix}"
-    )
-    dev = _Declared.read(dev_path)
+    policy = Policy.of(cfg)
+    runtime = _Declared.read(cfg.requirements, policy)
+    if dev_requirements is not None:  # named on the command line, not by the handoff
+        dev_path = dev_requirements
+        dev = _Declared.read(dev_path, Policy(dev_path.parent, policy.options))
+    else:
+        dev_path = cfg.requirements.with_name(f"{cfg.requirements.stem}-dev{cfg.requirements.suffix}")
+        dev = _Declared.read(cfg.confine(dev_path, "requirements") if dev_path.exists() else None, policy)
 
     # ---- the lock(s)
     lock_file, locks_checked = _check_locks(cfg, findings)
@@ -277,6 +280,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
 def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None, list[str]]:
     """Freshness and loose pins of the lock and of its variants (``requirements-gpu.txt``)."""
     rel = cfg.relative
+    policy = Policy.of(cfg)
     if not cfg.lock.is_file():
         findings.append(
             Finding(
@@ -288,10 +292,10 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
             )
         )
         return None, []
+    # Each variant is read; one that is a symlink out of the handoff is refused, not followed.
+    candidates = [cfg.confine(p, "lock") for p in cfg.lock.parent.glob(f"{cfg.lock.stem}-*{cfg.lock.suffix}")]
     variants = sorted(
-        p
-        for p in cfg.lock.parent.glob(f"{cfg.lock.stem}-*{cfg.lock.suffix}")
-        if p.read_text("utf-8", errors="replace").startswith(lockmod.HEADER_LEAD)
+        p for p in candidates if p.read_text("utf-8", errors="replace").startswith(lockmod.HEADER_LEAD)
     )
     paths = [cfg.lock, *variants]
     main: LockFile | None = None
@@ -309,6 +313,7 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
                 lock=cfg.lock,
                 python=cfg.image.python,
                 variant=_recorded_variant(header, variant_name),
+                policy=policy,
             ),
             set(),
         )

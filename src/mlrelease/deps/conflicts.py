@@ -78,16 +78,18 @@ def explain(output: str, *, request: LockRequest, inputs: Sequence[InputLine]) -
             if line.name in {_name(m) for m in missing}
         ]
         return ResolutionConflict(
-            f"cannot lock: {', '.join(sorted(set(missing)))} not found on {_indexes(request)}",
+            f"cannot lock: {', '.join(sorted(set(missing)))} not found on {_indexes(request, inputs)}",
             problems=problems,
             hint="check the spelling (the name on PyPI, not the import name), or add the index that has it",
             raw=text,
         )
     if not mentioned:
         if _NETWORK.search(text):
+            hosts = _failed_hosts(text)
+            where = ", ".join(hosts) if hosts else _indexes(request, inputs)
             return EnvironmentUnavailable(
-                f"cannot lock: the resolver could not reach {_indexes(request)}\n{text}",
-                hint="check the network or the index URLs",
+                f"cannot lock: the resolver could not reach {where}\n{text}",
+                hint=f"check the network or the index URLs (indexes used: {_indexes(request, inputs)})",
             )
         return UsageError(f"cannot lock: the resolver failed\n{text}")
 
@@ -117,5 +119,28 @@ def _declared_problem(line: InputLine, message: str) -> Problem:
     return Problem(message, file=str(line.file), line=line.line)
 
 
-def _indexes(request: LockRequest) -> str:
-    return " + ".join([request.index_url, *request.indexes])
+_FETCH_URL = re.compile(r"(?i)(?:failed to fetch|url)[:\s(`'\"]+((?:https?|file)://[^\s`'\")]+)")
+_ANY_URL = re.compile(r"(?:https?|file)://[^\s`'\")]+")
+_POOL_HOST = re.compile(r"host='([^']+)'")
+
+
+def _failed_hosts(text: str) -> list[str]:
+    """The hosts a resolver's network error names, in order: ``127.0.0.1:9`` from
+    ``Failed to fetch: http://127.0.0.1:9/simple/six/`` (uv), or ``host='x'`` (pip)."""
+    from urllib.parse import urlsplit
+
+    urls = _FETCH_URL.findall(text) or _ANY_URL.findall(text)
+    hosts = [urlsplit(u).netloc or u for u in urls] + _POOL_HOST.findall(text)
+    return list(dict.fromkeys(hosts))
+
+
+def _indexes(request: LockRequest, inputs: Sequence[InputLine] = ()) -> str:
+    """Every index the resolve used: the command line's and those requirements.in gave."""
+    from mlrelease.deps.requirements import option_name, option_value
+
+    from_file = [
+        option_value(line.text)
+        for line in inputs
+        if line.kind == "option" and option_name(line.text) in ("-i", "--index-url", "--extra-index-url")
+    ]
+    return " + ".join(dict.fromkeys([request.index_url, *request.indexes, *from_file]))

@@ -218,10 +218,13 @@ def local_modules(root: Path) -> set[str]:
 
 
 def handoff_files(root: Path, pattern: str) -> list[Path]:
+    """Files under ``root`` matching ``pattern``; a symlink that leads out of ``root`` is not one."""
+    inside = root.resolve()
     return sorted(
         p
         for p in root.rglob(pattern)
         if not any(part in SKIP_DIRS or part.startswith(".") for part in p.relative_to(root).parts[:-1])
+        and p.resolve().is_relative_to(inside)
     )
 
 

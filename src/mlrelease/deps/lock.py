@@ -34,7 +34,16 @@ from typing import Literal
 from mlrelease import artifacts
 from mlrelease.deps import process
 from mlrelease.deps.conflicts import explain
-from mlrelease.deps.requirements import InputLine, parse_lock, parse_text_inputs, read_inputs
+from mlrelease.deps.requirements import (
+    SOURCE_OPTIONS,
+    InputLine,
+    Policy,
+    option_name,
+    option_value,
+    parse_lock,
+    parse_text_inputs,
+    read_inputs,
+)
 from mlrelease.errors import Problem, UsageError
 from mlrelease.process import run as run_process
 
@@ -104,6 +113,7 @@ class LockRequest:
     extra_index_urls: tuple[str, ...] = ()
     server: bool = True
     resolver: Resolver = "uv"
+    policy: Policy | None = None  # what requirements.in may do; None: plain requirements only
 
     @property
     def output(self) -> Path:
@@ -155,19 +165,24 @@ class Inputs:
     variant: str
     index_url: str
     extra_index_urls: tuple[str, ...]
+    # Where packages come from according to requirements.in itself (allowed by
+    # trust.requirements_options): 'extra-index-url: URL (from requirements.in:3)'.
+    sources: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, request: LockRequest) -> Inputs:
-        lines = read_inputs(request.requirements)
+        lines = read_inputs(request.requirements, policy=request.policy)
         server = parse_text_inputs(server_requirements(), SERVER_LABEL) if request.server else None
+        index_url, sources = _sources(request, lines)
         return cls(
             requirements=tuple(_render(line, request.requirements) for line in lines),
             server=tuple(line.text for line in server) if server is not None else None,
             python=request.python,
             platform=request.platform,
             variant=request.variant.name,
-            index_url=request.index_url,
+            index_url=index_url,
             extra_index_urls=request.indexes,
+            sources=sources,
         )
 
     def digest(self) -> str:
@@ -181,6 +196,8 @@ class Inputs:
             "index_url": self.index_url,
             "extra_index_urls": list(self.extra_index_urls),
         }
+        if self.sources:  # absent when empty, so locks made before sources were recorded still match
+            data["sources"] = list(self.sources)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def describe(self) -> list[str]:
@@ -189,9 +206,11 @@ class Inputs:
             f"python: {self.python}",
             f"platform: {self.platform}",
             f"variant: {self.variant}",
-            f"index-url: {self.index_url}",
         ]
+        from_file = [s for s in self.sources if s.startswith("index-url: ")]
+        out += from_file or [f"index-url: {self.index_url}"]
         out += [f"extra-index-url: {u}" for u in self.extra_index_urls]
+        out += [s for s in self.sources if not s.startswith("index-url: ")]
         out += [f"in: {line}" for line in self.requirements]
         if self.server is None:
             out.append("server: left out (--no-server)")
@@ -200,16 +219,44 @@ class Inputs:
         return out
 
 
+def _sources(request: LockRequest, lines: list[InputLine]) -> tuple[str, tuple[str, ...]]:
+    """The index the resolver uses, and the source options requirements.in gives, each as a
+    header line that says where it came from."""
+    index_url = request.index_url
+    sources: list[str] = []
+    for line in lines:
+        if line.kind != "option":
+            continue
+        name = SOURCE_OPTIONS.get(option_name(line.text))
+        if name is None or name == "--editable":
+            continue
+        value = option_value(line.text) or "yes"
+        origin = f"(from {_origin(line, request.requirements)}:{line.line})"
+        if name == "--index-url":
+            if request.index_url not in (PYPI, value):
+                raise UsageError(
+                    f"{line.file}:{line.line}: --index-url {value} differs from --index-url "
+                    f"{request.index_url} given to mlrelease lock",
+                    hint="give the main index in one place",
+                )
+            index_url = value
+        sources.append(f"{name.removeprefix('--')}: {value} {origin}")
+    return index_url, tuple(sources)
+
+
+def _origin(line: InputLine, main: Path) -> str:
+    try:
+        return str(line.file.resolve().relative_to(main.parent.resolve()))
+    except ValueError:
+        return str(line.file)
+
+
 def _render(line: InputLine, main: Path) -> str:
     """An input line; one from an included file says which (``[constraints.txt] numpy<3``)."""
     prefix = "constraint " if line.kind == "constraint" else ""
     if line.file.resolve() == main.resolve():
         return prefix + line.text
-    try:
-        origin = str(line.file.resolve().relative_to(main.parent.resolve()))
-    except ValueError:
-        origin = str(line.file)
-    return f"{prefix}[{origin}] {line.text}"
+    return f"{prefix}[{_origin(line, main)}] {line.text}"
 
 
 # ----------------------------------------------------------------------------- header
@@ -231,10 +278,16 @@ def render_header(request: LockRequest, inputs: Inputs, resolver_version: str, b
         f"# body-sha256: {body_digest(body)}",
         "#",
     ]
-    if request.index_url != PYPI:
-        lines.append(f"--index-url {request.index_url}")
+    if inputs.index_url != PYPI:
+        lines.append(f"--index-url {inputs.index_url}")
     lines += [f"--extra-index-url {u}" for u in inputs.extra_index_urls]
+    lines += [f"--extra-index-url {u}" for u in _from_file(inputs.sources, "extra-index-url")]
     return "\n".join(lines) + "\n"
+
+
+def _from_file(sources: tuple[str, ...], key: str) -> list[str]:
+    """The values of ``key`` among the source lines: 'extra-index-url: URL (from f:3)' -> URL."""
+    return [s.split(": ", 1)[1].rsplit(" (from ", 1)[0] for s in sources if s.startswith(f"{key}: ")]
 
 
 def body_digest(body: str) -> str:
@@ -248,7 +301,18 @@ class Header:
     body: str
 
 
-_DESCRIBED = ("python", "platform", "variant", "index-url", "extra-index-url", "in", "server")
+_DESCRIBED = (
+    "python",
+    "platform",
+    "variant",
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "trusted-host",
+    "no-index",
+    "in",
+    "server",
+)
 
 
 def parse_header(text: str) -> Header | None:
@@ -302,7 +366,7 @@ def lock(request: LockRequest, *, timeout: float = 900) -> LockResult:
     inputs = Inputs.of(request)
     refuse_to_overwrite(request)
     t0 = time.perf_counter()
-    body, version = _resolve(request, timeout=timeout)
+    body, version = _resolve(replace(request, index_url=inputs.index_url), timeout=timeout)
     seconds = time.perf_counter() - t0
     text = render_header(request, inputs, version, body) + body
     old_pins: dict[str, str] = {}
@@ -435,7 +499,7 @@ def _require_host_python(python: str) -> None:
 
 
 def _declared(request: LockRequest) -> list[InputLine]:
-    lines = read_inputs(request.requirements)
+    lines = read_inputs(request.requirements, policy=request.policy)
     if request.server:
         lines += parse_text_inputs(server_requirements(), SERVER_LABEL)
     return lines
@@ -482,6 +546,9 @@ def recorded_request(request: LockRequest, given: set[str]) -> LockRequest:
     rec = [d.split(": ", 1) for d in header.described]
     if "platform" not in given:
         request = replace(request, platform=next((v for k, v in rec if k == "platform"), request.platform))
+    # Indexes that requirements.in gave are recorded with "(from file:line)": they come from the
+    # file again, not from the command line.
+    rec = [(k, v) for k, v in rec if " (from " not in v]
     if "index_url" not in given:
         request = replace(request, index_url=next((v for k, v in rec if k == "index-url"), request.index_url))
     if "extra_index_urls" not in given:
@@ -518,13 +585,26 @@ def check(request: LockRequest) -> CheckResult:
                 n=0,
             )
         )
-        return CheckResult(
-            path, "stale", f"{path.name} is stale: its inputs changed since it was locked", _trim(diff)
+        reason = "its inputs changed since it was locked"
+        moved = sorted(
+            {
+                line[1:].split(" (from ", 1)[0]
+                for line in diff
+                if line[:1] in "+-"
+                and not line.startswith(("+++", "---"))
+                and line[1:].startswith(_SOURCE_KEYS)
+            }
         )
+        if moved:
+            reason = f"the package indexes it was resolved from changed ({'; '.join(moved)})"
+        return CheckResult(path, "stale", f"{path.name} is stale: {reason}", _trim(diff))
     if recorded_body != body_digest(header.body):
         changed = _edited_lines(header.body, path)
         return CheckResult(path, "edited", f"{path.name} was edited by hand after it was locked", changed)
     return CheckResult(path, "fresh", f"{path.name} is up to date with its inputs")
+
+
+_SOURCE_KEYS = ("index-url: ", "extra-index-url: ", "find-links: ", "trusted-host: ", "no-index: ")
 
 
 def _trim(diff: tuple[str, ...]) -> tuple[str, ...]:

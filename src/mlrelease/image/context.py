@@ -108,7 +108,7 @@ def lock_for(cfg: Config, gpu: bool) -> Path:
     if gpu:
         variant = cfg.lock.with_name(f"{cfg.lock.stem}-gpu{cfg.lock.suffix}")
         if variant.is_file():
-            return variant
+            return cfg.confine(variant, "lock")  # a symlink out of the handoff is refused
     return cfg.lock
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlrelease.config import LintConfig
 from mlrelease.notebooks.rules import Hit
-from mlrelease.notebooks.source import Notebook
+from mlrelease.notebooks.source import Notebook, reads
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
@@ -27,11 +27,10 @@ _TIMING_MAGICS = {"time", "timeit", "prun", "memit"}
 
 def run_fresh(nb: Notebook, timeout_s: float) -> tuple[Any, int | None, str | None]:
     """Execute a copy of the notebook; return (executed notebook, failing cell index, failure text)."""
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-    fresh = nbformat.reads(nb.raw_text, as_version=4)
+    fresh = reads(nb.raw_text)
     current: dict[str, int] = {}
 
     def on_start(cell: Any, cell_index: int) -> None:

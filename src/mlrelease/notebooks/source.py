@@ -15,6 +15,9 @@ import ast
 import hashlib
 import json
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,25 @@ from typing import Any
 import nbformat
 
 from mlrelease.errors import UsageError
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """nbformat warns on stderr about cells without an id (nbformat 4.5 made ids required, and
+    notebooks saved by older tools lack them); the ids play no part in linting or running a
+    notebook, so the warning is noise in a CI log."""
+    from nbformat.validator import MissingIDFieldWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        yield
+
+
+def reads(text: str) -> Any:
+    """``nbformat.reads(text, as_version=4)`` without the missing-id warning."""
+    with _quiet():
+        return nbformat.reads(text, as_version=4)
+
 
 # cell magics whose body is ordinary Python, run in the notebook's namespace
 PYTHON_BODY_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "snakeviz"}
@@ -144,8 +166,9 @@ def read(path: Path, display: str | None = None) -> Notebook:
             "(convert with `jupyter nbconvert --to notebook --nbformat 4`)"
         )
     try:
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
+        nb = reads(text)
+        with _quiet():
+            nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several types; all mean "not a valid notebook"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise NotebookUnreadable(f"{shown}: not a valid nbformat 4 notebook ({first})") from None
