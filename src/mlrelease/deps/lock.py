@@ -399,7 +399,7 @@ def refuse_to_overwrite(request: LockRequest) -> None:
     )
     resolved = out.resolve()
     inputs = {request.requirements.resolve()} | {
-        line.file.resolve() for line in read_inputs(request.requirements)
+        line.file.resolve() for line in read_inputs(request.requirements, policy=request.policy)
     }
     if resolved in inputs:
         raise UsageError(
