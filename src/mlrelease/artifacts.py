@@ -13,19 +13,36 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlrelease.errors import UsageError
+
 
 def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; a path that cannot be written is bad input (exit 2)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are read by other users (CI, images)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise unwritable(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def unwritable(path: Path, exc: OSError) -> UsageError:
+    """The error for an output path that cannot be written: the path, the reason, the fix."""
+    return UsageError(
+        f"{path}: cannot write here: {exc.strerror or exc}",
+        hint="choose an output path in a folder you can write to",
+    )
 
 
 def write_text(path: Path, text: str) -> None:

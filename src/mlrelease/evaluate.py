@@ -145,6 +145,11 @@ class MetricsReport:
             raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except ValueError as exc:
             raise DataError(f"{path}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise DataError(
+                f"{path}: nested deeper than the JSON reader allows; not a metrics.json",
+                hint="re-run `mlrelease evaluate` to write it again",
+            ) from None
         return cls.from_dict(data, source=str(path))
 
 
@@ -237,6 +242,14 @@ def evaluate(
     if pd.isna(y).any():
         rows = np.flatnonzero(pd.isna(y))[:5].tolist()
         raise DataError(f"{data_path}: the target column '{target}' has empty values (rows {rows} ...)")
+    if task == "regression" and not np.issubdtype(y.dtype, np.number):
+        parsed = pd.to_numeric(frame[target], errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy())[:3]
+        shown = ", ".join(f"row {i + 1}: {str(y[i])[:40]!r}" for i in bad)
+        raise DataError(
+            f"{data_path}: the target column '{target}' holds text, but a regression needs numbers ({shown})",
+            hint="fix those values, or set model.task: classification if the target is a label",
+        )
 
     t = time.perf_counter()
     tracemalloc.start()
@@ -380,17 +393,8 @@ def check_inputs(
                     key=str(col),
                 )
             )
-    expected: dict[str, str] = dict(model.input_kinds or {})
-    if not expected and reference is not None:
-        expected = {c: _kind(reference[c]) for c in features if c in reference.columns}
-    for col in features:
-        if col in frame.columns and col in expected:
-            got = _kind(frame[col])
-            numeric = {"number", "integer", "boolean"}
-            if (expected[col] == "string") != (got == "string") or (
-                expected[col] == "boolean" and got not in numeric
-            ):
-                problems.append(Problem(f"wrong type: expected {expected[col]}, got {got}", key=col))
+    present = [c for c in features if c in frame.columns]
+    problems += type_problems(frame, present, expected_kinds(model, features, reference))
     if problems:
         raise DataError(
             f"{path}: the columns do not match the model's inputs ({len(problems)} problem"
@@ -399,6 +403,37 @@ def check_inputs(
             hint=f"the model takes: {', '.join(features)}",
         )
     return list(features)
+
+
+def expected_kinds(model: LoadedModel, features: list[str], reference: pd.DataFrame | None) -> dict[str, str]:
+    """The kind each feature column should hold: as the model declares it, else as in the reference."""
+    expected: dict[str, str] = dict(model.input_kinds or {})
+    if not expected and reference is not None:
+        expected = {c: _kind(reference[c]) for c in features if c in reference.columns}
+    return expected
+
+
+def type_problems(frame: pd.DataFrame, features: list[str], expected: dict[str, str]) -> list[Problem]:
+    """One problem per column of ``frame`` whose kind differs from ``expected``, with the first
+    rows that hold text where numbers belong."""
+    problems: list[Problem] = []
+    numeric = {"number", "integer", "boolean"}
+    for col in features:
+        if col not in expected:
+            continue
+        got = _kind(frame[col])
+        if (expected[col] == "string") != (got == "string") or (
+            expected[col] == "boolean" and got not in numeric
+        ):
+            message = f"wrong type: expected {expected[col]}, got {got}"
+            if expected[col] != "string" and got == "string":
+                parsed = pd.to_numeric(frame[col], errors="coerce")
+                bad = np.flatnonzero(parsed.isna().to_numpy() & frame[col].notna().to_numpy())[:3]
+                if bad.size:
+                    shown = ", ".join(f"row {i + 1}: {str(frame[col].iloc[i])[:40]!r}" for i in bad)
+                    message += f" ({shown})"
+            problems.append(Problem(message, key=str(col)))
+    return problems
 
 
 def slice_mask(frame: pd.DataFrame, s: SliceConfig) -> np.ndarray:
