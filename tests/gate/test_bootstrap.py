@@ -133,12 +133,29 @@ def test_gate_calls_a_small_regression_on_few_rows_within_noise_and_says_how_man
     assert any("too small to resolve a tolerance of 2%" in n and "more)" in n for n in result.notes)
 
 
-def test_different_data_means_no_paired_bootstrap_and_a_note():
+def test_different_data_allowed_means_no_paired_bootstrap_and_a_note():
     import dataclasses
 
     cand, base = sides(*data(300, 9, 0.0))
     moved = dataclasses.replace(base.report, data=dataclasses.replace(base.report.data, sha256="f" * 64))
-    result = decide(RULE, (), cand, dataclasses.replace(base, report=moved))
+    result = decide(RULE, (), cand, dataclasses.replace(base, report=moved), allow_different_data=True)
     assert not result.paired
     assert result.checks[0].interval is None
     assert any("different data" in n for n in result.notes)
+    assert result.different_data and "DIFFERENT data (allowed)" in result.headline
+    assert result.to_dict()["different_data"] is True
+
+
+def test_different_data_is_refused_naming_both_hashes():
+    import dataclasses
+
+    from mlrelease.errors import UsageError
+
+    cand, base = sides(*data(300, 9, 0.0))
+    moved = dataclasses.replace(base.report, data=dataclasses.replace(base.report.data, sha256="f" * 64))
+    with pytest.raises(UsageError) as err:
+        decide(RULE, (), cand, dataclasses.replace(base, report=moved))
+    text = err.value.render()
+    assert "evaluated on different data" in text
+    assert "f" * 64 in text and cand.report.data.sha256 in text
+    assert "--allow-different-data" in text
