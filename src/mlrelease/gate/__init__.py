@@ -42,6 +42,7 @@ from mlrelease.gate.bootstrap import (
     Interval,
     paired_classification,
     paired_regression,
+    paired_roc_auc,
     per_row_log_loss,
 )
 
@@ -236,9 +237,22 @@ def _pair(
             out.intervals[scope] = paired_regression(y, pb, pc, **kwargs)
         else:
             losses = _losses(candidate, baseline, c, b, mask, y)
-            out.intervals[scope] = paired_classification(
-                y, pb, pc, baseline_loss=losses[0], candidate_loss=losses[1], **kwargs
+            classes = (
+                candidate.report.classes if candidate.report.classes == baseline.report.classes else None
             )
+            out.intervals[scope] = paired_classification(
+                y, pb, pc, baseline_loss=losses[0], candidate_loss=losses[1], classes=classes, **kwargs
+            )
+            column = f"{PROBA_PREFIX}{classes[1]}" if classes and len(classes) == 2 else None
+            if column and column in c.columns and column in b.columns:
+                out.intervals[scope].update(
+                    paired_roc_auc(
+                        y == classes[1],
+                        b[column].to_numpy(dtype=float)[mask],
+                        c[column].to_numpy(dtype=float)[mask],
+                        **kwargs,
+                    )
+                )
     return out
 
 
