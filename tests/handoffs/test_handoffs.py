@@ -125,6 +125,13 @@ def test_evaluate_reports_classifier_metrics_and_how_many_latency_samples(evalua
     m = doc["metrics"]
     for name in ("balanced_accuracy_score", "roc_auc_score", "log_loss", "recall_score", "f1_score[1]"):
         assert name in m, sorted(m)
+    from sklearn import metrics as skm
+
+    pred = pd.read_parquet(evaluated["churn"] / "predictions.parquet")
+    y, p = pred["target"], pred["prediction"]
+    assert m["recall_score"] == pytest.approx(skm.recall_score(y, p))  # positive class: churned == 1
+    assert m["precision_score"] == pytest.approx(skm.precision_score(y, p, zero_division=0))
+    assert m["f1_score[0]"] == pytest.approx(skm.f1_score(y, p, pos_label=0))
     assert doc["measurement"]["latency_samples"] >= 50
     assert doc["measurement"]["latency_stopped_by"] in ("sample count", "time budget")
     assert {"roc_auc_score", "balanced_accuracy_score", "log_loss"} <= set(
