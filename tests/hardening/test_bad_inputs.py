@@ -467,6 +467,17 @@ CASES: list[Case] = [
         (cell("data/validation.csv", 2, "x1", "abc"),),
     ),
     Case(
+        "predict-text-without-reference-data",
+        REG,
+        ("predict", *C),
+        2,
+        "the model cannot predict on this data: could not convert string to float: 'abc'",
+        (
+            cell("data/validation.csv", 2, "x1", "abc"),
+            sub("mlrelease.yaml", "  reference: data/reference.csv\n", ""),
+        ),
+    ),
+    Case(
         "predict-text-in-an-integer-column",
         CHURN,
         ("predict", *C),
