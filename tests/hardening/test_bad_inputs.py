@@ -1033,3 +1033,28 @@ def test_as_a_user_runs_it_no_traceback_and_exit_2(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "the skops file is damaged" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_serve_with_an_unwritable_request_log_exits_2_naming_the_key(tmp_path):
+    """serving.logging.file under a file: exit 2 before serving, the key named, no traceback."""
+    import socket
+    import subprocess
+    import sys
+
+    h = tmp_path / "h"
+    shutil.copytree(FIXTURES / REG, h)
+    append("mlrelease.yaml", "serving:\n  logging:\n    file: mlrelease.yaml/requests.jsonl\n")(h)
+    before = tree(h)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "mlrelease", "serve", "-c", str(h), "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=120,  # a server that started instead of refusing would be killed here and fail
+    )
+    assert done.returncode == 2, done.stderr
+    assert "serving.logging.file: cannot write the request log" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert tree(h) == before
