@@ -37,6 +37,33 @@ def write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def check_writable(path: Path, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output ``path`` (a file, or a ``folder``) that cannot be
+    written: a folder where a file belongs or the reverse, a file among its parents, or no write
+    permission on the nearest existing parent. Run it for every output of a command first, so
+    that one bad path leaves none of the others written."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        what = "a folder" if path.is_dir() else "a file"
+        raise UsageError(
+            f"{path}: is {what}, expected {'a folder' if folder else 'a file'} to write into",
+            hint="choose another output path",
+        )
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"{path}: cannot write here: {parent} is a file, not a folder",
+            hint="choose an output path in a folder you can write to",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"{path}: cannot write here: no permission to write in {parent}",
+            hint="choose an output path in a folder you can write to",
+        )
+
+
 def unwritable(path: Path, exc: OSError) -> UsageError:
     """The error for an output path that cannot be written: the path, the reason, the fix."""
     return UsageError(

@@ -347,6 +347,27 @@ CASES: list[Case] = [
         2,
         "cannot write here",
     ),
+    Case(
+        "lint-one-bad-output-writes-neither",
+        CHURN,
+        ("lint", *C, "--report", "{out}/lint.json", "--sarif", "{h}/mlrelease.yaml/lint.sarif"),
+        2,
+        "is a file, not a folder",
+    ),
+    Case(
+        "evaluate-output-is-a-file",
+        REG,
+        ("evaluate", *C, "-o", "{h}/mlrelease.yaml"),
+        2,
+        "is a file",
+    ),
+    Case(
+        "gate-output-is-a-file",
+        REG,
+        ("gate", *C, "--candidate", "{h}", "-o", "{h}/model.skops"),
+        2,
+        "is a file",
+    ),
     Case("lint-report-is-a-folder", CHURN, ("lint", *C, "--report", "{h}/analysis"), 2, "analysis"),
     Case(
         "lint-glob-matches-nothing",

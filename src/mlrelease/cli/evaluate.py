@@ -60,8 +60,10 @@ def evaluate(
 
     from mlrelease import config as cfgmod
     from mlrelease import github
+    from mlrelease.artifacts import check_writable
     from mlrelease.evaluate import evaluate as run_evaluate
 
+    check_writable(out_dir, folder=True)
     cfg = cfgmod.load(config_path)
     result = run_evaluate(
         cfg,

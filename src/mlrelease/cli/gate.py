@@ -49,10 +49,11 @@ def gate(
 
     from mlrelease import config as cfgmod
     from mlrelease import github
-    from mlrelease.artifacts import write_json, write_text
+    from mlrelease.artifacts import check_writable, write_json, write_text
     from mlrelease.gate import OVERALL, decide, load_side
     from mlrelease.gate.report import markdown, print_table
 
+    check_writable(out_dir, folder=True)
     cfg = cfgmod.load(config_path)
     cand = load_side(candidate, "candidate")
     base = load_side(baseline, "baseline") if baseline is not None else None

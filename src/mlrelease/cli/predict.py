@@ -43,7 +43,10 @@ def predict(
             raise UsageError("no --data given and mlrelease.yaml has no validation.data")
         data = cfg.validation.data
     if output is not None:
+        from mlrelease.artifacts import check_writable
+
         prediction.check_output(output)
+        check_writable(output)
     result = prediction.predict_file(cfg, data)
     # Everything shown is computed before the file is written: a failure leaves no output behind.
     text = result.to_json(rows) if as_json else None
