@@ -1,7 +1,7 @@
 """A newcomer's two handoffs (tests/fixtures/handoff-churn, handoff-energy), laid out unlike the
 example, through every step a pull request runs: config validate, lint, lock --check, deps check,
-predict, evaluate and gate. (build, test-image and serve are covered on the example by the image
-and serve suites.)"""
+predict, evaluate, gate and serve --smoke. (build and test-image need the Docker engine and a
+wheelhouse: the image suite runs them on the example.)"""
 
 from __future__ import annotations
 
@@ -235,3 +235,12 @@ def test_fixtures_are_reproducible(tmp_path, monkeypatch):
     build.main()
     assert tree_hash(tmp_path / CHURN.name) == tree_hash(CHURN)
     assert tree_hash(tmp_path / ENERGY.name) == tree_hash(ENERGY)
+
+
+@pytest.mark.parametrize("handoff", [CHURN, ENERGY], ids=["churn", "energy"])
+def test_serve_smoke_answers_every_protocol_and_flags_the_absurd_row(capsys, handoff):
+    code, out, err = invoke(capsys, "serve", "--smoke", "-c", str(handoff), "--json")
+    assert code == 0, out + err
+    result = json.loads(out)
+    assert {ex["status"] for ex in result["exchanges"]} == {200}
+    assert all(ex["outlier_rows"] for ex in result["exchanges"])
