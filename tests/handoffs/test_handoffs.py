@@ -139,12 +139,15 @@ def test_evaluate_reports_classifier_metrics_and_how_many_latency_samples(evalua
     )
 
 
-def test_evaluate_table_shows_the_gated_metrics_per_slice(capsys, tmp_path):
+def test_evaluate_table_shows_the_gated_metrics_per_slice(capsys, tmp_path, monkeypatch):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, out, err = invoke(capsys, "evaluate", "-c", str(CHURN), *FAST, "-o", str(tmp_path / "e"))
     assert code == 0, err
     for metric in ("roc_auc_score", "balanced_accuracy_score", "log_loss"):
         assert f"slice monthly (164 rows): {metric}" in out
     assert "single-row samples" in out
+    assert "single-row predictions (stopped by the" in summary.read_text()
 
 
 def test_gate_passes_a_classifier_against_itself_with_a_roc_auc_interval(capsys, evaluated, tmp_path):

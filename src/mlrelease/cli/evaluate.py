@@ -97,7 +97,14 @@ def _summary(report: MetricsReport) -> str:
         f"### Evaluation of {r.model.name} ({(r.model.sha256 or '')[:12]}) on "
         f"{r.data.path}: {r.data.rows:,} rows\n\n| metric | value |\n| --- | ---: |\n"
     )
-    return head + "\n".join(f"| {k} | {v} |" for k, v in _rows(r))
+    text = head + "\n".join(f"| {k} | {v} |" for k, v in _rows(r))
+    m = r.measurement
+    if m:
+        text += (
+            f"\n\nLatency from {m['latency_samples']:,} single-row predictions "
+            f"(stopped by the {m['latency_stopped_by']})."
+        )
+    return text
 
 
 def _print(report: MetricsReport, out_dir: Path, seconds: float, gated: list[str]) -> None:
