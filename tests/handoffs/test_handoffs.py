@@ -141,7 +141,9 @@ def test_evaluate_reports_classifier_metrics_and_how_many_latency_samples(evalua
 
 def test_evaluate_table_shows_the_gated_metrics_per_slice(capsys, tmp_path, monkeypatch):
     summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "outputs"))
     code, out, err = invoke(capsys, "evaluate", "-c", str(CHURN), *FAST, "-o", str(tmp_path / "e"))
     assert code == 0, err
     for metric in ("roc_auc_score", "balanced_accuracy_score", "log_loss"):
