@@ -13,19 +13,63 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mlrelease.errors import UsageError
+
 
 def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically; a path that cannot be written is bad input (exit 2)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; artifacts are read by other users (CI, images)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise unwritable(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def check_writable(path: Path, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output ``path`` (a file, or a ``folder``) that cannot be
+    written: a folder where a file belongs or the reverse, a file among its parents, or no write
+    permission on the nearest existing parent. Run it for every output of a command first, so
+    that one bad path leaves none of the others written."""
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        what = "a folder" if path.is_dir() else "a file"
+        raise UsageError(
+            f"{path}: is {what}, expected {'a folder' if folder else 'a file'} to write into",
+            hint="choose another output path",
+        )
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"{path}: cannot write here: {parent} is a file, not a folder",
+            hint="choose an output path in a folder you can write to",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(
+            f"{path}: cannot write here: no permission to write in {parent}",
+            hint="choose an output path in a folder you can write to",
+        )
+
+
+def unwritable(path: Path, exc: OSError) -> UsageError:
+    """The error for an output path that cannot be written: the path, the reason, the fix."""
+    return UsageError(
+        f"{path}: cannot write here: {exc.strerror or exc}",
+        hint="choose an output path in a folder you can write to",
+    )
 
 
 def write_text(path: Path, text: str) -> None:

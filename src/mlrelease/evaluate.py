@@ -46,6 +46,8 @@ SIGNATURE_FILE = "signature.json"
 GOLDEN_SEED = 0
 PROBA_PREFIX = "proba:"
 SLICE_PREFIX = "slice:"
+LATENCY_BUDGET_S = 5.0  # single-row timings stop here even before the sample count is reached
+MIN_LATENCY_SAMPLES = 50  # 10 per block: below this the percentiles and their noise say little
 LIBRARIES = ("mlrelease", "numpy", "pandas", "scikit-learn", "scipy", "skops", "joblib", "onnxruntime")
 
 
@@ -86,6 +88,8 @@ class MetricsReport:
     cost: dict[str, float | None]
     slices: dict[str, SliceMetrics]
     noise: dict[str, float] = field(default_factory=dict)  # relative run-to-run spread of cost metrics
+    # How the cost metrics were measured: latency_samples taken, the limits, what stopped it.
+    measurement: dict[str, Any] = field(default_factory=dict)
     classes: list[Any] | None = None
     confusion_matrix: list[list[int]] | None = None  # rows: true class, columns: predicted (reported only)
     libraries: dict[str, str] = field(default_factory=dict)
@@ -126,6 +130,7 @@ class MetricsReport:
                     for k, v in data.get("slices", {}).items()
                 },
                 noise={k: float(v) for k, v in data.get("noise", {}).items()},
+                measurement=dict(data.get("measurement", {})),
                 classes=data.get("classes"),
                 confusion_matrix=data.get("confusion_matrix"),
                 libraries=dict(data.get("libraries", {})),
@@ -145,6 +150,11 @@ class MetricsReport:
             raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
         except ValueError as exc:
             raise DataError(f"{path}: not valid JSON: {exc}") from None
+        except RecursionError:
+            raise DataError(
+                f"{path}: nested deeper than the JSON reader allows; not a metrics.json",
+                hint="re-run `mlrelease evaluate` to write it again",
+            ) from None
         return cls.from_dict(data, source=str(path))
 
 
@@ -205,6 +215,7 @@ def evaluate(
     model_path: Path | None = None,
     data_path: Path | None = None,
     latency_samples: int = 500,
+    latency_budget_s: float = LATENCY_BUDGET_S,
 ) -> Evaluation:
     """Evaluate the model (or ``model_path`` in its place) on the validation data."""
     timings: dict[str, float] = {}
@@ -237,6 +248,14 @@ def evaluate(
     if pd.isna(y).any():
         rows = np.flatnonzero(pd.isna(y))[:5].tolist()
         raise DataError(f"{data_path}: the target column '{target}' has empty values (rows {rows} ...)")
+    if task == "regression" and not np.issubdtype(y.dtype, np.number):
+        parsed = pd.to_numeric(frame[target], errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy())[:3]
+        shown = ", ".join(f"row {i + 1}: {str(y[i])[:40]!r}" for i in bad)
+        raise DataError(
+            f"{data_path}: the target column '{target}' holds text, but a regression needs numbers ({shown})",
+            hint="fix those values, or set model.task: classification if the target is a label",
+        )
 
     t = time.perf_counter()
     tracemalloc.start()
@@ -276,7 +295,7 @@ def evaluate(
     timings["metrics_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    cost, noise = measure_cost(model, X, latency_samples)
+    cost, noise, measurement = measure_cost(model, X, latency_samples, budget_s=latency_budget_s)
     cost["peak_memory_bytes"] = float(peak)
     if model.path is not None and model.path.is_file():
         cost["model_size_bytes"] = float(model.path.stat().st_size)
@@ -314,6 +333,7 @@ def evaluate(
         cost=_clean(cost),
         slices=slice_metrics,
         noise={k: round(v, 4) for k, v in noise.items()},
+        measurement=measurement,
         classes=[_plain(c) for c in labels] if labels is not None else None,
         confusion_matrix=matrix,
         libraries=_libraries(),
@@ -380,17 +400,8 @@ def check_inputs(
                     key=str(col),
                 )
             )
-    expected: dict[str, str] = dict(model.input_kinds or {})
-    if not expected and reference is not None:
-        expected = {c: _kind(reference[c]) for c in features if c in reference.columns}
-    for col in features:
-        if col in frame.columns and col in expected:
-            got = _kind(frame[col])
-            numeric = {"number", "integer", "boolean"}
-            if (expected[col] == "string") != (got == "string") or (
-                expected[col] == "boolean" and got not in numeric
-            ):
-                problems.append(Problem(f"wrong type: expected {expected[col]}, got {got}", key=col))
+    present = [c for c in features if c in frame.columns]
+    problems += type_problems(frame, present, expected_kinds(model, features, reference))
     if problems:
         raise DataError(
             f"{path}: the columns do not match the model's inputs ({len(problems)} problem"
@@ -399,6 +410,37 @@ def check_inputs(
             hint=f"the model takes: {', '.join(features)}",
         )
     return list(features)
+
+
+def expected_kinds(model: LoadedModel, features: list[str], reference: pd.DataFrame | None) -> dict[str, str]:
+    """The kind each feature column should hold: as the model declares it, else as in the reference."""
+    expected: dict[str, str] = dict(model.input_kinds or {})
+    if not expected and reference is not None:
+        expected = {c: _kind(reference[c]) for c in features if c in reference.columns}
+    return expected
+
+
+def type_problems(frame: pd.DataFrame, features: list[str], expected: dict[str, str]) -> list[Problem]:
+    """One problem per column of ``frame`` whose kind differs from ``expected``, with the first
+    rows that hold text where numbers belong."""
+    problems: list[Problem] = []
+    numeric = {"number", "integer", "boolean"}
+    for col in features:
+        if col not in expected:
+            continue
+        got = _kind(frame[col])
+        if (expected[col] == "string") != (got == "string") or (
+            expected[col] == "boolean" and got not in numeric
+        ):
+            message = f"wrong type: expected {expected[col]}, got {got}"
+            if expected[col] != "string" and got == "string":
+                parsed = pd.to_numeric(frame[col], errors="coerce")
+                bad = np.flatnonzero(parsed.isna().to_numpy() & frame[col].notna().to_numpy())[:3]
+                if bad.size:
+                    shown = ", ".join(f"row {i + 1}: {str(frame[col].iloc[i])[:40]!r}" for i in bad)
+                    message += f" ({shown})"
+            problems.append(Problem(message, key=str(col)))
+    return problems
 
 
 def slice_mask(frame: pd.DataFrame, s: SliceConfig) -> np.ndarray:
@@ -423,31 +465,47 @@ def slice_mask(frame: pd.DataFrame, s: SliceConfig) -> np.ndarray:
 
 
 def measure_cost(
-    model: LoadedModel, X: pd.DataFrame, samples: int, *, blocks: int = 5, warmup: int = 20
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Single-row latency percentiles over ``samples`` calls after a warm-up, and batch throughput.
+    model: LoadedModel,
+    X: pd.DataFrame,
+    samples: int,
+    *,
+    budget_s: float = LATENCY_BUDGET_S,
+    blocks: int = 5,
+    warmup: int = 20,
+) -> tuple[dict[str, float], dict[str, float], dict[str, Any]]:
+    """Single-row latency percentiles over up to ``samples`` calls after a warm-up, and batch
+    throughput; the third value says how many samples were taken and what stopped them.
+
+    The timed calls stop at ``samples`` or when ``budget_s`` seconds have passed, whichever comes
+    first, but never before ``MIN_LATENCY_SAMPLES`` (a 40 ms model would otherwise spend 20 s on
+    500 calls; its percentiles settle long before). The warm-up counts against the budget.
 
     ``p*_latency_ms`` is wall-clock time, what a caller waits; ``p*_cpu_ms`` is the process's CPU
     time for the same calls, which other jobs on a shared machine barely move.
 
-    Latencies are taken in ``blocks`` blocks; the relative spread of each percentile between
-    blocks is returned as its noise, so the gate can tell a real slow-down from a busy machine.
+    Latencies are split into ``blocks`` blocks in the order taken; the relative spread of each
+    percentile between blocks is returned as its noise, so the gate can tell a real slow-down
+    from a busy machine.
     """
     n = len(X)
-    samples = max(samples, blocks * 20)
-    rows = [X.iloc[[i % n]] for i in range(samples + warmup)]
-    for r in rows[:warmup]:
-        model.predict(r)
+    floor = min(samples, MIN_LATENCY_SAMPLES)
+    started = time.perf_counter()
+    deadline = started + budget_s
+    for i in range(warmup):
+        model.predict(X.iloc[[i % n]])
     times = np.empty(samples)
     cpu = np.empty(samples)
+    taken = 0
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for i, r in enumerate(rows[warmup:]):
+        while taken < samples and (taken < floor or time.perf_counter() < deadline):
+            r = X.iloc[[(warmup + taken) % n]]
             start, start_cpu = time.perf_counter_ns(), time.process_time_ns()
             model.predict(r)
-            times[i] = time.perf_counter_ns() - start
-            cpu[i] = time.process_time_ns() - start_cpu
+            times[taken] = time.perf_counter_ns() - start
+            cpu[taken] = time.process_time_ns() - start_cpu
+            taken += 1
         runs = []
         budget = time.perf_counter() + 2.0
         while len(runs) < 3 and (not runs or time.perf_counter() < budget):
@@ -457,6 +515,7 @@ def measure_cost(
     finally:
         if was_enabled:
             gc.enable()
+    times, cpu = times[:taken], cpu[:taken]
     cost: dict[str, float] = {}
     noise: dict[str, float] = {}
     for kind, values, quantiles in (("latency", times / 1e6, (50, 95, 99)), ("cpu", cpu / 1e6, (50, 95))):
@@ -470,7 +529,14 @@ def measure_cost(
     cost["throughput_rows_per_s"] = float(n / (min(runs) / 1e9))
     if len(runs) > 1:
         noise["throughput_rows_per_s"] = float((max(runs) - min(runs)) / (2 * float(np.median(runs))))
-    return cost, noise
+    measurement = {
+        "latency_samples": taken,
+        "latency_samples_asked": samples,
+        "latency_budget_s": budget_s,
+        "latency_stopped_by": "sample count" if taken >= samples else "time budget",
+        "latency_s": round(time.perf_counter() - started, 3),
+    }
+    return cost, noise, measurement
 
 
 # ----------------------------------------------------------------------------- golden rows

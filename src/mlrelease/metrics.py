@@ -3,6 +3,11 @@
 Names follow scikit-learn's, so the name says the direction: ``*_score`` higher is better,
 ``*_error`` / ``*_loss`` / ``*_ms`` / ``*_bytes`` lower is better. Names whose suffix says
 nothing (``throughput_rows_per_s``) are in ``DIRECTIONS``; a gate rule's ``better`` overrides.
+
+A classifier also gets, for each class, ``precision_score[<class>]``, ``recall_score[<class>]``
+and ``f1_score[<class>]`` (the class in brackets; the direction is the name's before it), and a
+binary one ``precision_score``, ``recall_score`` and ``f1_score`` of its positive class: the
+second of the model's ``classes_`` (scikit-learn's ``pos_label`` for 0/1 and False/True).
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ CLASSIFICATION = (
     "f1_weighted_score",
     "roc_auc_score",
     "log_loss",
+    "precision_score",  # the positive class of a binary classifier
+    "recall_score",
+    "f1_score",
 )
+PER_CLASS = ("precision_score", "recall_score", "f1_score")  # also as name[<class>] for each class
 COST = (
     "p50_latency_ms",
     "p95_latency_ms",
@@ -56,7 +65,10 @@ _SUFFIXES: tuple[tuple[str, Direction], ...] = (
 
 
 def direction(name: str) -> Direction | None:
-    """Which way is better for metric ``name``, from the table or the name's suffix."""
+    """Which way is better for metric ``name``, from the table or the name's suffix
+    (a per-class name, ``recall_score[churned]``, goes by the name before the bracket)."""
+    if name.endswith("]") and "[" in name:
+        name = name[: name.index("[")]
     if name in DIRECTIONS:
         return DIRECTIONS[name]
     for suffix, better in _SUFFIXES:
@@ -97,6 +109,20 @@ def classification_metrics(
             out[f"precision_{avg}_score"] = float(p)
             out[f"recall_{avg}_score"] = float(r)
             out[f"f1_{avg}_score"] = float(f)
+        labels = (
+            list(classes)
+            if classes
+            else sorted(set(np.unique(y).tolist()) | set(np.unique(pred).tolist()), key=str)
+        )
+        p, r, f, _ = m.precision_recall_fscore_support(y, pred, labels=labels, average=None, zero_division=0)
+        for i, label in enumerate(labels):
+            out[f"precision_score[{label}]"] = float(p[i])
+            out[f"recall_score[{label}]"] = float(r[i])
+            out[f"f1_score[{label}]"] = float(f[i])
+        if len(labels) == 2:
+            out["precision_score"] = float(p[1])
+            out["recall_score"] = float(r[1])
+            out["f1_score"] = float(f[1])
     if proba is not None and classes is not None and len(np.unique(y)) >= 2:
         present = set(np.unique(y).tolist())
         if present <= set(classes):

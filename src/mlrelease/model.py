@@ -102,7 +102,14 @@ def load_skops(path: Path, trusted_types: tuple[str, ...] = ()) -> Any:
             f"{path}: the model contains types that are not trusted: {', '.join(refused)}",
             hint="review them, then list them under model.trusted_types in mlrelease.yaml",
         )
-    return sio.load(path, trusted=list(untrusted))
+    try:
+        return sio.load(path, trusted=list(untrusted))
+    except Exception as exc:  # a corrupt array or object member fails in numpy or in the class
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(
+            f"{path}: the skops file is damaged: {type(exc).__name__}: {first[:300]}",
+            hint="export the model again with skops.io.dump and hand over the new file",
+        ) from None
 
 
 # ----------------------------------------------------------------------------- joblib / pickle

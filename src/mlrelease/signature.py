@@ -125,8 +125,9 @@ class Signature:
     def read(cls, path: Path) -> Signature:
         try:
             data = json.loads(Path(path).read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read the signature: {exc}") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = "nested too deep" if isinstance(exc, RecursionError) else exc
+            raise DataError(f"{path}: cannot read the signature: {reason}") from None
         return cls.from_dict(data, source=str(path))
 
 

@@ -57,6 +57,30 @@ def test_cost_metrics_are_measured():
     assert cost["peak_memory_bytes"] > 0
 
 
+def test_latency_timings_stop_at_the_time_budget_and_say_how_many_were_taken():
+    import time
+
+    from mlrelease.evaluate import MIN_LATENCY_SAMPLES, measure_cost
+    from mlrelease.model import LoadedModel
+
+    class Slow:  # a real model that takes 20 ms a call, as a forest behind a pipeline does
+        def predict(self, frame):
+            time.sleep(0.02)
+            return np.zeros(len(frame))
+
+    model = LoadedModel(estimator=Slow(), format="entrypoint", path=None, sha256=None, features=["x"])
+    X = pd.DataFrame({"x": np.arange(10.0)})
+    start = time.perf_counter()
+    cost, noise, seen = measure_cost(model, X, 500, budget_s=1.5)
+    spent = time.perf_counter() - start
+    assert seen["latency_stopped_by"] == "time budget"
+    assert MIN_LATENCY_SAMPLES <= seen["latency_samples"] < 100, seen
+    assert spent < 6, spent  # 500 samples would take 10 s
+    assert cost["p50_latency_ms"] >= 20 and "p95_latency_ms" in noise
+    _, _, fast = measure_cost(model, X, 100, budget_s=0)  # the floor holds even with no budget
+    assert fast["latency_samples"] == MIN_LATENCY_SAMPLES
+
+
 def test_writes_the_four_files_with_their_contracts(tmp_path):
     ev = run_eval("eval-regression")
     paths = ev.write(tmp_path)
@@ -98,6 +122,16 @@ def test_classification_metrics_probabilities_and_confusion(tmp_path):
     ]
     cm = np.array(ev.report.confusion_matrix)
     assert cm.sum() == len(frame) and np.trace(cm) == int((pred == frame["label"]).sum())
+    for label in ("high", "low", "mid"):  # per class, named with the class, scored as scikit-learn does
+        y = frame["label"].to_numpy()
+        assert m[f"recall_score[{label}]"] == pytest.approx(
+            skm.recall_score(y, pred, labels=[label], average=None)[0]
+        )
+        assert m[f"precision_score[{label}]"] == pytest.approx(
+            skm.precision_score(y, pred, labels=[label], average=None)[0]
+        )
+        assert f"f1_score[{label}]" in m
+    assert "recall_score" not in m  # three classes: no single positive class
     ev.write(tmp_path)  # string predictions: no prediction spread in the signature, still written
 
 

@@ -133,12 +133,61 @@ def test_gate_calls_a_small_regression_on_few_rows_within_noise_and_says_how_man
     assert any("too small to resolve a tolerance of 2%" in n and "more)" in n for n in result.notes)
 
 
-def test_different_data_means_no_paired_bootstrap_and_a_note():
+def test_different_data_allowed_means_no_paired_bootstrap_and_a_note():
     import dataclasses
 
     cand, base = sides(*data(300, 9, 0.0))
     moved = dataclasses.replace(base.report, data=dataclasses.replace(base.report.data, sha256="f" * 64))
-    result = decide(RULE, (), cand, dataclasses.replace(base, report=moved))
+    result = decide(RULE, (), cand, dataclasses.replace(base, report=moved), allow_different_data=True)
     assert not result.paired
     assert result.checks[0].interval is None
     assert any("different data" in n for n in result.notes)
+    assert result.different_data and "DIFFERENT data (allowed)" in result.headline
+    assert result.to_dict()["different_data"] is True
+
+
+def test_different_data_is_refused_naming_both_hashes():
+    import dataclasses
+
+    from mlrelease.errors import UsageError
+
+    cand, base = sides(*data(300, 9, 0.0))
+    moved = dataclasses.replace(base.report, data=dataclasses.replace(base.report.data, sha256="f" * 64))
+    with pytest.raises(UsageError) as err:
+        decide(RULE, (), cand, dataclasses.replace(base, report=moved))
+    text = err.value.render()
+    assert "evaluated on different data" in text
+    assert "f" * 64 in text and cand.report.data.sha256 in text
+    assert "--allow-different-data" in text
+
+
+def test_roc_auc_interval_is_exact_per_resample_and_brackets_the_change():
+    from mlrelease.gate.bootstrap import paired_roc_auc, resample_counts
+
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.random(n) < 0.3
+    b = np.round(rng.random(n) * 0.5 + 0.4 * y, 2)  # rounded: ties, which AUC counts as half
+    c = np.round(rng.random(n) * 0.5 + 0.3 * y, 2)
+    iv = paired_roc_auc(y, b, c, resamples=1000, seed=0)["roc_auc_score"]
+    change = skm.roc_auc_score(y, c) - skm.roc_auc_score(y, b)
+    assert iv.low < change < iv.high < 0  # the candidate ranks worse, with confidence
+    # One resample by hand: the rows drawn, scored by scikit-learn, equal the weighted formula.
+    counts = next(resample_counts(n, 1, 7))[0].astype(int)
+    drawn = np.repeat(np.arange(n), counts)
+    one = paired_roc_auc(y, b, c, resamples=1, seed=7, confidence=0.5)["roc_auc_score"]
+    expected = skm.roc_auc_score(y[drawn], c[drawn]) - skm.roc_auc_score(y[drawn], b[drawn])
+    assert one.low == pytest.approx(expected, abs=1e-12)
+
+
+def test_binary_classifier_gets_intervals_for_the_positive_class_and_each_class():
+    rng = np.random.default_rng(1)
+    y = (rng.random(500) < 0.3).astype(int)
+    b = np.where(rng.random(500) < 0.8, y, 1 - y)
+    c = np.where(rng.random(500) < 0.7, y, 1 - y)
+    ivs = paired_classification(y, b, c, classes=[0, 1], resamples=500)
+    for name in ("recall_score", "precision_score", "f1_score", "recall_score[0]", "f1_score[1]"):
+        assert name in ivs, sorted(ivs)
+    change = skm.recall_score(y, c) - skm.recall_score(y, b)
+    assert ivs["recall_score"].low < change < ivs["recall_score"].high
+    assert ivs["recall_score"].high == pytest.approx(ivs["recall_score[1]"].high)

@@ -34,7 +34,16 @@ if TYPE_CHECKING:
     default=500,
     show_default=True,
     type=click.IntRange(min=100),
-    help="Single-row predictions timed for the latency percentiles (after a warm-up).",
+    help="Single-row predictions timed for the latency percentiles (after a warm-up), at most.",
+)
+@click.option(
+    "--latency-budget",
+    "latency_budget_s",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds the single-row timings may take: they stop at this budget or at "
+    "--latency-samples, whichever comes first (never below 50 samples). metrics.json says how many.",
 )
 @json_option
 def evaluate(
@@ -43,6 +52,7 @@ def evaluate(
     data: Path | None,
     out_dir: Path,
     latency_samples: int,
+    latency_budget_s: float,
     as_json: bool,
 ) -> None:
     """Evaluate the model on the validation data and write metrics.json and predictions."""
@@ -50,10 +60,18 @@ def evaluate(
 
     from mlrelease import config as cfgmod
     from mlrelease import github
+    from mlrelease.artifacts import check_writable
     from mlrelease.evaluate import evaluate as run_evaluate
 
+    check_writable(out_dir, folder=True)
     cfg = cfgmod.load(config_path)
-    result = run_evaluate(cfg, model_path=model_path, data_path=data, latency_samples=latency_samples)
+    result = run_evaluate(
+        cfg,
+        model_path=model_path,
+        data_path=data,
+        latency_samples=latency_samples,
+        latency_budget_s=latency_budget_s,
+    )
     paths = result.write(out_dir)
     github.set_output("metrics", str(paths["metrics"]))
     github.set_output("golden", str(paths["golden"]))
@@ -62,7 +80,7 @@ def evaluate(
     if as_json:
         click.echo(json.dumps(result.report.to_dict(), indent=2, sort_keys=True, allow_nan=False))
         return
-    _print(result.report, out_dir, result.timings["total_s"])
+    _print(result.report, out_dir, result.timings["total_s"], list(cfg.gate.metrics))
 
 
 def _rows(report: MetricsReport) -> list[tuple[str, str]]:
@@ -79,10 +97,17 @@ def _summary(report: MetricsReport) -> str:
         f"### Evaluation of {r.model.name} ({(r.model.sha256 or '')[:12]}) on "
         f"{r.data.path}: {r.data.rows:,} rows\n\n| metric | value |\n| --- | ---: |\n"
     )
-    return head + "\n".join(f"| {k} | {v} |" for k, v in _rows(r))
+    text = head + "\n".join(f"| {k} | {v} |" for k, v in _rows(r))
+    m = r.measurement
+    if m:
+        text += (
+            f"\n\nLatency from {m['latency_samples']:,} single-row predictions "
+            f"(stopped by the {m['latency_stopped_by']})."
+        )
+    return text
 
 
-def _print(report: MetricsReport, out_dir: Path, seconds: float) -> None:
+def _print(report: MetricsReport, out_dir: Path, seconds: float, gated: list[str]) -> None:
     from rich.table import Table
 
     from mlrelease import terminal
@@ -95,11 +120,20 @@ def _print(report: MetricsReport, out_dir: Path, seconds: float) -> None:
     for k, v in _rows(r):
         table.add_row(k, v)
     for name, s in r.slices.items():
-        main = next(iter(s.metrics), None)
-        if main:
-            table.add_row(f"slice {name} ({s.rows:,} rows): {main}", fmt(s.metrics[main]))
+        # The metrics the gate checks, per slice; the first metric when none of them is per-slice.
+        shown = [m for m in gated if m in s.metrics] or list(s.metrics)[:1]
+        for metric in shown:
+            table.add_row(f"slice {name} ({s.rows:,} rows): {metric}", fmt(s.metrics[metric]))
     console = terminal.console()
     console.print(table)
+    m = r.measurement
+    if m:
+        console.print(
+            f"latency: {m['latency_samples']:,} single-row samples in {m['latency_s']:.1f} s "
+            f"(stopped by the {m['latency_stopped_by']}; at most {m['latency_samples_asked']:,} "
+            f"or {m['latency_budget_s']:g} s)",
+            highlight=False,
+        )
     console.print(
         f"wrote metrics.json, predictions.parquet, golden.parquet, signature.json to {out_dir}/ "
         f"in {seconds:.1f} s",

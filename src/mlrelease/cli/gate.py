@@ -22,6 +22,12 @@ from mlrelease.cli.options import config_option, json_option, output_dir_option
     default=None,
     help="The model in production, the same way. Without it only absolute rules (min/max) are checked.",
 )
+@click.option(
+    "--allow-different-data",
+    is_flag=True,
+    help="Compare a baseline evaluated on other data than the candidate (different data sha256). "
+    "Without it the gate refuses (exit 2): such metrics are not comparable. The verdict says so.",
+)
 @config_option
 @output_dir_option("gate.json and gate.md")
 @json_option
@@ -30,6 +36,7 @@ def gate(
     ctx: click.Context,
     candidate: Path,
     baseline: Path | None,
+    allow_different_data: bool,
     config_path: str | None,
     out_dir: Path,
     as_json: bool,
@@ -42,15 +49,16 @@ def gate(
 
     from mlrelease import config as cfgmod
     from mlrelease import github
-    from mlrelease.artifacts import write_json, write_text
+    from mlrelease.artifacts import check_writable, write_json, write_text
     from mlrelease.gate import OVERALL, decide, load_side
     from mlrelease.gate.report import markdown, print_table
 
+    check_writable(out_dir, folder=True)
     cfg = cfgmod.load(config_path)
     cand = load_side(candidate, "candidate")
     base = load_side(baseline, "baseline") if baseline is not None else None
     slices = cfg.validation.slices if cfg.validation else ()
-    result = decide(cfg.gate, slices, cand, base)
+    result = decide(cfg.gate, slices, cand, base, allow_different_data=allow_different_data)
     data = result.to_dict()
     text = markdown(result)
     write_text(out_dir / "gate.md", text)

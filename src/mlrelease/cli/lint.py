@@ -54,10 +54,14 @@ def lint(
     and dead code, installs and local paths, unseeded randomness, secrets and clutter. Exits 0
     when clean, 1 when a finding reaches --fail-on, 2 on bad usage or an unreadable notebook.
     """
-    from mlrelease.artifacts import write_json
+    from mlrelease.artifacts import check_writable, write_json
     from mlrelease.notebooks import report as render
     from mlrelease.notebooks.lint import lint_paths
     from mlrelease.notebooks.targets import resolve_targets
+
+    for path in (report_path, sarif_path):
+        if path is not None:
+            check_writable(path)  # both, before anything is written
 
     targets = resolve_targets(list(notebooks), config_path)
     result = lint_paths(targets.paths, targets.lint, root=targets.root, execute=execute, fail_on=fail_on)

@@ -28,7 +28,11 @@ from mlrelease.cli.options import config_option, json_option
 def predict(
     config_path: str | None, data: Path | None, output: Path | None, rows: int, as_json: bool
 ) -> None:
-    """Load the model from mlrelease.yaml and predict on DATA, printing a short table."""
+    """Load the model from mlrelease.yaml and predict on DATA, printing a short table.
+
+    A regression shows the target and each prediction's error; a classifier shows the predicted
+    label, the probability of each class and, when DATA holds the target, whether it was right.
+    """
     from mlrelease import config as cfgmod
     from mlrelease import prediction
     from mlrelease.errors import UsageError
@@ -38,10 +42,20 @@ def predict(
         if cfg.validation is None:
             raise UsageError("no --data given and mlrelease.yaml has no validation.data")
         data = cfg.validation.data
+    if output is not None:
+        from mlrelease.artifacts import check_writable
+
+        prediction.check_output(output)
+        check_writable(output)
     result = prediction.predict_file(cfg, data)
+    # Everything shown is computed before the file is written: a failure leaves no output behind.
+    text = result.to_json(rows) if as_json else None
+    table = None if as_json else prediction.table(result, rows)
     if output is not None:
         prediction.write_predictions(result.frame, output)
-    if as_json:
-        click.echo(result.to_json(rows))
+    if text is not None:
+        click.echo(text)
     else:
-        prediction.render_table(result, rows)
+        from mlrelease import terminal
+
+        terminal.console().print(table)

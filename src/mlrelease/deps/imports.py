@@ -125,6 +125,9 @@ def notebook_imports(
         nb = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return [], [ParseFailure(path, None, f"not a readable notebook: {exc}")]
+    except RecursionError:
+        reason = "not a readable notebook: nested deeper than the JSON reader allows"
+        return [], [ParseFailure(path, None, reason)]
     transformer = TransformerManager()
     cells: list[_Cell] = []
     failures: list[ParseFailure] = []

@@ -6,6 +6,11 @@ an absolute floor or ceiling (``min``/``max``) and the largest allowed regressio
 regression when another metric improves enough. Slices with their own ``max_regression`` are
 guardrails: a slice that regresses beyond it blocks the candidate even when the whole set improves.
 
+Metrics measured on different data are not comparable: when the two metrics.json name different
+data sha256, the gate refuses (exit 2, naming both) unless the caller passes
+``allow_different_data``; then the headline and a note say that the comparison is of point
+estimates on different data.
+
 When both sides have predictions on the same rows (same data sha256), a paired bootstrap gives an
 interval for each quality metric's difference; a regression beyond the margin blocks only when the
 interval is beyond it too ("worse with confidence"), otherwise it is reported as "within noise".
@@ -37,6 +42,7 @@ from mlrelease.gate.bootstrap import (
     Interval,
     paired_classification,
     paired_regression,
+    paired_roc_auc,
     per_row_log_loss,
 )
 
@@ -107,6 +113,7 @@ class GateResult:
     baseline: dict[str, Any] | None
     schema_version: int = SCHEMA_VERSION
     reported: list[Check] = field(default_factory=list)  # metrics without rules: shown, not gated
+    different_data: bool = False  # the baseline was evaluated on other data (allowed explicitly)
 
     @property
     def failed(self) -> list[Check]:
@@ -230,9 +237,22 @@ def _pair(
             out.intervals[scope] = paired_regression(y, pb, pc, **kwargs)
         else:
             losses = _losses(candidate, baseline, c, b, mask, y)
-            out.intervals[scope] = paired_classification(
-                y, pb, pc, baseline_loss=losses[0], candidate_loss=losses[1], **kwargs
+            classes = (
+                candidate.report.classes if candidate.report.classes == baseline.report.classes else None
             )
+            out.intervals[scope] = paired_classification(
+                y, pb, pc, baseline_loss=losses[0], candidate_loss=losses[1], classes=classes, **kwargs
+            )
+            column = f"{PROBA_PREFIX}{classes[1]}" if classes and len(classes) == 2 else None
+            if column and column in c.columns and column in b.columns:
+                out.intervals[scope].update(
+                    paired_roc_auc(
+                        y == classes[1],
+                        b[column].to_numpy(dtype=float)[mask],
+                        c[column].to_numpy(dtype=float)[mask],
+                        **kwargs,
+                    )
+                )
     return out
 
 
@@ -487,14 +507,40 @@ def decide(
     slices: tuple[SliceConfig, ...],
     candidate: Side,
     baseline: Side | None,
+    *,
+    allow_different_data: bool = False,
 ) -> GateResult:
-    """Compare ``candidate`` with ``baseline`` (or with absolute rules only when None)."""
+    """Compare ``candidate`` with ``baseline`` (or with absolute rules only when None).
+
+    Refuses sides evaluated on different data unless ``allow_different_data``."""
     validate_rules(gate_cfg)
     cand = candidate.report
     base = baseline.report if baseline else None
     notes: list[str] = []
     if base is not None and base.task != cand.task:
         raise UsageError(f"the candidate is a {cand.task} model but the baseline is a {base.task} model")
+    different_data = base is not None and base.data.sha256 != cand.data.sha256
+    if different_data and not allow_different_data:
+        assert baseline is not None and base is not None
+        raise UsageError(
+            "the candidate and the baseline were evaluated on different data, so their metrics "
+            "cannot be compared",
+            problems=[
+                Problem(
+                    f"data sha256 {cand.data.sha256} ({cand.data.path}, {cand.data.rows:,} rows)",
+                    file=str(candidate.path),
+                    key="candidate",
+                ),
+                Problem(
+                    f"data sha256 {base.data.sha256} ({base.data.path}, {base.data.rows:,} rows)",
+                    file=str(baseline.path),
+                    key="baseline",
+                ),
+            ],
+            hint="evaluate the baseline on the candidate's validation data "
+            "(`mlrelease evaluate --model <baseline model> -o <folder>`), or pass "
+            "--allow-different-data to compare them anyway as point estimates",
+        )
     if base is None:
         notes.append(
             "No baseline given: only the absolute rules (min/max) are checked; "
@@ -506,6 +552,13 @@ def decide(
     if baseline is not None:
         pairing = _pair(candidate, baseline, slices, gate_cfg.bootstrap, relative_rules or bool(guarded))
         notes.append(pairing.reason[0].upper() + pairing.reason[1:] + ".")
+    if different_data:
+        notes.insert(
+            0,
+            "Different data, allowed by --allow-different-data: the baseline was evaluated on "
+            f"{base.data.path if base else '?'} and the candidate on {cand.data.path}; the verdict "
+            "compares point estimates on different rows and says less than a paired comparison.",
+        )
     overall_iv = pairing.intervals.get(OVERALL, {})
     widened, applied = _trade_offs(gate_cfg, cand, base, overall_iv)
 
@@ -578,6 +631,8 @@ def decide(
     gated = [c for c in checks if c.verdict in ("pass", "fail", "noise")]
     who = f"{cand.model.name} {(cand.model.sha256 or '')[:12]}".strip()
     against = f"baseline {(base.model.sha256 or '')[:12]}" if base else "absolute rules only (no baseline)"
+    if different_data:
+        against += " evaluated on DIFFERENT data (allowed)"
     if failed:
         names = "; ".join(
             f"{c.metric}{'' if c.scope == OVERALL else f' on slice {c.scope}'}: {c.reason.split(' (')[0]}"
@@ -598,6 +653,7 @@ def decide(
         candidate=_side_info(candidate),
         baseline=_side_info(baseline) if baseline else None,
         reported=reported,
+        different_data=different_data,
     )
 
 

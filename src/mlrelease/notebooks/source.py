@@ -157,6 +157,10 @@ def read(path: Path, display: str | None = None) -> Notebook:
         raise NotebookUnreadable(
             f"{shown}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise NotebookUnreadable(
+            f"{shown}: nested deeper than the JSON reader allows; not a notebook"
+        ) from None
     if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw):
         raise NotebookUnreadable(f"{shown}: not a notebook (no 'cells' list at the top level)")
     major = raw.get("nbformat")

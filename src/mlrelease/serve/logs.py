@@ -115,8 +115,16 @@ class RequestLog:
         self.file_path = file
         self._file: IO[bytes] | None = None
         if file is not None:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(file, "ab")  # noqa: SIM115 - closed in close()
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(file, "ab")  # noqa: SIM115 - closed in close()
+            except OSError as exc:
+                from mlrelease.errors import ConfigError
+
+                raise ConfigError(
+                    f"serving.logging.file: cannot write the request log {file}: {exc.strerror or exc}",
+                    hint="point serving.logging.file at a writable path, or remove it to log to stdout only",
+                ) from None
         # The request path appends to a deque and never wakes the writer: it wakes every
         # FLUSH_S (or at once when BURST lines wait), so a request costs no thread switch.
         self._q: collections.deque[Any] = collections.deque()
