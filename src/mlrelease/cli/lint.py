@@ -87,8 +87,12 @@ def lint(
     help="Write the script here (e.g. pipeline.py). Default: print it.",
 )
 def export(notebook: Path, output: Path | None) -> None:
-    """Turn NOTEBOOK into a clean script: no magics, no display-only cells, no commented-out
-    code, imports first, and a header naming the notebook and its sha256."""
+    """Turn NOTEBOOK into a clean script that runs the notebook's code in the notebook's order.
+
+    Magics that act become Python (`!cmd`, `%%bash`, `%cd`, `%%file`, `%env`, `%run`); installs,
+    display-only magics, bare display expressions (a name or attribute, never a call),
+    commented-out code and unused functions go. The header names the notebook and its sha256.
+    Exit 2, naming the cell and line, when a cell is not valid Python."""
     from mlrelease.notebooks.export import export_notebook
 
     result = export_notebook(notebook, output)
@@ -97,3 +101,5 @@ def export(notebook: Path, output: Path | None) -> None:
     else:
         dropped = ", ".join(f"{i} ({why})" for i, why in sorted(result.dropped.items())) or "none"
         click.echo(f"wrote {output}: {len(result.kept)} cell(s) kept; dropped: {dropped}", err=True)
+    for line in result.not_exported:
+        click.echo(f"warning: not exported, kept as a comment: {line}", err=True)

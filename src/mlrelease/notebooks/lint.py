@@ -19,6 +19,9 @@ from mlrelease.notebooks.source import Notebook, NotebookUnreadable, read
 
 SCHEMA_VERSION = 1
 UNUSED_RULES = frozenset({"NB301", "NB302", "NB303", "NB305"})
+# what a cell that does not parse hides: its uses (so "unused" is a guess) and its definitions
+# (so "undefined" is a cascade of the one syntax error, which NB107 reports)
+HELD_BACK_ON_SYNTAX_ERROR = UNUSED_RULES | {"NB106"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class Finding:
     severity: Severity
     message: str
     path: str  # as shown to the user (relative to the working folder when inside it)
-    cell: int | None  # 0-based index among all cells
+    cell: int | None  # 1-based position among all cells, as Jupyter shows them
     line: int | None  # 1-based line in the cell
     file_line: int  # 1-based line in the .ipynb file, for SARIF and annotations
     hint: str
@@ -138,13 +141,12 @@ def lint_paths(
     for i, nb in enumerate(notebooks):
         found = engine_hits[i]
         if any(c.syntax_error for c in nb.code):
-            # a cell that does not parse hides its uses: "unused" would be a guess, so it waits
-            found = [h for h in found if h.rule not in UNUSED_RULES]
+            found = [h for h in found if h.rule not in HELD_BACK_ON_SYNTAX_ERROR]
         hits = list(static_hits(nb, root or repo_root(nb.path.parent), cfg)) + found
         if execute:
             from mlrelease.notebooks.execute import execution_hits
 
-            hits += execution_hits(nb, cfg)
+            hits += execution_hits(nb, cfg, root or repo_root(nb.path.parent))
         findings = _apply(nb, _dedupe(hits), cfg)
         report.findings += findings
         report.notebooks.append(
@@ -203,7 +205,7 @@ def _apply(nb: Notebook, hits: list[Hit], cfg: LintConfig) -> list[Finding]:
                 severity=sev,
                 message=h.message,
                 path=nb.display,
-                cell=h.cell,
+                cell=h.cell + 1,  # Hit.cell is the index; people count cells from 1
                 line=h.line,
                 file_line=nb.file_line(h.cell, h.line),
                 hint=rule.hint,
