@@ -114,6 +114,8 @@ def export_notebook(path: Path, output: Path | None = None) -> Export:
     if result.not_exported:
         header.append("# NOT EXPORTED (kept as comments, port by hand): " + "; ".join(result.not_exported))
     imports = "".join(f"import {m}\n" for m in sorted(modules))
+    if "sys" in modules:
+        imports += 'sys.path.insert(0, "")  # import from the working folder, as the kernel does after %cd\n'
     text = "\n".join(header) + "\n\n" + imports + "\n\n" + "\n".join(body)
     _check_script(nb.display, text)
     result.script = _polish(text)
@@ -216,7 +218,12 @@ def _line_magic(m: MagicLine, translated: str) -> tuple[str | None, set[str], bo
         _, stmt = profiler_args(args)
         return (stmt or None), set(), True
     if name == "cd" and args:
-        return f"os.chdir(os.path.expanduser({interpolated(args.strip(chr(34) + chr(39)))}))", {"os"}, True
+        # "sys": a kernel imports from its working folder ('' on sys.path), a script from its own
+        return (
+            f"os.chdir(os.path.expanduser({interpolated(args.strip(chr(34) + chr(39)))}))",
+            {"os", "sys"},
+            True,
+        )
     if name == "env" and args:
         key, sep, value = args.partition("=")
         if not sep:
