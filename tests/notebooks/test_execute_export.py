@@ -74,6 +74,34 @@ def test_execute_runs_in_a_scratch_copy_and_never_writes_the_handoff(example):
     assert _tree_hashes(example) == before
 
 
+def test_execute_never_writes_the_handoff_even_when_the_notebook_overwrites_its_files(tmp_path):
+    """The notebook overwrites the handed-over model and a CSV and writes a new file; all of it
+    lands in the scratch copy, and the hash of every file of the handoff is unchanged."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    handoff = tmp_path / "handoff"
+    for folder in ("analysis", "ml/models", "datasets"):
+        (handoff / folder).mkdir(parents=True)
+    (handoff / "mlrelease.yaml").write_text("model: {name: churn}\n")
+    (handoff / "ml/models/churn.skops").write_bytes(b"handed-over model")
+    (handoff / "datasets/train.csv").write_text("a,b\n1,2\n")
+    code = (
+        "from pathlib import Path\n"
+        "Path('../ml/models/churn.skops').write_bytes(b'retrained')\n"
+        "Path('../datasets/train.csv').write_text('overwritten')\n"
+        "Path('scratch.txt').write_text('new')\n"
+        "print(Path('../datasets/train.csv').read_text())"
+    )
+    nbformat.write(new_notebook(cells=[new_code_cell(code)]), handoff / "analysis" / "churn.ipynb")
+    before = _tree_hashes(handoff)
+    report = lint_paths([handoff / "analysis" / "churn.ipynb"], execute=True)
+    assert [
+        f.rule for f in report.findings if f.rule.startswith("NB8")
+    ] == []  # it ran, and read its own write
+    assert _tree_hashes(handoff) == before
+
+
 def execute_in(notebook: Path, timeout_s: int = 300) -> str:
     """Run a notebook top to bottom in its own folder (a test's copy); its printed stdout."""
     import nbformat

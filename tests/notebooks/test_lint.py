@@ -230,3 +230,11 @@ def test_lint_reads_severities_from_mlrelease_yaml(tmp_path):
     result = run("lint", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "error NB301 unused-import" in result.stdout
+
+
+def test_numpy_2_scalar_reprs_reproduce_the_numpy_1_outputs():
+    from mlrelease.notebooks.execute import same_text
+
+    assert same_text("0.96", "np.float64(0.96)", 1e-9) == (True, "")
+    assert same_text("(3, 'a', True)", "(np.int64(3), np.str_('a'), np.True_)", 1e-9)[0]
+    assert not same_text("0.96", "np.float64(0.97)", 1e-9)[0]
