@@ -93,7 +93,8 @@ _RULES = [
          "revoke it, clear the output, and stop printing it"),
     # -- clutter
     Rule("NB701", "display-only-cell", "info",
-         "The cell only displays (a bare expression, .head(), a plot); the export drops it.",
+         "The cell only displays (a bare expression, .head(), a plot); the export drops bare names "
+         "and attributes, and keeps every call.",
          "keep it for exploration, or delete it from the handoff"),
     Rule("NB702", "large-output", "warning",
          "The cell's stored outputs exceed lint.max_output_kb; they bloat the repository and its diffs.",
@@ -113,7 +114,7 @@ class Hit:
     """A rule firing at a place, before configuration (severity, ignores) is applied."""
 
     rule: str
-    cell: int  # index among all cells of the notebook, 0-based
+    cell: int  # index among all cells of the notebook, 0-based (findings show it from 1)
     line: int | None  # line in the cell, 1-based; None for the whole cell
     message: str
     name: str | None = None  # the name the hit is about, when there is one
