@@ -6,6 +6,8 @@ These run real Jupyter kernels (nbclient + ipykernel) and the real example noteb
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -61,15 +63,18 @@ def _tree_hashes(folder: Path) -> dict[str, str]:
     }
 
 
-def test_execute_runs_in_a_scratch_copy_and_never_writes_the_handoff(example):
+def test_execute_runs_in_a_scratch_copy_and_never_writes_the_handoff(example, tmp_path, monkeypatch):
     """The example notebook reads ../data and writes ../model/model_notebook.skops: it runs (and
     reproduces its outputs) in a copy of the handoff, and no file of the handoff changes."""
     nb = example / "notebooks" / "house_prices.ipynb"
     # a handed-over model and a data file the notebook would overwrite if it ran in place
     (example / "model" / "model_notebook.skops").write_bytes(b"the researcher's model")
+    monkeypatch.setenv("MLRELEASE_CACHE", str(tmp_path / "cache"))  # the kernel built from the lock
     before = _tree_hashes(example)
     result = CliRunner().invoke(cli, ["lint", str(nb), "--execute", "--json", "--fail-on", "never"])
     assert result.exit_code == 0, result.output
+    kernel = json.loads(result.stdout)["kernel"]
+    assert kernel.startswith("the handoff's lock ") and "requirements.txt + requirements-dev.in" in kernel
     assert '"NB801"' not in result.stdout and '"NB802"' not in result.stdout
     assert _tree_hashes(example) == before
 
@@ -100,6 +105,59 @@ def test_execute_never_writes_the_handoff_even_when_the_notebook_overwrites_its_
         f.rule for f in report.findings if f.rule.startswith("NB8")
     ] == []  # it ran, and read its own write
     assert _tree_hashes(handoff) == before
+
+
+def _handoff_with_an_empty_lock(tmp_path: Path) -> Path:
+    """A handoff whose lock declares no package: its kernel has ipykernel and nothing else."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    handoff = tmp_path / "handoff"
+    (handoff / "notebooks").mkdir(parents=True)
+    (handoff / "mlrelease.yaml").write_text(
+        "version: 1\nmodel: {name: bare, task: regression, entrypoint: 'model.py:load'}\n"
+        "requirements: requirements.in\nlock: requirements.txt\nnotebooks: ['notebooks/*.ipynb']\n"
+    )
+    (handoff / "requirements.in").write_text("")
+    (handoff / "model.py").write_text("def load():\n    return None\n")
+    (handoff / "requirements.txt").write_text("# Locked by mlrelease: no packages\n")
+    code = "import sys\nprint(sys.prefix)\nimport sklearn"
+    nbformat.write(new_notebook(cells=[new_code_cell(code)]), handoff / "notebooks" / "uses_sklearn.ipynb")
+    return handoff
+
+
+def test_execute_runs_in_a_kernel_built_from_the_handoffs_lock(tmp_path, monkeypatch):
+    """scikit-learn is installed beside mlrelease but the handoff never declared it: in the
+    handoff's kernel the import fails; only --kernel current, asked for, lets it pass."""
+    handoff = _handoff_with_an_empty_lock(tmp_path)
+    monkeypatch.setenv("MLRELEASE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(handoff)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["lint", "--execute", "--json", "--fail-on", "error"])
+    report = json.loads(result.stdout)
+    assert "the handoff's lock requirements.txt" in report["kernel"]
+    (failed,) = [f for f in report["findings"] if f["rule"] == "NB801"]
+    assert "ModuleNotFoundError: No module named 'sklearn'" in failed["message"]
+    assert result.exit_code == 1
+    built = list((tmp_path / "cache" / "kernels").iterdir())
+    assert len(built) == 1 and (built[0] / "ready").is_file()  # cached: one venv, keyed by the lock
+
+    current = runner.invoke(cli, ["lint", "--execute", "--kernel", "current", "--json", "--fail-on", "error"])
+    assert current.exit_code == 0, current.output
+    assert json.loads(current.stdout)["kernel"].startswith("mlrelease's own environment")
+
+
+def test_execute_without_a_lock_is_a_usage_error_naming_the_fix(tmp_path, monkeypatch):
+    handoff = _handoff_with_an_empty_lock(tmp_path)
+    (handoff / "requirements.txt").unlink()
+    monkeypatch.setenv("MLRELEASE_CACHE", str(tmp_path / "cache"))
+    result = subprocess.run(
+        [sys.executable, "-m", "mlrelease", "lint", "--execute"], cwd=handoff, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "requirements.txt: no lock to build the notebook's kernel from" in result.stderr
+    assert "--kernel current" in result.stderr
 
 
 def execute_in(notebook: Path, timeout_s: int = 300) -> str:

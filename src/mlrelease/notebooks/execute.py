@@ -1,6 +1,7 @@
 """``lint --execute``: run the notebook top to bottom in a fresh kernel and compare outputs.
 
-nbclient drives a real ipykernel with a per-cell timeout. The run happens in a scratch copy of
+nbclient drives a real ipykernel with a per-cell timeout, in the kernel ``kernels`` builds from
+the handoff's lock (or, when asked, in mlrelease's own environment). The run happens in a scratch copy of
 the handoff (the repository the notebook lives in, else its folder), with the copy's notebook
 folder as the working directory: whatever the notebook writes (a model file, a CSV it
 overwrites) lands in the copy, and the handoff's own files are never written. The first failing
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrelease.config import LintConfig
+from mlrelease.notebooks.kernels import CURRENT, Kernel, visible
 from mlrelease.notebooks.rules import Hit
 from mlrelease.notebooks.source import Notebook
 
@@ -37,9 +39,12 @@ _NUMPY_BOOL = re.compile(r"\bnp\.(True|False)_\b")
 _NOT_COPIED = (".git", ".venv", "venv", "node_modules", "__pycache__", ".ipynb_checkpoints", ".mypy_cache")
 
 
-def run_fresh(nb: Notebook, timeout_s: float, root: Path | None = None) -> tuple[Any, int | None, str | None]:
-    """Execute the notebook in a scratch copy of ``root`` (default: the notebook's folder);
-    return (executed notebook, failing cell index, failure text). Nothing under ``root`` is written."""
+def run_fresh(
+    nb: Notebook, timeout_s: float, root: Path | None = None, kernel: Kernel = CURRENT
+) -> tuple[Any, int | None, str | None]:
+    """Execute the notebook in ``kernel``, in a scratch copy of ``root`` (default: the notebook's
+    folder); return (executed notebook, failing cell index, failure text). Nothing under ``root``
+    is written."""
     folder = nb.path.parent.resolve()
     base = (root or folder).resolve()
     if not folder.is_relative_to(base):
@@ -47,10 +52,13 @@ def run_fresh(nb: Notebook, timeout_s: float, root: Path | None = None) -> tuple
     with tempfile.TemporaryDirectory(prefix="mlrelease-execute-") as tmp:
         scratch = Path(tmp) / (base.name or "handoff")
         shutil.copytree(base, scratch, symlinks=True, ignore=shutil.ignore_patterns(*_NOT_COPIED))
-        return _run_in(nb, timeout_s, scratch / folder.relative_to(base))
+        with visible(kernel):
+            return _run_in(nb, timeout_s, scratch / folder.relative_to(base), kernel.name)
 
 
-def _run_in(nb: Notebook, timeout_s: float, workdir: Path) -> tuple[Any, int | None, str | None]:
+def _run_in(
+    nb: Notebook, timeout_s: float, workdir: Path, kernel_name: str
+) -> tuple[Any, int | None, str | None]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -64,7 +72,7 @@ def _run_in(nb: Notebook, timeout_s: float, workdir: Path) -> tuple[Any, int | N
     client = NotebookClient(
         fresh,
         timeout=math.ceil(timeout_s),
-        kernel_name="python3",
+        kernel_name=kernel_name,
         resources={"metadata": {"path": str(workdir)}},
         on_cell_execute=on_start,
     )
@@ -131,8 +139,10 @@ def same_text(stored: str, fresh: str, rtol: float) -> tuple[bool, str]:
     return True, ""
 
 
-def execution_hits(nb: Notebook, cfg: LintConfig, root: Path | None = None) -> list[Hit]:
-    fresh, failed, why = run_fresh(nb, cfg.cell_timeout_s, root)
+def execution_hits(
+    nb: Notebook, cfg: LintConfig, root: Path | None = None, kernel: Kernel = CURRENT
+) -> list[Hit]:
+    fresh, failed, why = run_fresh(nb, cfg.cell_timeout_s, root, kernel)
     hits: list[Hit] = []
     if failed is not None:
         hits.append(Hit("NB801", failed, None, f"cell {failed + 1} fails in a fresh kernel: {why}"))

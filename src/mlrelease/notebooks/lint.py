@@ -14,6 +14,7 @@ from typing import Any
 
 from mlrelease.config import LintConfig
 from mlrelease.notebooks import checks, engines
+from mlrelease.notebooks.kernels import CURRENT, Kernel
 from mlrelease.notebooks.rules import RULES, SEVERITY_RANK, Hit, Severity
 from mlrelease.notebooks.source import Notebook, NotebookUnreadable, read
 
@@ -62,6 +63,7 @@ class LintReport:
     findings: list[Finding] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # one line each, naming file and problem
     executed: bool = False
+    kernel: str | None = None  # what the notebooks were executed in, when they were
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "info": 0}
@@ -90,6 +92,7 @@ class LintReport:
             "fail_on": self.fail_on,
             "failed": self.failed,
             "executed": self.executed,
+            "kernel": self.kernel,
             "counts": self.counts(),
             "notebooks": [asdict(n) for n in self.notebooks],
             "unreadable": list(self.unreadable),
@@ -127,10 +130,15 @@ def lint_paths(
     root: Path | None = None,
     execute: bool = False,
     fail_on: str | None = None,
+    kernel: Kernel | None = None,
 ) -> LintReport:
-    """Check every notebook in ``paths``; ``root`` is the repository the handoff lives in."""
+    """Check every notebook in ``paths``; ``root`` is the repository the handoff lives in.
+    With ``execute``, each runs in ``kernel`` (default: mlrelease's own environment)."""
     cfg = cfg or LintConfig()
-    report = LintReport(fail_on=fail_on or cfg.fail_on, executed=execute)
+    kernel = kernel or CURRENT
+    report = LintReport(
+        fail_on=fail_on or cfg.fail_on, executed=execute, kernel=kernel.description if execute else None
+    )
     notebooks: list[Notebook] = []
     for path in paths:
         try:
@@ -146,7 +154,7 @@ def lint_paths(
         if execute:
             from mlrelease.notebooks.execute import execution_hits
 
-            hits += execution_hits(nb, cfg, root or repo_root(nb.path.parent))
+            hits += execution_hits(nb, cfg, root or repo_root(nb.path.parent), kernel)
         findings = _apply(nb, _dedupe(hits), cfg)
         report.findings += findings
         report.notebooks.append(
