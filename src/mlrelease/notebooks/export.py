@@ -8,8 +8,9 @@ such as ``df`` or ``model.coef_``; a call is never dropped: ``grid.fit(X, y);`` 
 display-only cell magics (``%%html``), and functions defined and never used. Magics that do
 something become Python: ``!cmd`` and ``%%bash`` become ``subprocess.run``, ``%cd`` becomes
 ``os.chdir``, ``%%file`` writes its file, ``%env`` sets the variable, ``%run`` runs the script,
-``%time``/``%timeit``/``%mprun`` keep their statement. Imports stay where they are: an import may
-need a module that a ``%%file`` cell writes, a ``!wget`` downloads or a ``%cd`` makes reachable.
+``%time``/``%timeit``/``%mprun`` keep their statement, ``%%capture out`` captures into ``out``.
+Imports stay where they are: an import may need a module that a ``%%file`` cell writes, a
+``!wget`` downloads or a ``%cd`` makes reachable.
 A magic dropped inside a block leaves ``pass``. A magic the export does not know is kept as a
 comment and named in the header. The header names the source notebook and its sha256.
 """
@@ -151,10 +152,15 @@ def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]]) -> _Cl
     not_exported: list[str] = []
     for line in checks.commented_out_lines(cell):
         out[line] = None
+    tail = ""
     for m in cell.magics:
         indent = _indent(original[m.line - 1])
+        if m.kind == "cell-magic" and m.name == "capture":
+            out[m.line], tail = _capture(m.args)
+            modules |= {"contextlib", "io", "types"}
+            continue
         if m.kind == "cell-magic":
-            out[m.line] = None  # %%time, %%capture: the body below is the code
+            out[m.line] = None  # %%time, %%timeit: the body below is the code
             continue
         stmt, needs, known = _line_magic(m, lines[m.line - 1])
         modules |= needs
@@ -190,7 +196,29 @@ def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]]) -> _Cl
             continue
         text.append(line)
         origin.append(n)
+    if tail:
+        text.append(tail)
+        origin.append(len(lines))
     return _Cleaned("\n".join(text), origin, modules, not_exported)
+
+
+def _capture(args: str) -> tuple[str, str]:
+    """``%%capture [--no-stdout] [--no-stderr] [name]``: the body's output is captured, not shown,
+    and ``name.stdout`` / ``name.stderr`` hold it. Returns (the lines before the body, after it);
+    the body keeps its lines and indentation."""
+    words = args.split()
+    target = words[-1] if words and not words[-1].startswith("-") and words[-1].isidentifier() else None
+    streams = [s for s in ("stdout", "stderr") if f"--no-{s}" not in words]
+    head = ["_captured = contextlib.ExitStack()"] + [
+        f"_captured_{s} = _captured.enter_context(contextlib.redirect_{s}(io.StringIO()))" for s in streams
+    ]
+    tail = ["_captured.close()"]
+    if target:
+        values = ", ".join(
+            f"{s}=_captured_{s}.getvalue()" if s in streams else f"{s}=''" for s in ("stdout", "stderr")
+        )
+        tail.append(f"{target} = types.SimpleNamespace({values}, outputs=[])")
+    return "\n".join(head), "\n".join(tail)
 
 
 _INLINE_IGNORE_ONLY = re.compile(r"^\s*#\s*mlrelease:\s*ignore")
