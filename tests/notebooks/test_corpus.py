@@ -250,3 +250,19 @@ def test_exported_script_saves_and_prints_what_the_notebook_does(name, tmp_path)
     assert run.returncode == 0, run.stderr
     assert _printed(run.stdout) == _printed(printed_by_notebook)
     assert _files(as_script) == _files(in_kernel)
+
+
+def test_shell_lines_expand_notebook_variables_as_ipython_does(tmp_path):
+    """`!echo $name {n + 1}` expands notebook variables; `$HOME` stays for the shell."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    code = [
+        "name = 'model'\nn = 1\n!echo $name {n + 1} $$HOME > shell.txt",
+        "print(open('shell.txt').read().split())",
+    ]
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in code]), tmp_path / "shell.ipynb")
+    export_notebook(tmp_path / "shell.ipynb", tmp_path / "pipeline.py")
+    run = subprocess.run([sys.executable, "pipeline.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(["model", "2", os.environ["HOME"]])

@@ -84,10 +84,13 @@ def export_notebook(path: Path, output: Path | None = None) -> Export:
     }
     modules: set[str] = set()
     body: list[str] = []
+    names = {
+        name for events in checks.module_names(nb).values() for kind, name, _ in events if kind == "store"
+    }
     for cell in nb.code:
         if not cell.source.strip():
             continue
-        cleaned = _clean_cell(cell, unused_defs)
+        cleaned = _clean_cell(cell, unused_defs, names)
         if isinstance(cleaned, str):
             result.dropped[cell.number] = cleaned
             continue
@@ -140,7 +143,7 @@ def _indent(text: str) -> str:
     return text[: len(text) - len(text.lstrip())]
 
 
-def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]]) -> _Cleaned | str:
+def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]], names: set[str]) -> _Cleaned | str:
     """The cell as script lines, or the reason the whole cell goes."""
     first = cell.magics[0] if cell.magics and cell.magics[0].kind == "cell-magic" else None
     if first is not None and first.name not in PYTHON_BODY_MAGICS:
@@ -162,7 +165,7 @@ def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]]) -> _Cl
         if m.kind == "cell-magic":
             out[m.line] = None  # %%time, %%timeit: the body below is the code
             continue
-        stmt, needs, known = _line_magic(m, lines[m.line - 1])
+        stmt, needs, known = _line_magic(m, lines[m.line - 1], names)
         modules |= needs
         if stmt is None and not known:
             not_exported.append(f"cell {cell.number}, line {m.line}: {m.text.strip()}")
@@ -224,9 +227,10 @@ def _capture(args: str) -> tuple[str, str]:
 _INLINE_IGNORE_ONLY = re.compile(r"^\s*#\s*mlrelease:\s*ignore")
 
 
-def _line_magic(m: MagicLine, translated: str) -> tuple[str | None, set[str], bool]:
+def _line_magic(m: MagicLine, translated: str, names: set[str]) -> tuple[str | None, set[str], bool]:
     """(the statement that replaces a magic or shell line, the modules it needs, whether the
-    magic is known); statement None: the line goes."""
+    magic is known); statement None: the line goes. ``names``: the notebook's variables, which
+    IPython expands in ``$name`` as in ``{name}``."""
     target = translated.strip().split(" = get_ipython()")[0] if " = get_ipython()" in translated else ""
     if m.kind == "help":
         return None, set(), True
@@ -234,7 +238,7 @@ def _line_magic(m: MagicLine, translated: str) -> tuple[str | None, set[str], bo
         command = m.args if m.kind == "shell" else f"{m.name} {m.args}".strip()
         if _INSTALL.search(command):
             return None, set(), True
-        run = f"subprocess.run({interpolated(command)}, shell=True, check=True"
+        run = f"subprocess.run({interpolated(_dollar_names(command, names))}, shell=True, check=True"
         if target:
             captured = f"{target} = {run}, capture_output=True, text=True).stdout.splitlines()"
             return captured, {"subprocess"}, True
@@ -246,6 +250,7 @@ def _line_magic(m: MagicLine, translated: str) -> tuple[str | None, set[str], bo
         _, stmt = profiler_args(args)
         return (stmt or None), set(), True
     if name == "cd" and args:
+        args = " ".join(w for w in args.split() if w not in {"-q", "-b"})
         # "sys": a kernel imports from its working folder ('' on sys.path), a script from its own
         return (
             f"os.chdir(os.path.expanduser({interpolated(args.strip(chr(34) + chr(39)))}))",
@@ -266,6 +271,17 @@ def _line_magic(m: MagicLine, translated: str) -> tuple[str | None, set[str], bo
     if name in NO_EFFECT_LINE_MAGICS:
         return None, set(), True
     return None, set(), False
+
+
+def _dollar_names(command: str, names: set[str]) -> str:
+    """``wget $url`` -> ``wget {url}`` when ``url`` is a notebook variable (IPython expands it);
+    ``$HOME`` and other shell variables stay for the shell, ``$$HOME`` is ``$HOME``."""
+    expanded = re.sub(
+        r"(?<!\$)\$([A-Za-z_]\w*)",
+        lambda m: "{" + m.group(1) + "}" if m.group(1) in names else m.group(0),
+        command,
+    )
+    return expanded.replace("$$", "$")  # IPython's escape for a literal $
 
 
 def _cell_magic(cell: CodeCell, first: MagicLine) -> _Cleaned | str:

@@ -59,7 +59,8 @@ _RULES = [
     Rule("NB301", "unused-import", "warning",
          "An import is used nowhere in the notebook.", "remove the import", "ruff"),
     Rule("NB302", "unused-variable", "warning",
-         "A name is assigned and never read anywhere in the notebook.",
+         "A name is assigned and never read: at module level anywhere in the notebook, or inside "
+         "its function.",
          "remove the assignment, or use `_` for a value you mean to drop", "ruff"),
     Rule("NB303", "unused-definition", "warning",
          "A function or class is defined and never used anywhere in the notebook.",
