@@ -287,3 +287,19 @@ def test_shell_lines_expand_notebook_variables_as_ipython_does(tmp_path):
     run = subprocess.run([sys.executable, "pipeline.py"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == str(["model", "2", os.environ["HOME"]])
+
+
+def test_a_magic_the_export_does_not_know_is_kept_as_a_comment_and_named(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = ["%%sql\nSELECT * FROM listings", "%%html\n<b>hi</b>", "x = 1\n%custom_magic --fast\nprint(x)"]
+    nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), tmp_path / "m.ipynb")
+    result = export_notebook(tmp_path / "m.ipynb")
+    assert (
+        "# SELECT * FROM listings" in result.script
+        and "# not exported: %custom_magic --fast" in result.script
+    )
+    assert result.not_exported == ["cell 1: %%sql cell (1 line(s))", "cell 3, line 2: %custom_magic --fast"]
+    assert "# NOT EXPORTED" in result.script and "<b>" not in result.script
+    assert result.dropped == {1: "not exported (see the comments)", 2: "%%html cell, display only"}
