@@ -1,10 +1,13 @@
-"""Notebook lint speed: `mlrelease lint` (no execution) against nbQA running ruff and vulture.
+"""Notebook lint speed: `mlrelease lint` (no execution) against nbQA running ruff and vulture,
+and against ruff's native notebook mode.
 
-200 notebooks: the lint corpus (tests/fixtures/notebooks: one per rule, the clean realistic ones)
-and the example's notebook, copied round-robin. mlrelease runs every rule (ruff and vulture inside,
-plus its own checks); the peer is what a team would wire up by hand: `nbqa ruff` with the same
-pyflakes rules and `nbqa vulture`, run one after the other on the same folder. Both are timed as
-whole commands (interpreter start-up included), medians of --reps interleaved runs.
+200 notebooks: the lint corpus (tests/fixtures/notebooks: one per rule, the clean realistic ones,
+the corpus of handed-over notebooks under corpus/) and the example's notebook, copied round-robin.
+mlrelease runs every rule (ruff and vulture inside, plus its own checks); the first peer is what a
+team would wire up by hand: `nbqa ruff` with the same pyflakes rules and `nbqa vulture`, run one
+after the other on the same folder; the second is `ruff check` on the .ipynb files directly (the
+same pyflakes rules; no vulture, no notebook rules). All are timed as whole commands (interpreter
+start-up included), medians of --reps interleaved runs.
 
 Peer setup (outside the repo):
     uv venv /tmp/peer-bench-work/nbqa-venv && \
@@ -31,7 +34,12 @@ WORK = Path("/tmp/peer-bench-work")
 
 
 def sources() -> list[Path]:
-    picked = [*sorted(CORPUS.glob("*.ipynb")), *sorted((CORPUS / "clean").glob("*.ipynb")), EXAMPLE_NB]
+    picked = [
+        *sorted(CORPUS.glob("*.ipynb")),
+        *sorted((CORPUS / "clean").glob("*.ipynb")),
+        *sorted((CORPUS / "corpus").glob("*.ipynb")),
+        EXAMPLE_NB,
+    ]
     return [p for p in picked if p.stat().st_size > 0]
 
 
@@ -76,7 +84,11 @@ def main() -> int:
         "F401,F811,F821,F841",
     ]
     vulture_argv = [str(nbqa), "vulture", str(folder), "--min-confidence", "60"]
-    ours, peer = [], []
+    native_argv = [str(args.peer_venv / "bin" / "ruff"), "check", str(folder), "--isolated",
+                   "--no-cache", "--select", "F401,F811,F821,F841", "--exit-zero", "--output-format",
+                   "concise"]  # fmt: skip
+    ours, peer, native = [], [], []
+    findings_native = 0
     findings_ours = findings_peer = 0
     for _ in range(args.reps):
         t, proc = timed(ours_argv, (0, 1, 2))
@@ -87,11 +99,17 @@ def main() -> int:
         t2, p2 = timed([*env_argv, *vulture_argv], (0, 1, 3))
         peer.append(t1 + t2)
         findings_peer = sum(1 for line in (p1.stdout + p2.stdout).splitlines() if ".ipynb:" in line)
-    m_ours, m_peer = statistics.median(ours), statistics.median(peer)
+        t3, p3 = timed([*env_argv, *native_argv], (0,))
+        native.append(t3)
+        findings_native = sum(1 for line in p3.stdout.splitlines() if ".ipynb:" in line)
+    m_ours, m_peer, m_native = statistics.median(ours), statistics.median(peer), statistics.median(native)
     print(f"notebooks: {args.notebooks} (from {len(sources())} distinct), reps: {args.reps} (median)")
     print(f"mlrelease lint (every rule):                {m_ours:.2f} s, {findings_ours} findings")
     print(f"nbqa ruff + nbqa vulture (dead code only):  {m_peer:.2f} s, {findings_peer} findings")
-    print(f"ratio peer/mlrelease: {m_peer / m_ours:.2f}x ({'faster' if m_ours < m_peer else 'slower'})")
+    print(f"ruff check on .ipynb (pyflakes rules only): {m_native:.2f} s, {findings_native} findings")
+    print(f"ratio nbqa/mlrelease: {m_peer / m_ours:.2f}x ({'faster' if m_ours < m_peer else 'slower'})")
+    verdict = "faster" if m_ours < m_native else "slower"
+    print(f"ratio ruff-native/mlrelease: {m_native / m_ours:.2f}x ({verdict})")
     return 0
 
 

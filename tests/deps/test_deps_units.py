@@ -176,3 +176,30 @@ def test_header_round_trips_inputs_and_digests(tmp_path: Path):
     assert list(header.described) == inputs.describe()
     assert header.body == body
     assert "python: 3.12" in header.described
+
+
+@pytest.mark.parametrize(
+    ("module", "dist"),
+    [("pkg_resources", "setuptools"), ("paddle.nn", "paddlepaddle"), ("thop", "ultralytics-thop")],
+)
+def test_import_names_that_differ_from_their_distribution(module: str, dist: str):
+    assert names.distribution_for(module) == dist
+    assert names.provides(dist, module)
+
+
+def test_modules_a_file_magic_writes_are_local_and_load_ext_packages_are_used(tmp_path: Path):
+    nb = _notebook(
+        tmp_path / "n.ipynb",
+        [
+            "%%writefile src/helpers.py\nimport numpy\n",
+            "%%file model_utils.py\ndef f():\n    return 1\n",
+            "%load_ext memory_profiler\n%load_ext autoreload",
+            "import helpers\nimport model_utils\nfrom src import helpers as h2\nimport pandas",
+        ],
+    )
+    uses, failures = imports.notebook_imports(nb, {})
+    assert failures == []
+    assert [(u.module, u.cell, u.line, u.context) for u in uses] == [
+        ("pandas", 4, 4, "runtime"),
+        ("memory_profiler", 3, 1, "display"),  # a notebook tool: satisfied by the dev requirements
+    ]

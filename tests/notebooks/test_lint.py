@@ -112,14 +112,15 @@ def test_example_notebook_fails_for_the_reasons_the_rules_state():
     by_rule: dict[str, list] = {}
     for f in report.findings:
         by_rule.setdefault(f.rule, []).append(f)
-    # the model was saved (cell 17, count 12) before the cell that fits it ran (count 14)
-    assert [(f.cell, f.severity) for f in by_rule["NB101"]] == [(17, "error")]
+    # cells count from 1 as Jupyter shows them: the model was saved (cell 18, count 12) before
+    # the cell that fits it ran (count 14)
+    assert [(f.cell, f.severity) for f in by_rule["NB101"]] == [(18, "error")]
     assert sorted(f.message.split("`")[1] for f in by_rule["NB301"]) == [
         "json", "os", "sklearn.ensemble.RandomForestRegressor"]  # fmt: skip
     assert [f.message for f in by_rule["NB303"]] == ["unused function 'add_age'"]
-    assert [(f.cell, f.line) for f in by_rule["NB201"]] == [(12, 2)]  # line 1 of the cell is prose
-    assert [f.cell for f in by_rule["NB104"]] == [11]
-    assert [f.cell for f in by_rule["NB701"]] == [3, 4, 6, 7, 16]
+    assert [(f.cell, f.line) for f in by_rule["NB201"]] == [(13, 2)]  # line 1 of the cell is prose
+    assert [f.cell for f in by_rule["NB104"]] == [12]
+    assert [f.cell for f in by_rule["NB701"]] == [4, 5, 7, 8, 17]
     assert set(by_rule) == {"NB101", "NB102", "NB104", "NB201", "NB301", "NB303", "NB701"}
     assert report.counts()["error"] == 1 and report.exit_code == 1
 
@@ -229,3 +230,11 @@ def test_lint_reads_severities_from_mlrelease_yaml(tmp_path):
     result = run("lint", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "error NB301 unused-import" in result.stdout
+
+
+def test_numpy_2_scalar_reprs_reproduce_the_numpy_1_outputs():
+    from mlrelease.notebooks.execute import same_text
+
+    assert same_text("0.96", "np.float64(0.96)", 1e-9) == (True, "")
+    assert same_text("(3, 'a', True)", "(np.int64(3), np.str_('a'), np.True_)", 1e-9)[0]
+    assert not same_text("0.96", "np.float64(0.97)", 1e-9)[0]

@@ -25,6 +25,14 @@ from mlrelease.cli.options import config_option, json_option
     help="Also run each notebook top to bottom in a fresh kernel and compare its stored outputs.",
 )
 @click.option(
+    "--kernel",
+    type=click.Choice(["lock", "current"]),
+    default="lock",
+    show_default=True,
+    help="With --execute: run in the handoff's environment, built from its lock (+ requirements-dev.in) "
+    "and cached by the lock's sha256; or in mlrelease's own environment (current).",
+)
+@click.option(
     "--sarif",
     "sarif_path",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -44,6 +52,7 @@ def lint(
     config_path: str | None,
     fail_on: str | None,
     execute: bool,
+    kernel: str,
     sarif_path: Path | None,
     report_path: Path | None,
     as_json: bool,
@@ -55,8 +64,10 @@ def lint(
     when clean, 1 when a finding reaches --fail-on, 2 on bad usage or an unreadable notebook.
     """
     from mlrelease.artifacts import check_writable, write_json
+    from mlrelease.errors import UsageError
+    from mlrelease.notebooks import kernels
     from mlrelease.notebooks import report as render
-    from mlrelease.notebooks.lint import lint_paths
+    from mlrelease.notebooks.lint import display_path, lint_paths
     from mlrelease.notebooks.targets import resolve_targets
 
     for path in (report_path, sarif_path):
@@ -64,7 +75,17 @@ def lint(
             check_writable(path)  # both, before anything is written
 
     targets = resolve_targets(list(notebooks), config_path)
-    result = lint_paths(targets.paths, targets.lint, root=targets.root, execute=execute, fail_on=fail_on)
+    chosen = kernels.CURRENT
+    if execute and kernel == "lock":
+        if targets.lock is None:
+            raise UsageError(
+                "--execute: no mlrelease.yaml, so no lock to build the notebook's kernel from",
+                hint="run in a handoff with an mlrelease.yaml and a lock, or pass --kernel current",
+            )
+        chosen = kernels.lock_kernel(targets.lock, display_path(targets.lock))
+    result = lint_paths(
+        targets.paths, targets.lint, root=targets.root, execute=execute, fail_on=fail_on, kernel=chosen
+    )
     result.unreadable[:0] = targets.missing
     for line in result.unreadable:
         click.echo(f"error: {line}", err=True)
@@ -91,8 +112,12 @@ def lint(
     help="Write the script here (e.g. pipeline.py). Default: print it.",
 )
 def export(notebook: Path, output: Path | None) -> None:
-    """Turn NOTEBOOK into a clean script: no magics, no display-only cells, no commented-out
-    code, imports first, and a header naming the notebook and its sha256."""
+    """Turn NOTEBOOK into a clean script that runs the notebook's code in the notebook's order.
+
+    Magics that act become Python (`!cmd`, `%%bash`, `%cd`, `%%file`, `%env`, `%run`); installs,
+    display-only magics, bare display expressions (a name or attribute, never a call),
+    commented-out code and unused functions go. The header names the notebook and its sha256.
+    Exit 2, naming the cell and line, when a cell is not valid Python."""
     from mlrelease.notebooks.export import export_notebook
 
     result = export_notebook(notebook, output)
@@ -101,3 +126,5 @@ def export(notebook: Path, output: Path | None) -> None:
     else:
         dropped = ", ".join(f"{i} ({why})" for i, why in sorted(result.dropped.items())) or "none"
         click.echo(f"wrote {output}: {len(result.kept)} cell(s) kept; dropped: {dropped}", err=True)
+    for line in result.not_exported:
+        click.echo(f"warning: not exported, kept as a comment: {line}", err=True)

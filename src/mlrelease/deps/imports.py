@@ -12,9 +12,10 @@ from __future__ import annotations
 import ast
 import json
 import pickletools
+import re
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 Context = Literal["runtime", "display", "test", "model"]
@@ -131,11 +132,15 @@ def notebook_imports(
     transformer = TransformerManager()
     cells: list[_Cell] = []
     failures: list[ParseFailure] = []
+    written: set[str] = set()  # modules a %%file cell writes: the notebook's own
+    extensions: list[tuple[str, int, int]] = []  # %load_ext packages: used, as dev tools
     for index, raw in enumerate(nb.get("cells", []), 1):
         if raw.get("cell_type") != "code":
             continue
         source = raw.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
+        written |= _written_modules(source)
+        extensions += [(name, line, index) for name, line in _loaded_extensions(source)]
         try:
             tree = ast.parse(transformer.transform_cell(source))
         except (SyntaxError, ValueError) as exc:
@@ -151,8 +156,32 @@ def notebook_imports(
         for module, line, optional, _ in cell.imports:
             top = module.split(".", 1)[0]
             context: Context = "display" if display_only.get(top) else "runtime"
-            uses.append(ImportUse(module, path, line, cell.index, context, optional))
+            if top not in written:
+                uses.append(ImportUse(module, path, line, cell.index, context, optional))
+    for name, line, index in extensions:
+        if name.split(".", 1)[0] not in written | IPYTHON_EXTENSIONS:
+            uses.append(ImportUse(name, path, line, index, "display"))
     return uses, failures
+
+
+# extensions IPython ships: `%load_ext autoreload` needs no package
+IPYTHON_EXTENSIONS = frozenset({"autoreload", "storemagic", "IPython"})
+_WRITEFILE = re.compile(r"^\s*%%(?:writefile|file)\s+(?:-a\s+|--append\s+)?[\"']?([^\s\"']+)")
+_LOAD_EXT = re.compile(r"^\s*%(?:load_ext|reload_ext)\s+([\w.]+)", re.MULTILINE)
+
+
+def _written_modules(source: str) -> set[str]:
+    """``%%file src/helpers.py`` -> {"helpers", "src"}: names a later import finds on disk."""
+    m = _WRITEFILE.match(source)
+    if not m or not m.group(1).endswith(".py"):
+        return set()
+    parts = PurePosixPath(m.group(1).replace("\\", "/")).parts
+    return {parts[-1].removesuffix(".py"), *(p for p in parts[:-1] if p not in {".", ".."})}
+
+
+def _loaded_extensions(source: str) -> list[tuple[str, int]]:
+    """(package, line) of each ``%load_ext package``: the notebook uses it (memory_profiler, ...)."""
+    return [(m.group(1), source.count("\n", 0, m.start()) + 1) for m in _LOAD_EXT.finditer(source)]
 
 
 def _display_only(cells: list[_Cell], top: str) -> bool:

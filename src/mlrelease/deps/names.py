@@ -34,6 +34,8 @@ IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "opencv-contrib-python-headless": ("cv2",),
     "opencv-python": ("cv2",),
     "opencv-python-headless": ("cv2",),
+    "paddlepaddle": ("paddle",),
+    "paddlepaddle-gpu": ("paddle",),
     "pillow": ("PIL",),
     "protobuf": ("google.protobuf",),
     "psycopg2-binary": ("psycopg2",),
@@ -49,10 +51,12 @@ IMPORT_NAMES: dict[str, tuple[str, ...]] = {
     "scikit-image": ("skimage",),
     "scikit-learn": ("sklearn",),
     "sentence-transformers": ("sentence_transformers",),
+    "setuptools": ("setuptools", "pkg_resources"),
     "tensorflow-cpu": ("tensorflow",),
     "tensorflow-gpu": ("tensorflow",),
     "tensorflow-intel": ("tensorflow",),
     "tensorflow-macos": ("tensorflow",),
+    "ultralytics-thop": ("thop",),
     "umap-learn": ("umap",),
 }
 
@@ -139,7 +143,14 @@ def distribution_for(module: str) -> str:
     """The distribution to declare for an import: the table, installed metadata, or the name itself."""
     for dist, names in IMPORT_NAMES.items():
         if any(module == n or module.startswith(n + ".") for n in names) and not dist.startswith(
-            ("tensorflow-", "opencv-contrib", "opencv-python-", "faiss-gpu", "onnxruntime-gpu")
+            (
+                "tensorflow-",
+                "opencv-contrib",
+                "opencv-python-",
+                "faiss-gpu",
+                "onnxruntime-gpu",
+                "paddlepaddle-",
+            )
         ):
             return dist
     top = module.split(".", 1)[0]

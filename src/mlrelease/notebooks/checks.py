@@ -40,7 +40,7 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
         if count is None:
             if cell.source.strip():
                 yield Hit(
-                    "NB104", cell.index, None, f"cell {cell.index} was never run, but cells around it were"
+                    "NB104", cell.index, None, f"cell {cell.number} was never run, but cells around it were"
                 )
             continue
         if count in seen:
@@ -48,14 +48,14 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
                 "NB101",
                 cell.index,
                 None,
-                f"cell {cell.index} has the same execution count ({count}) as cell {seen[count]}",
+                f"cell {cell.number} has the same execution count ({count}) as cell {seen[count] + 1}",
             )
         elif highest is not None and count < (highest.execution_count or 0):
             yield Hit(
                 "NB101",
                 cell.index,
                 None,
-                f"cell {cell.index} ran (count {count}) before cell {highest.index} above it "
+                f"cell {cell.number} ran (count {count}) before cell {highest.number} above it "
                 f"(count {highest.execution_count})",
             )
         elif last is None and count > 1:
@@ -77,8 +77,8 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
                 "NB102",
                 cell.index,
                 None,
-                f"execution count{'s' if lo != hi else ''} {missing} missing between cell {last.index} "
-                f"and cell {cell.index}: cells were re-run or deleted",
+                f"execution count{'s' if lo != hi else ''} {missing} missing between cell {last.number} "
+                f"and cell {cell.number}: cells were re-run or deleted",
             )
         seen[count] = cell.index
         last = cell
@@ -270,7 +270,7 @@ def hidden_state(nb: Notebook, flows: dict[int, list[tuple[str, str, int]]]) -> 
                         "NB103",
                         cell.index,
                         line,
-                        f"'{name}' is used here but first defined in cell {later} below",
+                        f"'{name}' is used here but first defined in cell {later + 1} below",
                         name,
                     )
 
@@ -284,8 +284,10 @@ _BLOCK_HEAD = re.compile(r"^(?:if|elif|for|while|with|def|class|try|except|final
 
 
 def is_code_comment(text: str) -> bool:
-    """Whether the text of a comment (without '#') is a Python statement rather than prose."""
-    body = text.strip()
+    """Whether the text of a comment (without '#') is a Python statement rather than prose.
+
+    Extra hashes are part of the marker: ``##print(x)`` is ``print(x)`` switched off twice."""
+    body = text.strip().lstrip("#").strip()
     if not body or _NOT_CODE_PREFIX.match(body):
         return False
     if _BLOCK_HEAD.match(body):
@@ -310,12 +312,15 @@ def is_code_comment(text: str) -> bool:
 
 
 def comments(cell: CodeCell) -> Iterator[tuple[int, str]]:
-    """(line, text after '#') of each real comment in the cell (not '#' inside strings)."""
+    """(line, text after '#') of each comment that is alone on its line (not '#' inside strings).
+
+    A trailing comment (``model = fit(X, y)  # model = fit(X)``) sits on live code: the line is
+    code whatever the comment says, so it is never commented-out code."""
     if cell.tree is None:
         return
     try:
         for tok in tokenize.generate_tokens(io.StringIO(cell.python).readline):
-            if tok.type == tokenize.COMMENT:
+            if tok.type == tokenize.COMMENT and tok.line[: tok.start[1]].strip() == "":
                 yield tok.start[0], tok.string[1:]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return
@@ -354,8 +359,10 @@ _INSTALL = re.compile(
     r"\b(?:pip3?|conda|mamba|micromamba|apt(?:-get)?|brew)\s+(?:-\S+\s+)*install\b|\buv\s+(?:pip\s+install|add)\b|\bpoetry\s+add\b"
 )
 _ABSOLUTE = re.compile(
-    r"^(?:/home/|/Users/|/root/|/mnt/|/media/|/Volumes/|/content/drive|~[/\\]|[A-Za-z]:[\\/])"
+    r"^(?:/home/|/Users/|/root/|/mnt/|/media/|/Volumes/|/content/|/kaggle/|~[/\\]|[A-Za-z]:[\\/])"
 )
+# calls that make a ``~/...`` path mean "this user's home" on whichever machine runs the code
+_HOME_CALLS = frozenset({"expanduser", "expandvars"})
 
 
 def environment_leaks(nb: Notebook, root: Path | None) -> Iterator[Hit]:
@@ -385,10 +392,22 @@ def environment_leaks(nb: Notebook, root: Path | None) -> Iterator[Hit]:
 
 
 def _string_literals(cell: CodeCell) -> Iterator[tuple[str, int]]:
+    """String literals of the cell, except a ``~`` path expanded for the running user:
+    ``os.path.expanduser("~/.cache")`` and ``Path("~/.cache").expanduser()`` exist everywhere."""
     if cell.tree is None:
         return
+    home: set[int] = set()
     for node in ast.walk(cell.tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _HOME_CALLS:
+            home.update(id(a) for a in node.args)
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):
+                home.update(id(a) for a in func.value.args)  # Path("~/x").expanduser()
+    for node in ast.walk(cell.tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in home:
             yield node.value, node.lineno
 
 
@@ -519,6 +538,27 @@ TORCH_RANDOM = frozenset(
 )
 
 
+KERAS_SEEDS = frozenset(
+    {
+        "tensorflow.random.set_seed",
+        "tensorflow.set_random_seed",
+        "tensorflow.compat.v1.set_random_seed",
+        "tensorflow.keras.utils.set_random_seed",
+        "keras.utils.set_random_seed",
+    }
+)
+# what builds a network with randomly initialised weights
+KERAS_MODELS = frozenset({"Sequential", "Model", "Functional"})
+
+
+def _is_keras_model(q: str) -> bool:
+    """A call that creates Keras weights: a model, or any layer (``layers.Dense``, ``keras.layers.LSTM``)."""
+    if not q.startswith(("keras.", "tensorflow.keras.", "tf_keras.")):
+        return False
+    head, _, last = q.rpartition(".")
+    return last in KERAS_MODELS or (head.endswith(".layers") and last[:1].isupper())
+
+
 def _aliases(nb: Notebook) -> dict[str, str]:
     """Local name -> qualified name, from every import in the notebook."""
     out: dict[str, str] = {}
@@ -574,13 +614,32 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
         "numpy": any(q in {"numpy.random.seed"} for _, _, q in calls),
         "random": any(q == "random.seed" for _, _, q in calls),
         "torch": any(q in {"torch.manual_seed", "torch.random.manual_seed"} for _, _, q in calls),
+        "keras": any(q in KERAS_SEEDS for _, _, q in calls),
     }
+    # scikit-learn's random_state=None draws from numpy's global generator: seeded above, it repeats
+    numpy_seeded_at = min(
+        ((c.index, n.lineno) for c, n, q in calls if q == "numpy.random.seed"), default=None
+    )
     reported_module: set[str] = set()
     for cell, call, q in sorted(calls, key=lambda c: (c[0].index, c[1].lineno)):
         if any(k.arg is None for k in call.keywords):
             continue  # **params: the seed may be in there
         head, _, last = q.rpartition(".")
+        if _is_keras_model(q):
+            if not seeded["keras"] and "keras" not in reported_module:
+                reported_module.add("keras")
+                yield Hit(
+                    "NB501",
+                    cell.index,
+                    call.lineno,
+                    f"Keras/TensorFlow {last}(...) and no tf.random.set_seed(...) or "
+                    "keras.utils.set_random_seed(...) in the notebook: weights start random",
+                    last,
+                )
+            continue
         if q.startswith("sklearn."):
+            if numpy_seeded_at is not None and numpy_seeded_at < (cell.index, call.lineno):
+                continue
             random_state = _kw(call, "random_state")
             if last in SKLEARN_IF_SHUFFLE:
                 shuffle = _kw(call, "shuffle")
@@ -771,7 +830,9 @@ DISPLAY_METHODS = frozenset(
     ]
 )
 PLOT_MODULES = ("matplotlib", "seaborn", "plotly", "altair", "bokeh")
-PLOT_NAMES = frozenset({"fig", "ax", "axes", "axs", "g", "grid"})
+# names matplotlib examples give figures and axes; "g" and "grid" are left out: they name grid
+# searches (``grid.fit(X, y)``) as often as seaborn grids
+PLOT_NAMES = frozenset({"fig", "ax", "axes", "axs"})
 
 
 def _root_name(node: ast.expr) -> str | None:

@@ -2,9 +2,9 @@
 
 Each notebook becomes one script: its code cells, translated from IPython to Python
 (``source.translate``), top to bottom. Checking the whole notebook as one module is what makes the
-analysis cross-cell: an import used three cells later is used. Both engines run once for all
-notebooks of a lint run (one process each, not one per notebook), which is where most of the
-speed over running them per notebook comes from.
+analysis cross-cell: an import used three cells later is used. ruff runs once for all notebooks
+of a lint run (one process; it checks each file alone); vulture runs in process, one scan per
+notebook, because it would otherwise count a name defined in one notebook as used by another.
 """
 
 from __future__ import annotations
@@ -76,7 +76,12 @@ def ruff_bin() -> str:
 
 
 def run_engines(notebooks: list[Notebook]) -> dict[int, list[Hit]]:
-    """Run ruff and vulture on every notebook at once; hits by position in ``notebooks``."""
+    """Run ruff and vulture on every notebook; hits by position in ``notebooks``.
+
+    Each notebook is its own program: ruff checks each file alone, and vulture (which would
+    count a function defined in one file as used by another) gets one scan per notebook, in
+    process. So a notebook's findings are the same whether it is linted alone or with others.
+    """
     hits: dict[int, list[Hit]] = {i: [] for i in range(len(notebooks))}
     if not notebooks:
         return hits
@@ -88,14 +93,20 @@ def run_engines(notebooks: list[Notebook]) -> dict[int, list[Hit]]:
             f.write_text(s.text, encoding="utf-8")
             files.append(f)
         index = {f.name: i for i, f in enumerate(files)}
-        for name, row, rule_id, message, ident in [*_ruff(tmp), *_vulture(tmp)]:
-            i = index.get(Path(name).name)
-            if i is None:
+        found = [
+            (index.get(Path(name).name), row, rule, message, ident)
+            for name, row, rule, message, ident in _ruff(tmp)
+        ]
+    for i, s in enumerate(scripts):
+        for row, rule_id, message, ident in _vulture(s.text):
+            if rule_id == "NB302" and not _module_level_assignment(notebooks[i], s, row, ident):
                 continue
-            if rule_id == "NB302" and not _module_level_assignment(notebooks[i], scripts[i], row, ident):
-                continue
-            cell, line = scripts[i].locate(row)
-            hits[i].append(Hit(rule_id, cell, line, message, ident))
+            found.append((i, row, rule_id, message, ident))
+    for i, row, rule_id, message, ident in found:
+        if i is None:
+            continue
+        cell, line = scripts[i].locate(row)
+        hits[i].append(Hit(rule_id, cell, line, message, ident))
     return hits
 
 
@@ -128,25 +139,20 @@ def _ruff(folder: str) -> list[tuple[str, int, str, str, str | None]]:
     return out
 
 
-_VULTURE_LINE = re.compile(r"^(.*?):(\d+): (.*?) \((\d+)% confidence")
+def _vulture(text: str) -> list[tuple[int, str, str, str | None]]:
+    """(line, rule, message, name) of vulture's findings in one notebook's script."""
+    from vulture import Vulture
 
-
-def _vulture(folder: str) -> list[tuple[str, int, str, str, str | None]]:
-    # vulture exits 3 when it found dead code, 0 when it found none
-    proc = run_process([sys.executable, "-m", "vulture", "--min-confidence", "60", folder], ok=(0, 3))
+    scan = Vulture()
+    scan.scan(text, filename="notebook.py")
     out = []
-    for row in proc.stdout.splitlines():
-        m = _VULTURE_LINE.match(row)
-        if not m:
-            continue
-        path, line, message = m.group(1), int(m.group(2)), m.group(3)
-        ident = re.search(r"'([^']+)'", message)
-        name = ident.group(1) if ident else None
-        if message.startswith(("unused function", "unused class")):
+    for item in scan.get_unused_code(min_confidence=60):
+        name = str(item.name) if item.typ != "unreachable_code" else None
+        if item.typ in {"function", "class"}:
             rule_id = "NB303"
-        elif message.startswith("unreachable code"):
+        elif item.typ == "unreachable_code":
             rule_id = "NB304"
-        elif message.startswith("unused variable"):
+        elif item.typ == "variable":
             # function-local variables come from ruff's F841, which knows more about scopes
             rule_id = "NB302"
         else:
@@ -156,7 +162,7 @@ def _vulture(folder: str) -> list[tuple[str, int, str, str, str | None]]:
             continue
         if name and name.startswith("_"):
             continue
-        out.append((path, line, rule_id, message, name))
+        out.append((item.first_lineno, rule_id, item.message, name))
     return out
 
 

@@ -14,11 +14,15 @@ from typing import Any
 
 from mlrelease.config import LintConfig
 from mlrelease.notebooks import checks, engines
+from mlrelease.notebooks.kernels import CURRENT, Kernel
 from mlrelease.notebooks.rules import RULES, SEVERITY_RANK, Hit, Severity
 from mlrelease.notebooks.source import Notebook, NotebookUnreadable, read
 
 SCHEMA_VERSION = 1
 UNUSED_RULES = frozenset({"NB301", "NB302", "NB303", "NB305"})
+# what a cell that does not parse hides: its uses (so "unused" is a guess) and its definitions
+# (so "undefined" is a cascade of the one syntax error, which NB107 reports)
+HELD_BACK_ON_SYNTAX_ERROR = UNUSED_RULES | {"NB106"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class Finding:
     severity: Severity
     message: str
     path: str  # as shown to the user (relative to the working folder when inside it)
-    cell: int | None  # 0-based index among all cells
+    cell: int | None  # 1-based position among all cells, as Jupyter shows them
     line: int | None  # 1-based line in the cell
     file_line: int  # 1-based line in the .ipynb file, for SARIF and annotations
     hint: str
@@ -59,6 +63,7 @@ class LintReport:
     findings: list[Finding] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # one line each, naming file and problem
     executed: bool = False
+    kernel: str | None = None  # what the notebooks were executed in, when they were
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "info": 0}
@@ -87,6 +92,7 @@ class LintReport:
             "fail_on": self.fail_on,
             "failed": self.failed,
             "executed": self.executed,
+            "kernel": self.kernel,
             "counts": self.counts(),
             "notebooks": [asdict(n) for n in self.notebooks],
             "unreadable": list(self.unreadable),
@@ -124,10 +130,15 @@ def lint_paths(
     root: Path | None = None,
     execute: bool = False,
     fail_on: str | None = None,
+    kernel: Kernel | None = None,
 ) -> LintReport:
-    """Check every notebook in ``paths``; ``root`` is the repository the handoff lives in."""
+    """Check every notebook in ``paths``; ``root`` is the repository the handoff lives in.
+    With ``execute``, each runs in ``kernel`` (default: mlrelease's own environment)."""
     cfg = cfg or LintConfig()
-    report = LintReport(fail_on=fail_on or cfg.fail_on, executed=execute)
+    kernel = kernel or CURRENT
+    report = LintReport(
+        fail_on=fail_on or cfg.fail_on, executed=execute, kernel=kernel.description if execute else None
+    )
     notebooks: list[Notebook] = []
     for path in paths:
         try:
@@ -138,13 +149,12 @@ def lint_paths(
     for i, nb in enumerate(notebooks):
         found = engine_hits[i]
         if any(c.syntax_error for c in nb.code):
-            # a cell that does not parse hides its uses: "unused" would be a guess, so it waits
-            found = [h for h in found if h.rule not in UNUSED_RULES]
+            found = [h for h in found if h.rule not in HELD_BACK_ON_SYNTAX_ERROR]
         hits = list(static_hits(nb, root or repo_root(nb.path.parent), cfg)) + found
         if execute:
             from mlrelease.notebooks.execute import execution_hits
 
-            hits += execution_hits(nb, cfg)
+            hits += execution_hits(nb, cfg, root or repo_root(nb.path.parent), kernel)
         findings = _apply(nb, _dedupe(hits), cfg)
         report.findings += findings
         report.notebooks.append(
@@ -203,7 +213,7 @@ def _apply(nb: Notebook, hits: list[Hit], cfg: LintConfig) -> list[Finding]:
                 severity=sev,
                 message=h.message,
                 path=nb.display,
-                cell=h.cell,
+                cell=h.cell + 1,  # Hit.cell is the index; people count cells from 1
                 line=h.line,
                 file_line=nb.file_line(h.cell, h.line),
                 hint=rule.hint,

@@ -56,7 +56,7 @@ def render_table(report: LintReport, stream: TextIO | None = None) -> None:
     verdict = "FAIL" if report.failed else "ok"
     console.print(
         f"{checked} notebook{'s' if checked != 1 else ''} checked"
-        f"{' and executed' if report.executed else ''}: "
+        f"{f' and executed in {report.kernel}' if report.executed else ''}: "
         f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info; "
         f"fail-on {report.fail_on}: [{'bold red' if report.failed else 'green'}]{verdict}[/]",
     )

@@ -59,7 +59,8 @@ _RULES = [
     Rule("NB301", "unused-import", "warning",
          "An import is used nowhere in the notebook.", "remove the import", "ruff"),
     Rule("NB302", "unused-variable", "warning",
-         "A name is assigned and never read anywhere in the notebook.",
+         "A name is assigned and never read: at module level anywhere in the notebook, or inside "
+         "its function.",
          "remove the assignment, or use `_` for a value you mean to drop", "ruff"),
     Rule("NB303", "unused-definition", "warning",
          "A function or class is defined and never used anywhere in the notebook.",
@@ -93,7 +94,8 @@ _RULES = [
          "revoke it, clear the output, and stop printing it"),
     # -- clutter
     Rule("NB701", "display-only-cell", "info",
-         "The cell only displays (a bare expression, .head(), a plot); the export drops it.",
+         "The cell only displays (a bare expression, .head(), a plot); the export drops bare names "
+         "and attributes, and keeps every call.",
          "keep it for exploration, or delete it from the handoff"),
     Rule("NB702", "large-output", "warning",
          "The cell's stored outputs exceed lint.max_output_kb; they bloat the repository and its diffs.",
@@ -113,7 +115,7 @@ class Hit:
     """A rule firing at a place, before configuration (severity, ignores) is applied."""
 
     rule: str
-    cell: int  # index among all cells of the notebook, 0-based
+    cell: int  # index among all cells of the notebook, 0-based (findings show it from 1)
     line: int | None  # line in the cell, 1-based; None for the whole cell
     message: str
     name: str | None = None  # the name the hit is about, when there is one

@@ -49,6 +49,10 @@ def reads(text: str) -> Any:
 PYTHON_BODY_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "snakeviz"}
 # line magics whose argument is a Python statement
 PYTHON_ARG_MAGICS = {"time", "timeit", "prun", "memit", "debug"}
+# line magics ``%mprun -f func stmt`` / ``%lprun -f func stmt``: they use each ``-f`` function and run stmt
+PROFILER_MAGICS = {"mprun", "lprun"}
+# cell magics that write their body to a file: ``%%file path`` / ``%%writefile [-a] path``
+WRITEFILE_MAGICS = {"file", "writefile"}
 SHELL_CELL_MAGICS = {"bash", "sh", "script", "system"}
 
 _INLINE_IGNORE = re.compile(r"#\s*mlrelease:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?", re.IGNORECASE)
@@ -89,6 +93,11 @@ class CodeCell:
     @property
     def lines(self) -> list[str]:
         return self.source.splitlines()
+
+    @property
+    def number(self) -> int:
+        """The cell's number as shown to the user: its position among all cells, from 1."""
+        return self.index + 1
 
     def ignored(self, line: int | None, rule_id: str) -> bool:
         """True when the line carries ``# mlrelease: ignore`` or ``# mlrelease: ignore[<rule_id>]``."""
@@ -270,17 +279,49 @@ def translate(source: str) -> tuple[str, list[MagicLine], bool]:
         if sigil.startswith("!"):
             word = rest.split()[0] if rest.split() else ""
             magics.append(MagicLine(i + 1, "shell", word, rest, text))
-            call = f"get_ipython().getoutput({rest!r})" if target else f"get_ipython().system({rest!r})"
+            arg = interpolated(rest)
+            call = f"get_ipython().getoutput({arg})" if target else f"get_ipython().system({arg})"
         else:
             name, _, args = rest.partition(" ")
             magics.append(MagicLine(i + 1, "line-magic", name, args.strip(), text))
-            call = f"get_ipython().run_line_magic({name!r}, {args.strip()!r})"
+            call = f"get_ipython().run_line_magic({name!r}, {interpolated(args.strip())})"
             if name in PYTHON_ARG_MAGICS:
                 stmt = _MAGIC_OPTS.sub("", args.strip())
                 if _parses(stmt):
                     call = stmt
+            elif name in PROFILER_MAGICS:
+                funcs, stmt = profiler_args(args.strip())
+                if funcs and all(_parses(f) for f in funcs) and _parses(stmt):
+                    call = "; ".join([*funcs, stmt])
         out[i] = f"{indent}{target} = {call}" if target else f"{indent}{call}"
     return "\n".join(out) + "\n", magics, shell_cell
+
+
+def interpolated(text: str) -> str:
+    """The Python literal of a magic's or shell line's argument: an f-string when it holds
+    ``{expr}`` (IPython expands those from the namespace, so the names are used), else a string."""
+    if "{" in text:
+        candidate = "f" + repr(text)
+        try:
+            ast.parse(candidate, mode="eval")
+            return candidate
+        except SyntaxError:  # `awk '{print $1}'`: braces that are not Python
+            pass
+    return repr(text)
+
+
+def profiler_args(args: str) -> tuple[list[str], str]:
+    """``-f train -f load train(X)`` -> (["train", "load"], "train(X)"): the profiled functions and
+    the statement %mprun / %lprun runs."""
+    funcs: list[str] = []
+    words = args.split()
+    while words and words[0].startswith("-"):
+        opt = words.pop(0)
+        if opt in {"-f", "-m", "-T"} and words:
+            value = words.pop(0)
+            if opt == "-f":
+                funcs.append(value)
+    return funcs, " ".join(words)
 
 
 def _help_line(stripped: str) -> bool:

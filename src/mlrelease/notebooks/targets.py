@@ -20,6 +20,7 @@ class Targets:
     lint: LintConfig
     root: Path | None
     missing: list[str] = field(default_factory=list)  # one line each: a path that does not exist
+    lock: Path | None = None  # the handoff's lock, when a config names one: the --execute kernel
 
 
 def _nearest_config(start: Path) -> Path | None:
@@ -66,4 +67,4 @@ def resolve_targets(args: list[Path], config_path: str | None) -> Targets:
     if args and not paths and not missing:
         raise UsageError("no .ipynb files found in " + ", ".join(str(a) for a in args))
     root = cfg.root if cfg else (repo_root(paths[0].resolve().parent) if paths else None)
-    return Targets(paths, lint, root, missing)
+    return Targets(paths, lint, root, missing, cfg.lock if cfg else None)
