@@ -9,6 +9,7 @@ the model was trained to handle them; the outlier check flags them.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +41,7 @@ class _Invalid(Exception):
     pass
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {
@@ -75,7 +76,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return float(v)
             if v is None:
                 return null()
-            raise _Invalid(f"expected a number, got {_type_name(v)}")
+            raise _Invalid(f"expected a number, got {type_name(v)}")
 
     elif kind == "integer":
 
@@ -89,7 +90,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return null()
             if t is float or t is int:
                 raise _Invalid(f"expected an integer within the 64-bit range, got {v!r}")
-            raise _Invalid(f"expected an integer, got {_type_name(v)}")
+            raise _Invalid(f"expected an integer, got {type_name(v)}")
 
     elif kind == "boolean":
 
@@ -100,7 +101,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return bool(v)
             if v is None:
                 return null()
-            raise _Invalid(f"expected a boolean, got {_type_name(v)}")
+            raise _Invalid(f"expected a boolean, got {type_name(v)}")
 
     else:
 
@@ -109,7 +110,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return v
             if v is None:
                 return null()
-            raise _Invalid(f"expected a string, got {_type_name(v)}")
+            raise _Invalid(f"expected a string, got {type_name(v)}")
 
     return check
 
@@ -134,14 +135,14 @@ class Validator:
     def records(self, rows: Any, where: str = "records") -> dict[str, list[Any]]:
         """Rows as objects: ``[{"area_m2": 70, ...}, ...]``."""
         if not isinstance(rows, list):
-            raise BadRequest(400, f"{where}: expected a list of objects, got {_type_name(rows)}")
+            raise BadRequest(400, f"{where}: expected a list of objects, got {type_name(rows)}")
         self._limit(len(rows))
         cols: dict[str, list[Any]] = {name: [] for name in self.names}
         problems: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             if type(row) is not dict:
                 problems.append(
-                    {"row": i, "field": None, "error": f"expected an object, got {_type_name(row)}"}
+                    {"row": i, "field": None, "error": f"expected an object, got {type_name(row)}"}
                 )
                 continue
             for name, check, nullable in self.checks:
@@ -164,7 +165,7 @@ class Validator:
     ) -> dict[str, list[Any]]:
         """Rows as lists, in ``columns`` order (default: the signature's order)."""
         if not isinstance(rows, list):
-            raise BadRequest(400, f"{where}: expected a list of rows, got {_type_name(rows)}")
+            raise BadRequest(400, f"{where}: expected a list of rows, got {type_name(rows)}")
         names = columns if columns is not None else self.names
         if columns is not None:
             self._known(columns, where)
@@ -175,7 +176,7 @@ class Validator:
         problems: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             if type(row) is not list or len(row) != width:
-                got = f"{len(row)} values" if isinstance(row, list) else _type_name(row)
+                got = f"{len(row)} values" if isinstance(row, list) else type_name(row)
                 problems.append(
                     {"row": i, "field": None, "error": f"expected a list of {width} values, got {got}"}
                 )
@@ -199,7 +200,7 @@ class Validator:
     def columns(self, data: Any, where: str = "inputs") -> dict[str, list[Any]]:
         """Named columns: ``{"area_m2": [70, 55], ...}``; all of the same length."""
         if not isinstance(data, dict):
-            raise BadRequest(400, f"{where}: expected an object of columns, got {_type_name(data)}")
+            raise BadRequest(400, f"{where}: expected an object of columns, got {type_name(data)}")
         lengths = {k: len(v) for k, v in data.items() if isinstance(v, list)}
         not_lists = [k for k, v in data.items() if not isinstance(v, list) and k in self.names]
         if not_lists:
@@ -240,6 +241,16 @@ class Validator:
     def _known(self, columns: list[Any], where: str) -> None:
         if not all(isinstance(c, str) for c in columns):
             raise BadRequest(400, f"{where}: column names must be strings")
+        # A column named twice would be read once and the other copy ignored: a wrong value
+        # there would go unchecked while the row is priced.
+        counts = Counter(columns)
+        twice = sorted(c for c, n in counts.items() if n > 1)
+        if twice:
+            raise BadRequest(
+                400,
+                f"{where}: column(s) {', '.join(twice)} named more than once; name each column once",
+                [{"row": None, "field": c, "error": f"named {counts[c]} times"} for c in twice],
+            )
 
     @staticmethod
     def _raise(problems: list[dict[str, Any]]) -> None:
@@ -257,7 +268,7 @@ class Validator:
 def _short(value: Any) -> Any:
     """The offending value as shown back: small values as they are, big ones cut."""
     if isinstance(value, (dict, list)):
-        return f"<{_type_name(value)}>"
+        return f"<{type_name(value)}>"
     if isinstance(value, str) and len(value) > 80:
         return value[:77] + "..."
     return value
