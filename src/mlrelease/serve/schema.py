@@ -34,6 +34,7 @@ class BadRequest(Exception):
 
 _MISSING = object()
 _INT64 = 2**63
+_EXACT = 2**53  # the largest float up to which every integer is a float
 Checker = Callable[[Any], Any]
 
 
@@ -84,12 +85,17 @@ def _checker(spec: FieldSpec) -> Checker:
             t = type(v)
             if t is int and -_INT64 <= v < _INT64:
                 return v
-            if t is float and v.is_integer() and -_INT64 <= v < _INT64:
+            # A float is an integer only where floats are exact: beyond 2**53 the JSON parser has
+            # already rounded (-9223372036854775809 arrives as -2.0**63, inside the range).
+            if t is float and v.is_integer() and -_EXACT <= v <= _EXACT:
                 return int(v)
             if v is None:
                 return null()
-            if t is float or t is int:
+            if t is int:
                 raise _Invalid(f"expected an integer within the 64-bit range, got {v!r}")
+            if t is float:
+                why = " (beyond 2**53 a number with a fraction part is inexact)" if v.is_integer() else ""
+                raise _Invalid(f"expected an integer, got {v!r}{why}")
             raise _Invalid(f"expected an integer, got {type_name(v)}")
 
     elif kind == "boolean":
