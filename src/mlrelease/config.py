@@ -180,6 +180,7 @@ class ConnectionsConfig:
     header_timeout_s: float = 10
     body_timeout_s: float = 30
     keep_alive_s: float = 5
+    max_header_bytes: int = 65536
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ taken port or a bad host exits 2 with one clear line."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -122,6 +123,41 @@ def test_connections_past_the_cap_get_503_and_the_server_recovers(start_server, 
     assert closed_metric(server, "max_connections") == 3
     for s in held[2:]:
         s.close()
+
+
+def test_a_request_head_past_the_size_cap_is_431_and_a_big_body_is_not(
+    start_server, example_cfg, example_service
+):
+    limits = ConnectionsConfig(max_header_bytes=16384)
+    server = start_server(with_serving(example_cfg, connections=limits), example_service)
+    heads = [
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X: a\r\n" * 4000 + b"\r\n",
+        b"GET /healthz?" + b"q" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Endless: " + b"a" * 2_000_000,  # never ends
+    ]
+    answers = []
+    for head in heads:
+        s = connect(server.port)
+        with contextlib.suppress(OSError):  # the server may close before all of it is written
+            s.sendall(head)
+        try:
+            answers.append(read_until_closed(s)[:13])
+        except ConnectionResetError:  # closed with bytes still unread: TCP resets, the 431 is lost
+            answers.append(b"reset")
+        s.close()
+    assert set(answers) <= {b"HTTP/1.1 431 ", b"reset"} and b"HTTP/1.1 431 " in answers, answers
+    assert closed_metric(server, "header_too_large") == len(heads)
+    rows = payload("native.json") * 400  # 800 rows, about 190 KB, written with the head at once
+    body = json.dumps(rows).encode()
+    s = connect(server.port)
+    s.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+    assert read_until_closed(s).startswith(b"HTTP/1.1 200 ")
+    s.close()
 
 
 def serve_cli(*args: str) -> subprocess.CompletedProcess[str]:

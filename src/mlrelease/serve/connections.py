@@ -1,5 +1,5 @@
-"""Limits on client connections that uvicorn lacks: deadlines for a request's headers and body, and
-a cap on open connections.
+"""Limits on client connections that uvicorn lacks: deadlines for a request's headers and body, a
+cap on the size of its headers, and a cap on open connections.
 
 uvicorn (0.54, httptools) closes a connection only when it idles after an answer
 (``timeout_keep_alive``): a client that connects and then sends its headers a byte at a time, or
@@ -14,6 +14,8 @@ those clients either, and it counts with ``>=``: a limit of N serves N - 1 conne
   connection is closed;
 - a body deadline from the headers to the end of the body; past it the connection is closed (the
   application then sees the client leave);
+- a cap on the size of a request's line and headers (``limits.max_header_bytes``): past it the
+  client gets a 431 and the connection is closed;
 - a cap: a connection beyond ``limits.max`` open ones gets a 503 and is closed at once.
 
 While the server itself has stopped reading (a pipelined request waits for the one before it,
@@ -48,12 +50,13 @@ def _response(status: bytes, message: str) -> bytes:
     )
 
 
+TOO_BIG = _response(b"431 Request Header Fields Too Large", "the request line and headers are too large")
 TOO_MANY = _response(b"503 Service Unavailable", "too many open connections; retry later")
 TOO_SLOW = _response(b"408 Request Timeout", "the request's headers did not arrive in time")
 
 
 class LimitedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with header/body deadlines and a connection cap."""
+    """uvicorn's httptools protocol with header/body deadlines and header-size and connection caps."""
 
     limits: ClassVar[ConnectionsConfig] = ConnectionsConfig()
     on_close: ClassVar[Callable[[str], None] | None] = None  # called with the reason
@@ -62,6 +65,10 @@ class LimitedProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        self._in_head = True  # until the request line and headers are complete
+        self._head_bytes = 0  # read while they were not
+        self._parsed_head_bytes = 0  # of the request line and headers parsed
+        self._head_too_big = False
 
     # -------------------------------------------------------------- deadlines
 
@@ -126,12 +133,52 @@ class LimitedProtocol(HttpToolsProtocol):
         if self._deadline is None:  # a new request on a kept-alive connection
             self._arm(self.limits.header_timeout_s, self._header_expired)
 
+    # httptools sets no limit on the size of a request's head (h11 has one, 16 KB). Counted twice:
+    # the bytes read while a head is incomplete (httptools buffers a header until its end, so
+    # this is what bounds memory), and the parts of a head that arrived whole within one read.
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        too_big = self._in_head and self._head_bytes > self.limits.max_header_bytes
+        if too_big and not self.transport.is_closing():
+            self._refuse_head()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, n: int) -> None:
+        self._parsed_head_bytes += n
+        if self._parsed_head_bytes > self.limits.max_header_bytes:
+            self._head_too_big = True
+            raise ValueError("request head too large")  # stops the parser: see send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_too_big:
+            self._refuse_head()
+        else:
+            super().send_400_response(msg)
+
+    def _refuse_head(self) -> None:
+        self._disarm()
+        self.transport.write(TOO_BIG)
+        self.transport.close()
+        self._closed("header_too_large")
+
     def on_headers_complete(self) -> None:
+        self._in_head = False
         self._arm(self.limits.body_timeout_s, self._body_expired)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._in_head, self._head_bytes = True, 0  # what comes next is the next request's head
+        self._parsed_head_bytes = 0
         super().on_message_complete()
 
 
