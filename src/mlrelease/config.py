@@ -176,6 +176,15 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class ConnectionsConfig:
+    max: int = 1000
+    header_timeout_s: float = 10
+    body_timeout_s: float = 30
+    keep_alive_s: float = 5
+    max_header_bytes: int = 65536
+
+
+@dataclass(frozen=True)
 class ServingConfig:
     port: int = 8080
     max_batch_rows: int = 1000
@@ -184,6 +193,7 @@ class ServingConfig:
     batching: BatchingConfig = field(default_factory=BatchingConfig)
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    connections: ConnectionsConfig = field(default_factory=ConnectionsConfig)
 
 
 @dataclass(frozen=True)
@@ -1008,6 +1018,7 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
             sample_rate=log["sample_rate"],
             file=(root / log["file"]) if log.get("file") else None,
         ),
+        connections=ConnectionsConfig(**s["connections"]),
     )
     gk = d["deploy"].get("gke")
     deploy = DeployConfig(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -68,15 +69,20 @@ def test_sigterm_writes_every_request_line_to_stdout_and_file(tmp_path):
         sent = 0
         lock = threading.Lock()
 
-        def client(n: int) -> None:
+        traces: list[str] = []
+
+        def client(c: int, n: int) -> None:
             nonlocal sent
-            for _ in range(n):
-                status, _, _ = runner.request(port, "POST", "/predict", rows)
+            for i in range(n):
+                trace = f"{c:08x}{i:024x}"  # one trace id per request, to count each line
+                headers = {"X-Cloud-Trace-Context": f"{trace}/1;o=1"}
+                status, _, _ = runner.request(port, "POST", "/predict", rows, headers)
                 assert status == 200
                 with lock:
                     sent += 1
+                    traces.append(trace)
 
-        threads = [threading.Thread(target=client, args=(40,)) for _ in range(6)]
+        threads = [threading.Thread(target=client, args=(c, 40)) for c in range(6)]
         for t in threads:
             t.start()
         for t in threads:
@@ -94,6 +100,10 @@ def test_sigterm_writes_every_request_line_to_stdout_and_file(tmp_path):
     for lines in (stdout_lines, file_lines):
         requests = [ln for ln in lines if ln["logging.googleapis.com/labels"]["event"] == "request"]
         assert len(requests) == sent
+        logged = Counter(ln["logging.googleapis.com/trace"] for ln in requests)
+        assert logged == Counter(traces), "lost or doubled lines: " + str(
+            {t: logged[t] for t in set(traces) | set(logged) if logged[t] != 1}
+        )
         assert all(ln["httpRequest"]["status"] == 200 and len(ln["predictions"]) == 2 for ln in requests)
         assert lines[-1]["message"] == "stopped"
     for ln in err.decode().splitlines():  # uvicorn's own messages are JSON lines too

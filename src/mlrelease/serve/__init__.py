@@ -10,5 +10,6 @@ structured format off the request path (``logs``).
 
 Modules: ``service`` (model + signature + version), ``schema`` (validation), ``protocols``
 (payload formats), ``outliers``, ``batching``, ``logs``, ``metrics``, ``openapi``, ``app``,
-``runner`` (start/stop uvicorn, the smoke check).
+``connections`` (header and body deadlines, the connection cap), ``runner`` (start/stop
+uvicorn, the smoke check).
 """

@@ -78,6 +78,12 @@ class Metrics:
         )
         self.outlier_flags = Counter("mlrelease_outlier_flags", "Outlier flags raised", ["flag"], registry=r)
         self.rejected = Counter("mlrelease_rejected_requests", "Requests refused", ["reason"], registry=r)
+        self.closed = Counter(
+            "mlrelease_closed_connections",
+            "Connections closed on a limit (header_timeout, body_timeout, max_connections)",
+            ["reason"],
+            registry=r,
+        )
         self.batch_rows = Histogram(
             "mlrelease_batch_rows",
             "Rows per model call",

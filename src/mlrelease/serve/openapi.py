@@ -7,19 +7,39 @@ from typing import Any
 
 from mlrelease import __version__
 from mlrelease.serve.protocols import v2_datatype
-from mlrelease.signature import Signature
+from mlrelease.signature import FieldSpec, Signature
+
+INT64 = 2**63
+RECORD = "#/components/schemas/Record"
+
+
+def value_schema(f: FieldSpec) -> dict[str, Any]:
+    """The JSON Schema of one value as the validator (``schema.py``) takes it, so a client (or a
+    fuzzer) reading this document sends what is accepted: integers within 64 bits, 0/1 for a
+    boolean, and any string in a categorical column, since an unseen category is answered and
+    flagged, not refused (the known ones are listed as ``examples``)."""
+    out = f.json_schema()
+    known = out.pop("enum", None)
+    if known is not None:
+        out["examples"] = [c for c in known if c is not None]
+    if f.kind == "integer":
+        out.update(minimum=-INT64, maximum=INT64 - 1)
+    elif f.kind == "boolean":
+        out.update(minimum=0, maximum=1)  # applies to the integers; true and false pass as they are
+    return out
 
 
 def openapi(
     name: str, version: str, signature: Signature, example: dict[str, Any], max_rows: int
 ) -> dict[str, Any]:
     record = signature.json_schema()
+    record["properties"] = {f.name: value_schema(f) for f in signature.fields}
     record["additionalProperties"] = True  # extra fields (ids, the target) are ignored
     record["example"] = example
     names = signature.names
     row = {
         "type": "array",
-        "prefixItems": [f.json_schema() for f in signature.fields],
+        "prefixItems": [value_schema(f) for f in signature.fields],
         "minItems": len(names),
         "maxItems": len(names),
     }
@@ -138,10 +158,10 @@ def openapi(
                                     "required": ["instances"],
                                     "properties": {
                                         "instances": {
-                                            **rows_param,
-                                            "items": {
-                                                "oneOf": [{"$ref": "#/components/schemas/Record"}, row]
-                                            },
+                                            "oneOf": [  # all objects, or all lists in column order
+                                                {**rows_param, "items": {"$ref": RECORD}},
+                                                {**rows_param, "items": row},
+                                            ]
                                         }
                                     },
                                 },
@@ -286,7 +306,7 @@ textarea{width:100%;height:9rem}pre{background:#f6f8fa;padding:.75rem;overflow:a
     tr.insertCell().textContent = name;
     tr.insertCell().textContent = [].concat(s.type).join(" | ");
     tr.insertCell().textContent = rec.required.includes(name) ? "yes" : "no";
-    tr.insertCell().textContent = s.enum ? s.enum.filter(v => v !== null).join(", ") : "";
+    tr.insertCell().textContent = s.examples ? s.examples.join(", ") : "";
   }
   document.getElementById("body").value = JSON.stringify([rec.example], null, 2);
   document.getElementById("send").onclick = async () => {

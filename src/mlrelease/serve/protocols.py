@@ -16,7 +16,7 @@ import csv
 import io
 from typing import Any
 
-from mlrelease.serve.schema import BadRequest, Validator
+from mlrelease.serve.schema import BadRequest, Validator, type_name
 from mlrelease.signature import Signature
 
 Columns = dict[str, list[Any]]
@@ -77,13 +77,22 @@ def parse_kserve_v1(body: Any, v: Validator) -> Columns:
 
 
 def _flatten(data: Any) -> list[Any]:
+    """The values of a (possibly nested) tensor in row-major order. A loop, not recursion: JSON
+    nested a thousand deep (which the parser takes) would overflow Python's stack."""
     if not isinstance(data, list):
         return [data]
     if not any(isinstance(x, list) for x in data):
         return data
     out: list[Any] = []
-    for x in data:
-        out.extend(_flatten(x))
+    stack = [iter(data)]
+    while stack:
+        for x in stack[-1]:
+            if isinstance(x, list):
+                stack.append(iter(x))
+                break
+            out.append(x)
+        else:
+            stack.pop()
     return out
 
 
@@ -98,14 +107,16 @@ def _v2_tensor(t: Any, i: int) -> tuple[str, list[int], str, list[Any]]:
         raise BadRequest(400, f"inputs[{i}].name: expected a string")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise BadRequest(400, f"inputs[{i}] ({name}).shape: expected a list of non-negative integers")
-    if dtype not in V2_DATATYPES:
+    if not isinstance(dtype, str) or dtype not in V2_DATATYPES:
+        got = repr(dtype[:40]) if isinstance(dtype, str) else type_name(dtype)
         raise BadRequest(
-            400, f"inputs[{i}] ({name}).datatype: {dtype!r} is not one of {', '.join(sorted(V2_DATATYPES))}"
+            400,
+            f"inputs[{i}] ({name}).datatype: expected one of {', '.join(sorted(V2_DATATYPES))}, got {got}",
         )
+    if len(shape) > 2:  # a column is [rows] or [rows, 1]; one tensor of all columns [rows, columns]
+        raise BadRequest(400, f"inputs[{i}] ({name}).shape: {len(shape)} dimensions; expected 1 or 2")
     flat = _flatten(data)
-    size = 1
-    for d in shape:
-        size *= d
+    size = shape[0] * shape[1] if len(shape) == 2 else shape[0] if shape else 1
     if len(flat) != size:
         raise BadRequest(
             400, f"inputs[{i}] ({name}): shape {shape} holds {size} values, data has {len(flat)}"
@@ -117,6 +128,15 @@ def parse_v2(body: Any, v: Validator, sig: Signature) -> Columns:
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
         raise BadRequest(400, 'expected an object {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
     tensors = [_v2_tensor(t, i) for i, t in enumerate(body["inputs"])]
+    first: dict[str, int] = {}
+    for i, t in enumerate(tensors):
+        j = first.setdefault(t[0], i)
+        if j != i:  # one copy would be read and the other ignored, unchecked
+            raise BadRequest(
+                400,
+                f"inputs[{i}] ({t[0]}): the input is also inputs[{j}]; send each input once",
+                [{"row": None, "field": t[0], "error": "sent more than once"}],
+            )
     names = set(sig.names)
     if len(tensors) == 1 and tensors[0][0] not in names:
         name, shape, dtype, flat = tensors[0]
@@ -134,7 +154,7 @@ def parse_v2(body: Any, v: Validator, sig: Signature) -> Columns:
     for name, shape, dtype, flat in tensors:
         if name not in names:
             continue  # extra inputs are ignored, as extra record fields are
-        if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        if len(shape) == 2 and shape[1] != 1:
             problems.append(
                 {"row": None, "field": name, "error": f"shape {shape}: expected [rows] or [rows, 1]"}
             )

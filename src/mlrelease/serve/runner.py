@@ -3,6 +3,7 @@ that starts it on a free local port, sends typical and absurd rows, and stops it
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import os
@@ -19,6 +20,8 @@ from mlrelease.config import Config
 from mlrelease.errors import CheckFailed, UsageError
 from mlrelease.serve.service import example_value
 from mlrelease.signature import Signature
+
+BACKLOG = 2048
 
 
 def build_app(cfg: Config, signature: Path | None = None, **kwargs: Any) -> Any:
@@ -51,18 +54,22 @@ def log_config(name: str, version: str) -> dict[str, Any]:
 def uvicorn_config(app: Any, host: str, port: int) -> Any:
     import uvicorn
 
+    from mlrelease.serve.connections import limited_protocol
+
+    limits = app.serving.connections
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(limits, lambda reason: app.metrics.closed.labels(reason).inc()),
+        timeout_keep_alive=limits.keep_alive_s,
         lifespan="on",
         access_log=False,
         server_header=False,
         log_config=log_config(app.name, app.version),
         timeout_graceful_shutdown=10,
-        backlog=2048,
+        backlog=BACKLOG,
     )
 
 
@@ -70,19 +77,71 @@ def serve(cfg: Config, *, signature: Path | None, host: str, port: int | None) -
     """Run the server in this process until SIGINT/SIGTERM; queued log lines are written before exit."""
     import uvicorn
 
-    t0 = time.perf_counter()
-    app = build_app(cfg, signature)
     port = cfg.serving.port if port is None else port
-    server = uvicorn.Server(uvicorn_config(app, host, port))
-    app.log.event(
-        "INFO", f"listening on http://{host}:{port}", model_load_s=round(time.perf_counter() - t0, 3)
-    )
+    sockets = listen(host, port)  # before the model loads: a taken port fails at once
     try:
-        server.run()
+        t0 = time.perf_counter()
+        app = build_app(cfg, signature)
+        port = sockets[0].getsockname()[1]
+        server = uvicorn.Server(uvicorn_config(app, host, port))
+        app.log.event(
+            "INFO", f"listening on http://{host}:{port}", model_load_s=round(time.perf_counter() - t0, 3)
+        )
+        try:
+            server.run(sockets=sockets)
+        finally:
+            app.shutdown()  # idempotent: makes sure the log is drained even when start-up failed
     finally:
-        app.shutdown()  # idempotent: makes sure the log is drained even when start-up failed
+        for sock in sockets:
+            sock.close()
     if not server.started:
-        raise UsageError(f"the server could not start on {host}:{port}", hint="is the port free?")
+        raise UsageError(f"the server could not start on {host}:{port}")
+
+
+def listen(host: str, port: int, backlog: int = BACKLOG) -> list[socket.socket]:
+    """Listening sockets for every address ``host`` names (as asyncio's create_server binds them),
+    or a UsageError that says what is wrong: the port is taken, the host is not an address here."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise UsageError(
+            f"--host {host!r} is not an address to listen on: {reason}",
+            hint="pass an IP address of this machine, 0.0.0.0 for all of them, or 127.0.0.1",
+        ) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, addr in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(addr)
+                sock.listen(backlog)
+            except OSError as exc:
+                message, hint = _bind_error(exc, host, port)
+                raise UsageError(message, hint=hint) from None
+            sock.set_inheritable(True)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_error(exc: OSError, host: str, port: int) -> tuple[str, str]:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} is in use on {host}",
+            f"stop what listens there (e.g. `ss -ltnp 'sport = :{port}'` names it) or pass another --port",
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host} is not an address of this machine", "pass 0.0.0.0 or one of its addresses"
+    if exc.errno == errno.EACCES:
+        return f"port {port} needs privileges to listen on", "pass --port 1024 or above"
+    return f"cannot listen on {host}:{port}: {exc.strerror}", "pass another --host or --port"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

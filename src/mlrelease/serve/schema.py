@@ -9,6 +9,7 @@ the model was trained to handle them; the outlier check flags them.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class BadRequest(Exception):
 
 _MISSING = object()
 _INT64 = 2**63
+_EXACT = 2**53  # the largest float up to which every integer is a float
 Checker = Callable[[Any], Any]
 
 
@@ -40,7 +42,7 @@ class _Invalid(Exception):
     pass
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "null"
     return {
@@ -75,7 +77,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return float(v)
             if v is None:
                 return null()
-            raise _Invalid(f"expected a number, got {_type_name(v)}")
+            raise _Invalid(f"expected a number, got {type_name(v)}")
 
     elif kind == "integer":
 
@@ -83,13 +85,18 @@ def _checker(spec: FieldSpec) -> Checker:
             t = type(v)
             if t is int and -_INT64 <= v < _INT64:
                 return v
-            if t is float and v.is_integer() and -_INT64 <= v < _INT64:
+            # A float is an integer only where floats are exact: beyond 2**53 the JSON parser has
+            # already rounded (-9223372036854775809 arrives as -2.0**63, inside the range).
+            if t is float and v.is_integer() and -_EXACT <= v <= _EXACT:
                 return int(v)
             if v is None:
                 return null()
-            if t is float or t is int:
+            if t is int:
                 raise _Invalid(f"expected an integer within the 64-bit range, got {v!r}")
-            raise _Invalid(f"expected an integer, got {_type_name(v)}")
+            if t is float:
+                why = " (beyond 2**53 a number with a fraction part is inexact)" if v.is_integer() else ""
+                raise _Invalid(f"expected an integer, got {v!r}{why}")
+            raise _Invalid(f"expected an integer, got {type_name(v)}")
 
     elif kind == "boolean":
 
@@ -100,7 +107,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return bool(v)
             if v is None:
                 return null()
-            raise _Invalid(f"expected a boolean, got {_type_name(v)}")
+            raise _Invalid(f"expected a boolean, got {type_name(v)}")
 
     else:
 
@@ -109,7 +116,7 @@ def _checker(spec: FieldSpec) -> Checker:
                 return v
             if v is None:
                 return null()
-            raise _Invalid(f"expected a string, got {_type_name(v)}")
+            raise _Invalid(f"expected a string, got {type_name(v)}")
 
     return check
 
@@ -134,14 +141,14 @@ class Validator:
     def records(self, rows: Any, where: str = "records") -> dict[str, list[Any]]:
         """Rows as objects: ``[{"area_m2": 70, ...}, ...]``."""
         if not isinstance(rows, list):
-            raise BadRequest(400, f"{where}: expected a list of objects, got {_type_name(rows)}")
+            raise BadRequest(400, f"{where}: expected a list of objects, got {type_name(rows)}")
         self._limit(len(rows))
         cols: dict[str, list[Any]] = {name: [] for name in self.names}
         problems: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             if type(row) is not dict:
                 problems.append(
-                    {"row": i, "field": None, "error": f"expected an object, got {_type_name(row)}"}
+                    {"row": i, "field": None, "error": f"expected an object, got {type_name(row)}"}
                 )
                 continue
             for name, check, nullable in self.checks:
@@ -164,7 +171,7 @@ class Validator:
     ) -> dict[str, list[Any]]:
         """Rows as lists, in ``columns`` order (default: the signature's order)."""
         if not isinstance(rows, list):
-            raise BadRequest(400, f"{where}: expected a list of rows, got {_type_name(rows)}")
+            raise BadRequest(400, f"{where}: expected a list of rows, got {type_name(rows)}")
         names = columns if columns is not None else self.names
         if columns is not None:
             self._known(columns, where)
@@ -175,7 +182,7 @@ class Validator:
         problems: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
             if type(row) is not list or len(row) != width:
-                got = f"{len(row)} values" if isinstance(row, list) else _type_name(row)
+                got = f"{len(row)} values" if isinstance(row, list) else type_name(row)
                 problems.append(
                     {"row": i, "field": None, "error": f"expected a list of {width} values, got {got}"}
                 )
@@ -199,7 +206,7 @@ class Validator:
     def columns(self, data: Any, where: str = "inputs") -> dict[str, list[Any]]:
         """Named columns: ``{"area_m2": [70, 55], ...}``; all of the same length."""
         if not isinstance(data, dict):
-            raise BadRequest(400, f"{where}: expected an object of columns, got {_type_name(data)}")
+            raise BadRequest(400, f"{where}: expected an object of columns, got {type_name(data)}")
         lengths = {k: len(v) for k, v in data.items() if isinstance(v, list)}
         not_lists = [k for k, v in data.items() if not isinstance(v, list) and k in self.names]
         if not_lists:
@@ -240,6 +247,16 @@ class Validator:
     def _known(self, columns: list[Any], where: str) -> None:
         if not all(isinstance(c, str) for c in columns):
             raise BadRequest(400, f"{where}: column names must be strings")
+        # A column named twice would be read once and the other copy ignored: a wrong value
+        # there would go unchecked while the row is priced.
+        counts = Counter(columns)
+        twice = sorted(c for c, n in counts.items() if n > 1)
+        if twice:
+            raise BadRequest(
+                400,
+                f"{where}: column(s) {', '.join(twice)} named more than once; name each column once",
+                [{"row": None, "field": c, "error": f"named {counts[c]} times"} for c in twice],
+            )
 
     @staticmethod
     def _raise(problems: list[dict[str, Any]]) -> None:
@@ -257,7 +274,7 @@ class Validator:
 def _short(value: Any) -> Any:
     """The offending value as shown back: small values as they are, big ones cut."""
     if isinstance(value, (dict, list)):
-        return f"<{_type_name(value)}>"
+        return f"<{type_name(value)}>"
     if isinstance(value, str) and len(value) > 80:
         return value[:77] + "..."
     return value
