@@ -26,6 +26,7 @@ from mlrelease.serve.metrics import Metrics
 from mlrelease.serve.openapi import DOCS_HTML, openapi
 from mlrelease.serve.outliers import HARD_FLAGS, OutlierGuard
 from mlrelease.serve.protocols import (
+    Answers,
     parse_csv,
     parse_kserve_v1,
     parse_mlflow,
@@ -82,7 +83,7 @@ class ServerApp:
         elif features.inline:
             batching = replace(batching, inline_max_ms=float("inf"))
         self.batcher = Batcher(
-            service.predict_columns,
+            service.predict_answer,
             self.guard.check,
             batching,
             on_batch=self.metrics.batch,
@@ -102,7 +103,13 @@ class ServerApp:
         example = {n: v[0] for n, v in service.example_columns().items()}
         self._openapi = orjson.dumps(openapi(self.name, self.version, sig, example, serving.max_batch_rows))
         self._signature = orjson.dumps(sig.to_dict())
-        out_type = "FP64" if service.task == "regression" else "BYTES"
+        clf = serving.classification
+        self.answers = Answers(
+            service.task,
+            service.classes,
+            probabilities=clf.probabilities,
+            kserve_v1=clf.kserve_v1,
+        )
         self._v2_meta = orjson.dumps(
             {
                 "name": self.name,
@@ -111,7 +118,7 @@ class ServerApp:
                 "inputs": [
                     {"name": f.name, "datatype": v2_datatype(f.kind), "shape": [-1]} for f in sig.fields
                 ],
-                "outputs": [{"name": "predict", "datatype": out_type, "shape": [-1]}],
+                "outputs": self.answers.v2_outputs(),
             }
         )
         self._version = orjson.dumps(
@@ -121,6 +128,7 @@ class ServerApp:
                 "sha256": service.model.sha256,
                 "format": service.model.format,
                 "task": service.task,
+                **({"classes": service.classes} if service.classes is not None else {}),
                 "predictor": service.compiled.to_dict(),
                 "server": f"mlrelease {__version__}",
                 "python": platform.python_version(),
@@ -302,6 +310,7 @@ class ServerApp:
                     ctype = v.split(b";", 1)[0].strip().lower()
             sig = self.service.signature
             v = self.validator
+            choice: Any = self.answers.default
             if protocol == "mlflow" and ctype in (b"text/csv", b"application/csv"):
                 columns = parse_csv(raw, v, sig)
             else:
@@ -324,6 +333,7 @@ class ServerApp:
                         entry["v2_id"] = data["id"]
                 else:
                     columns = parse_mlflow(data, v)
+                choice = self.answers.choose(protocol, data)
             rows = row_count(columns)
             entry["rows"] = rows
             arrived = False
@@ -374,38 +384,26 @@ class ServerApp:
                     problems,
                 )
                 return 422, JSON, self._error(protocol, err), extra
-        return 200, JSON, self._answer(protocol, answer, outlier_rows, entry.get("v2_id")), extra
+        return 200, JSON, self._answer(protocol, answer, outlier_rows, entry.get("v2_id"), choice), extra
 
-    def _answer(self, protocol: str, answer: Answer, outlier_rows: list[int], v2_id: str | None) -> bytes:
-        preds = answer.predictions
+    def _answer(
+        self, protocol: str, answer: Answer, outlier_rows: list[int], v2_id: str | None, choice: Any
+    ) -> bytes:
         if protocol == "native":
-            return orjson.dumps(
-                {
-                    "model": self.name,
-                    "version": self.version,
-                    "predictions": preds,
-                    "flags": answer.flags,
-                    "outlier_rows": outlier_rows,
-                }
-            )
-        if protocol == "v2":
-            dtype = (
-                "FP64"
-                if all(type(p) is float for p in preds)
-                else "INT64"
-                if all(type(p) is int for p in preds)
-                else "BYTES"
-            )
-            data = preds if dtype != "BYTES" else [str(p) for p in preds]
-            out: dict[str, Any] = {
-                "model_name": self.name,
-                "model_version": self.version,
-                "outputs": [{"name": "predict", "datatype": dtype, "shape": [len(preds)], "data": data}],
+            extra: dict[str, Any] = {
+                "model": self.name,
+                "version": self.version,
+                "flags": answer.flags,
+                "outlier_rows": outlier_rows,
             }
+        elif protocol == "v2":
+            extra = {"model_name": self.name, "model_version": self.version}
             if v2_id is not None:
-                out["id"] = v2_id
-            return orjson.dumps(out)
-        return orjson.dumps({"predictions": preds})
+                extra["id"] = v2_id
+        else:
+            extra = {}
+        body = self.answers.body(protocol, choice, answer.predictions, answer.probabilities, **extra)
+        return orjson.dumps(body)
 
     def _error(self, protocol: str, exc: BadRequest) -> bytes:
         if protocol == "mlflow":
