@@ -121,19 +121,7 @@ class ServerApp:
                 "outputs": self.answers.v2_outputs(),
             }
         )
-        self._version = orjson.dumps(
-            {
-                "model": self.name,
-                "version": self.version,
-                "sha256": service.model.sha256,
-                "format": service.model.format,
-                "task": service.task,
-                **({"classes": service.classes} if service.classes is not None else {}),
-                "predictor": service.compiled.to_dict(),
-                "server": f"mlrelease {__version__}",
-                "python": platform.python_version(),
-            }
-        )
+        self._version = self._version_json()
         self.post_routes: dict[str, tuple[str, str]] = {
             "/predict": ("/predict", "native"),
             "/invocations": ("/invocations", "mlflow"),
@@ -144,6 +132,24 @@ class ServerApp:
                 "v2",
             ),
         }
+
+    def _version_json(self) -> bytes:
+        service = self.service
+        startup = service.startup
+        return orjson.dumps(
+            {
+                "model": self.name,
+                "version": self.version,
+                "sha256": service.model.sha256,
+                "format": service.model.format,
+                "task": service.task,
+                **({"classes": service.classes} if service.classes is not None else {}),
+                "predictor": service.compiled.to_dict(),
+                "startup_s": startup.to_dict() if startup is not None else None,
+                "server": f"mlrelease {__version__}",
+                "python": platform.python_version(),
+            }
+        )
 
     # ------------------------------------------------------------------ ASGI
 
@@ -172,6 +178,7 @@ class ServerApp:
     async def warm_up(self) -> None:
         """Predict on typical rows so the first real request pays no first-call costs."""
         loop = asyncio.get_running_loop()
+        t = time.perf_counter()
         for rows in (1, 8, 1):
             cols = self.service.example_columns(rows)
             await loop.run_in_executor(self.batcher.executor, self.batcher.warm, cols, rows)
@@ -183,10 +190,19 @@ class ServerApp:
         self.ready = True
         self.metrics.ready.set(1)
         self.ready_after = time.time() - self.started
+        startup = self.service.startup
+        phases = None
+        if startup is not None:
+            startup.phases.pop("other", None)  # a service served again (tests) is measured again
+            startup.phases["warm_up"] = round(time.perf_counter() - t, 3)
+            startup.finish()
+            phases = startup.to_dict()
+            self._version = self._version_json()
         self.log.event(
             "INFO",
             f"ready: model {self.name} version {self.version}",
             startup_s=round(self.ready_after, 3),
+            startup_phases_s=phases,
             predictor=self.service.compiled.to_dict(),
         )
 

@@ -21,6 +21,7 @@ from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
 from mlrelease.serve.batching import Columns, Prediction, row_count
 from mlrelease.serve.compiled import Direct, Outcome, columns_path, compile_for_serving
+from mlrelease.serve.startup import Startup, import_model_library
 from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
 
 VERSION_ENV = "MLRELEASE_MODEL_VERSION"
@@ -38,6 +39,7 @@ class Service:
     signature: Signature
     task: str
     probabilities: bool = False  # a classifier that answers class probabilities beside labels
+    startup: Startup | None = None  # the seconds each start-up phase took, for /version
 
     def __post_init__(self) -> None:
         est = self.model.estimator
@@ -234,10 +236,16 @@ def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Sig
     return sig
 
 
-def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
-    """Load the model named by ``cfg`` and its signature; compile it when ``serving.compile``."""
-    model = load_model(cfg.model, root=cfg.root)
-    signature = resolve_signature(cfg, model, signature_path)
+def load_service(cfg: Config, signature_path: Path | None = None, startup: Startup | None = None) -> Service:
+    """Load the model named by ``cfg`` and its signature; compile it when ``serving.compile``.
+    Each phase's seconds go to ``startup`` (a new one when not given)."""
+    startup = startup or Startup()
+    with startup.phase("imports"):
+        import_model_library(cfg.model.format or "entrypoint")
+    with startup.phase("model_load"):
+        model = load_model(cfg.model, root=cfg.root)
+    with startup.phase("signature"):
+        signature = resolve_signature(cfg, model, signature_path)
     if model.features:
         missing = [n for n in model.features if n not in signature.names]
         if missing:
@@ -252,8 +260,10 @@ def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
         signature=signature,
         task=cfg.model.task,
         probabilities=cfg.model.task == "classification",  # whether answers carry them: per request
+        startup=startup,
     )
     if cfg.serving.compile:
-        validation = read_table(cfg.validation.data) if cfg.validation is not None else None
-        service.compile(validation)
+        with startup.phase("compile"):
+            validation = read_table(cfg.validation.data) if cfg.validation is not None else None
+            service.compile(validation)
     return service
