@@ -260,3 +260,19 @@ def test_the_example_regressor_is_unchanged_by_classification_settings(example_c
         "kserve_v1": "labels",
     }
     assert EXAMPLE.is_dir()
+
+
+def test_openapi_describes_the_probabilities_a_classifier_answers(start_server, clf_cfg, clf_service, rows):
+    import json
+
+    import jsonschema
+
+    server = start_server(clf_cfg, clf_service)
+    spec = json.loads(server.request("GET", "/openapi.json")[2])
+    post = spec["paths"]["/predict"]["post"]
+    answer_schema = post["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "probabilities" in answer_schema["properties"] and "classes" in answer_schema["properties"]
+    request_forms = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert request_forms[1]["properties"]["probabilities"]["type"] == "boolean"
+    _, answer, _ = server.post(PATHS["native"], bodies(rows)["native"])
+    jsonschema.validate(answer, answer_schema)
