@@ -276,3 +276,31 @@ def test_openapi_describes_the_probabilities_a_classifier_answers(start_server, 
     assert request_forms[1]["properties"]["probabilities"]["type"] == "boolean"
     _, answer, _ = server.post(PATHS["native"], bodies(rows)["native"])
     jsonschema.validate(answer, answer_schema)
+
+
+def test_a_pipeline_classifier_runs_its_steps_once_and_answers_as_the_pipeline_does(start_server, clf_cfg):
+    """A churn-like Pipeline (OneHotEncoder, StandardScaler, RandomForest), not compilable: its
+    preprocessing runs once for both labels and probabilities, which equal the Pipeline's own."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = flats(600)
+    frame["b"] = frame["b"].fillna(0.0)
+    y = np.where(frame["b"] + (frame["kind"] == "villa") > 0.3, "churn", "stay")
+    prep = ColumnTransformer(
+        [("kind", OneHotEncoder(handle_unknown="ignore"), ["kind"]), ("num", StandardScaler(), ["b", "c"])]
+    )
+    est = Pipeline([("prep", prep), ("forest", RandomForestClassifier(30, random_state=0))]).fit(frame, y)
+    features = ["kind", "b", "c"]
+    model = LoadedModel(estimator=est, format="skops", path=None, sha256="1" * 64, features=features)
+    sig = infer_signature(frame, features, task="classification")
+    service = Service(NAME, "1", model, sig, "classification", probabilities=True)
+    service.compile(frame)
+    assert not service.compiled.compiled
+    probe = flats(40)
+    probe["b"] = probe["b"].fillna(0.0)
+    server = start_server(clf_cfg, service)
+    status, answer, _ = server.post(PATHS["native"], probe.to_dict(orient="records"))
+    assert status == 200, answer
+    assert answer["predictions"] == est.predict(probe).tolist() and answer["classes"] == ["churn", "stay"]
+    assert answer["probabilities"] == est.predict_proba(probe).tolist()
