@@ -101,3 +101,23 @@ def test_over_sockets_an_impossible_balcony_count_and_a_configured_bound_are_fla
     assert status == 200, answer
     assert answer["flags"] == [["input_above_max:has_balcony"], ["input_below_min:area_m2"]]
     assert answer["outlier_rows"] == [0, 1] and headers["x-outlier-rows"] == "0,1"
+
+
+def test_serve_refuses_bounds_for_an_unknown_column_with_exit_2(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from servekit import REPO
+
+    from mlrelease.serve import runner
+
+    handoff = tmp_path / "clf"
+    shutil.copytree(REPO / "tests" / "fixtures" / "eval-classification", handoff)
+    config = handoff / "mlrelease.yaml"
+    config.write_text(config.read_text() + "serving:\n  outliers:\n    inputs:\n      x3: {min: 0}\n")
+    cmd = [sys.executable, "-m", "mlrelease", "serve", "-c", str(handoff), "--port", str(runner.free_port())]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "serving.outliers.inputs.x3: 'x3' is not an input of the model" in done.stderr
+    assert "numeric inputs: x1, x2" in done.stderr and "Traceback" not in done.stderr
