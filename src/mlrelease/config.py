@@ -167,6 +167,14 @@ class OutlierConfig:
     prediction: Bounds | None = None
     learn_margin: float = 0.5
     input_z: float = 6
+    input_range_margin: float = 0.5
+    inputs: dict[str, Bounds] = field(default_factory=dict)  # per column: replaces the learned range
+
+
+@dataclass(frozen=True)
+class ClassificationServing:
+    probabilities: bool = True  # labels and class probabilities in every protocol
+    kserve_v1: Literal["labels", "probabilities"] = "labels"  # what v1 "predictions" holds by default
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,7 @@ class ServingConfig:
     outliers: OutlierConfig = field(default_factory=OutlierConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     connections: ConnectionsConfig = field(default_factory=ConnectionsConfig)
+    classification: ClassificationServing = field(default_factory=ClassificationServing)
 
 
 @dataclass(frozen=True)
@@ -1013,12 +1022,15 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
             prediction=Bounds(pred.get("min"), pred.get("max")) if pred else None,
             learn_margin=out["learn_margin"],
             input_z=out["input_z"],
+            input_range_margin=out["input_range_margin"],
+            inputs={k: Bounds(b.get("min"), b.get("max")) for k, b in out["inputs"].items()},
         ),
         logging=LoggingConfig(
             sample_rate=log["sample_rate"],
             file=(root / log["file"]) if log.get("file") else None,
         ),
         connections=ConnectionsConfig(**s["connections"]),
+        classification=ClassificationServing(**s["classification"]),
     )
     gk = d["deploy"].get("gke")
     deploy = DeployConfig(

@@ -7,7 +7,8 @@ Writes four files, computed in full before any is written:
 - ``predictions.parquet``: ``row_id``, ``prediction``, ``target``, class probabilities
   (``proba:<class>``) and slice membership (``slice:<name>``): what the gate's paired bootstrap reads;
 - ``golden.parquet``: a fixed, seeded sample of input rows exactly as the model takes them, with
-  ``row_id`` and ``prediction``: what the image test replays inside the container;
+  ``row_id``, ``prediction`` and a classifier's ``proba:<class>``: what the image test replays
+  inside the container;
 - ``signature.json``: the input signature inferred from the reference data, with the spread of the
   validation predictions.
 """
@@ -312,7 +313,9 @@ def evaluate(
             predictions[f"{PROBA_PREFIX}{c}"] = proba[:, i]
     for name, mask in slice_masks.items():
         predictions[f"{SLICE_PREFIX}{name}"] = mask
-    golden = golden_sample(X, row_ids, pred, cfg.validation.golden_rows if cfg.validation else 200)
+    golden = golden_sample(
+        X, row_ids, pred, cfg.validation.golden_rows if cfg.validation else 200, proba=proba, classes=classes
+    )
 
     sig = infer_signature(reference if reference is not None else frame, features, target=target, task=task)
     if np.issubdtype(np.asarray(pred).dtype, np.number):
@@ -542,13 +545,25 @@ def measure_cost(
 # ----------------------------------------------------------------------------- golden rows
 
 
-def golden_sample(X: pd.DataFrame, row_ids: np.ndarray, pred: np.ndarray, rows: int) -> pd.DataFrame:
-    """A fixed sample (seeded, in data order) of input rows with their predictions."""
+def golden_sample(
+    X: pd.DataFrame,
+    row_ids: np.ndarray,
+    pred: np.ndarray,
+    rows: int,
+    *,
+    proba: np.ndarray | None = None,
+    classes: list[Any] | None = None,
+) -> pd.DataFrame:
+    """A fixed sample (seeded, in data order) of input rows with their predictions and, for a
+    classifier, its class probabilities (``proba:<class>``), which the image test compares too."""
     k = min(rows, len(X))
     idx = np.sort(np.random.default_rng(GOLDEN_SEED).choice(len(X), size=k, replace=False))
     golden = X.iloc[idx].reset_index(drop=True).copy()
     golden.insert(0, "row_id", row_ids[idx])
     golden["prediction"] = pred[idx]
+    if proba is not None and classes is not None:
+        for i, c in enumerate(classes):
+            golden[f"{PROBA_PREFIX}{c}"] = proba[idx, i]
     return golden
 
 

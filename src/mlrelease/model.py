@@ -91,25 +91,39 @@ def _plain(value: Any) -> Any:
 def load_skops(path: Path, trusted_types: tuple[str, ...] = ()) -> Any:
     """Load a skops file, trusting skops' own safe set plus ``trusted_types`` and nothing else."""
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
+    # One pass: skops trusts its own safe set plus ``trusted`` and refuses anything else while
+    # it loads. Only a refusal reads the file a second time, to name every untrusted type (a
+    # separate get_untrusted_types pass first cost 40% of a 200-tree forest's 1.5 s load).
+    try:
+        return sio.load(path, trusted=list(trusted_types))
+    except UntrustedTypesFoundException:
+        pass
+    except Exception as exc:  # skops raises plain exceptions for corrupt files
+        raise _unreadable_skops(path, exc) from None
     try:
         untrusted = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # skops raises plain exceptions for corrupt files
-        raise ModelLoadError(f"{path}: not a readable skops file: {exc}") from None
+    except Exception as exc:
+        raise _unreadable_skops(path, exc) from None
     refused = [t for t in untrusted if t not in trusted_types]
-    if refused:
-        raise ModelLoadError(
-            f"{path}: the model contains types that are not trusted: {', '.join(refused)}",
-            hint="review them, then list them under model.trusted_types in mlrelease.yaml",
-        )
-    try:
-        return sio.load(path, trusted=list(untrusted))
-    except Exception as exc:  # a corrupt array or object member fails in numpy or in the class
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ModelLoadError(
-            f"{path}: the skops file is damaged: {type(exc).__name__}: {first[:300]}",
-            hint="export the model again with skops.io.dump and hand over the new file",
-        ) from None
+    raise ModelLoadError(
+        f"{path}: the model contains types that are not trusted: {', '.join(refused)}",
+        hint="review them, then list them under model.trusted_types in mlrelease.yaml",
+    )
+
+
+def _unreadable_skops(path: Path, exc: Exception) -> ModelLoadError:
+    """Not a zip at all, or a zip whose array or object member fails in numpy or in the class."""
+    import zipfile
+
+    if isinstance(exc, zipfile.BadZipFile) or not zipfile.is_zipfile(path):
+        return ModelLoadError(f"{path}: not a readable skops file: {exc}")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return ModelLoadError(
+        f"{path}: the skops file is damaged: {type(exc).__name__}: {first[:300]}",
+        hint="export the model again with skops.io.dump and hand over the new file",
+    )
 
 
 # ----------------------------------------------------------------------------- joblib / pickle

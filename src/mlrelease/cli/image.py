@@ -251,7 +251,9 @@ def test_image(
 def _failure_summary(result: Any) -> str:
     parts = []
     if result.row_diffs:
-        parts.append(f"{len(result.row_diffs)} of {result.rows} predictions differ")
+        rows = len({str(d.row_id) for d in result.row_diffs})
+        what = "predictions or class probabilities" if result.classes else "predictions"
+        parts.append(f"{what} differ in {rows} of {result.rows} golden rows")
     if result.package_diffs:
         parts.append(f"{len(result.package_diffs)} packages differ from the lock")
     if result.gpu is not None and not result.gpu.ok:
@@ -266,17 +268,20 @@ def _render_test(result: Any) -> None:
         f"no network, read-only, uid {result.uid}"
     )
     if result.row_diffs:
-        say(
-            f"predictions: {len(result.row_diffs)} of {result.rows} rows differ "
-            f"(rtol={result.rtol:g}, atol={result.atol:g})"
-        )
-        say(f"  {'row_id':>12}  {'golden':>22}  {'image':>22}")
+        rows = len({str(d.row_id) for d in result.row_diffs})
+        say(f"predictions: {rows} of {result.rows} rows differ (rtol={result.rtol:g}, atol={result.atol:g})")
+        say(f"  {'row_id':>12}  {'output':>14}  {'golden':>22}  {'image':>22}")
         for diff in result.row_diffs[:20]:
-            say(f"  {diff.row_id!s:>12}  {diff.expected!s:>22}  {diff.got!s:>22}")
+            say(f"  {diff.row_id!s:>12}  {diff.output:>14}  {diff.expected!s:>22}  {diff.got!s:>22}")
         if len(result.row_diffs) > 20:
             say(f"  ... and {len(result.row_diffs) - 20} more (--json lists all)")
     else:
         say(f"predictions: all {result.rows} golden rows match (max |diff| {result.max_abs_diff:.3g})")
+        if result.classes:
+            say(
+                f"probabilities: all {result.rows} x {result.classes} match "
+                f"(max |diff| {result.max_proba_diff:.3g})"
+            )
     if result.package_diffs:
         say(f"packages: {len(result.package_diffs)} differ from the lock")
         for diff in result.package_diffs:

@@ -29,6 +29,7 @@ from mlrelease.image.lockfile import Lock, normalize
 
 GOLDEN_ID = "row_id"
 GOLDEN_PREDICTION = "prediction"
+GOLDEN_PROBA = "proba:"  # a classifier's probability of each class, one column per class
 CHUNK_BYTES = 96 * 1024
 CHUNK_ROWS = 200
 HEALTH_INTERVAL_NS = 500_000_000
@@ -82,6 +83,7 @@ class RowDiff:
     row_id: Any
     expected: Any
     got: Any
+    output: str = GOLDEN_PREDICTION  # or proba:<class>
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,8 @@ class ImageTestResult:
     uid: int
     row_diffs: list[RowDiff] = field(default_factory=list)
     max_abs_diff: float = 0.0
+    classes: int = 0  # probability columns compared (a classifier's classes)
+    max_proba_diff: float = 0.0
     packages: int = 0
     package_diffs: list[PackageDiff] = field(default_factory=list)
     gpu: GpuReport | None = None
@@ -167,8 +171,22 @@ def _cell(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class Golden:
+    records: list[dict[str, Any]]  # the inputs, as JSON records
+    predictions: pd.Series
+    row_ids: pd.Series
+    proba: pd.DataFrame | None  # proba:<class> columns, when the model is a classifier with them
+
+
 def read_golden(path: Path) -> tuple[list[dict[str, Any]], pd.Series, pd.Series]:
     """The golden inputs as JSON records, the golden predictions, and the row ids."""
+    golden = load_golden(path)
+    return golden.records, golden.predictions, golden.row_ids
+
+
+def load_golden(path: Path) -> Golden:
+    """The golden rows: inputs, predictions, row ids and any class probabilities."""
     frame = read_table(path)
     missing = [c for c in (GOLDEN_ID, GOLDEN_PREDICTION) if c not in frame.columns]
     if missing:
@@ -178,9 +196,15 @@ def read_golden(path: Path) -> tuple[list[dict[str, Any]], pd.Series, pd.Series]
         )
     if frame.empty:
         raise DataError(f"{path}: golden file has no rows")
-    inputs = frame.drop(columns=[GOLDEN_ID, GOLDEN_PREDICTION])
+    proba_columns = [c for c in frame.columns if str(c).startswith(GOLDEN_PROBA)]
+    inputs = frame.drop(columns=[GOLDEN_ID, GOLDEN_PREDICTION, *proba_columns])
     records = [{k: _cell(v) for k, v in row.items()} for row in inputs.to_dict(orient="records")]
-    return records, frame[GOLDEN_PREDICTION].reset_index(drop=True), frame[GOLDEN_ID].reset_index(drop=True)
+    return Golden(
+        records,
+        frame[GOLDEN_PREDICTION].reset_index(drop=True),
+        frame[GOLDEN_ID].reset_index(drop=True),
+        frame[proba_columns].reset_index(drop=True) if proba_columns else None,
+    )
 
 
 def chunks(records: list[dict[str, Any]]) -> list[str]:
@@ -232,6 +256,43 @@ def compare_predictions(
         for i, (e, g) in enumerate(zip(expected.tolist(), values, strict=True)):
             if e != g and str(e) != str(g):
                 diffs.append(RowDiff(row_ids.iloc[i], e, g))
+    return diffs, max_abs
+
+
+def compare_probabilities(
+    expected: pd.DataFrame,
+    got: Any,
+    classes: Any,
+    row_ids: pd.Series,
+    tol: Tolerance,
+) -> tuple[list[RowDiff], float]:
+    """Cells of the golden class probabilities (``proba:<class>`` columns) that the image's
+    answer (``probabilities`` rows in the order of ``classes``) misses by more than ``tol``, and
+    the max |diff|. Labels can stay the same while these move: both are compared."""
+    if not isinstance(got, list) or not isinstance(classes, list):
+        raise CheckFailed(
+            "the golden rows hold class probabilities, but the image answered none",
+            hint="the image's server predates probabilities in /predict; rebuild it with `mlrelease build`",
+        )
+    names = [f"{GOLDEN_PROBA}{c}" for c in classes]
+    if sorted(names) != sorted(map(str, expected.columns)):
+        raise CheckFailed(
+            f"the image answers probabilities of the classes {classes}, the golden rows of "
+            f"{[str(c)[len(GOLDEN_PROBA) :] for c in expected.columns]}"
+        )
+    if len(got) != len(expected) or any(not isinstance(r, list) or len(r) != len(names) for r in got):
+        raise CheckFailed(f"the image answered {len(got)} probability rows for {len(expected)} golden rows")
+    arr = np.array([[np.nan if p is None else p for p in row] for row in got], dtype=float)
+    order = [names.index(str(c)) for c in expected.columns]
+    arr = arr[:, order]
+    exp = expected.to_numpy(dtype=float)
+    close = np.isclose(arr, exp, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+    both = np.isfinite(arr) & np.isfinite(exp)
+    max_abs = float(np.max(np.abs(arr[both] - exp[both]))) if both.any() else 0.0
+    diffs = [
+        RowDiff(row_ids.iloc[i], float(exp[i, j]), float(arr[i, j]), str(expected.columns[j]))
+        for i, j in zip(*np.nonzero(~close), strict=True)
+    ]
     return diffs, max_abs
 
 
@@ -311,7 +372,8 @@ def run_image_test(
     timeout: float = 180.0,
 ) -> ImageTestResult:
     """Start the image locked down, wait for health, send the golden rows, compare; never raises on a diff."""
-    records, expected, row_ids = read_golden(golden)
+    rows = load_golden(golden)
+    records, expected, row_ids = rows.records, rows.predictions, rows.row_ids
     import docker
 
     try:
@@ -357,14 +419,26 @@ def run_image_test(
     try:
         seconds = _wait_healthy(container, timeout)
         predictions: list[Any] = []
+        probabilities: list[Any] | None = [] if rows.proba is not None else None
+        classes: Any = None
         for body in chunks(records):
+            if probabilities is not None:  # ask for them, whatever the config's default
+                body = f'{{"records":{body},"probabilities":true}}'
             answer = _exec_json(
                 container, [f"{VENV}/bin/python", "-c", _CLIENT, str(port), body], "POST /predict"
             )
             if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
                 raise CheckFailed(f"POST /predict answered without a predictions list: {str(answer)[:500]}")
             predictions += answer["predictions"]
+            if probabilities is not None:
+                got = answer.get("probabilities")
+                classes = answer.get("classes")
+                probabilities = probabilities + got if isinstance(got, list) else None
         row_diffs, max_abs = compare_predictions(expected, predictions, row_ids, tol)
+        max_proba = 0.0
+        if rows.proba is not None:
+            proba_diffs, max_proba = compare_probabilities(rows.proba, probabilities, classes, row_ids, tol)
+            row_diffs += proba_diffs
         listing = _exec_json(container, [f"{VENV}/bin/python", "-c", _PACKAGES], "listing packages")
         installed = [(str(n), str(v)) for n, v in listing["packages"]]
         self_version = (image.labels or {}).get("io.mlrelease.version")
@@ -380,6 +454,8 @@ def run_image_test(
             uid=int(listing["uid"]),
             row_diffs=row_diffs,
             max_abs_diff=max_abs,
+            classes=0 if rows.proba is None else rows.proba.shape[1],
+            max_proba_diff=max_proba,
             packages=len(installed),
             package_diffs=package_diffs,
             gpu=report,

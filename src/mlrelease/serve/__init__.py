@@ -8,8 +8,10 @@ concurrent requests are gathered into one ``predict`` (``batching``), rows are c
 outliers (``outliers``), and each request is logged as one JSON line in Cloud Logging's
 structured format off the request path (``logs``).
 
+A classifier answers its labels and class probabilities in every protocol (``protocols.Answers``).
+
 Modules: ``service`` (model + signature + version), ``schema`` (validation), ``protocols``
-(payload formats), ``outliers``, ``batching``, ``logs``, ``metrics``, ``openapi``, ``app``,
-``connections`` (header and body deadlines, the connection cap), ``runner`` (start/stop
-uvicorn, the smoke check).
+(payload formats in, answers out), ``outliers``, ``batching``, ``logs``, ``metrics``, ``openapi``,
+``app``, ``connections`` (header and body deadlines, the connection cap), ``startup`` (seconds per
+start-up phase), ``runner`` (start/stop uvicorn, the smoke check).
 """

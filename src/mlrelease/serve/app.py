@@ -26,6 +26,7 @@ from mlrelease.serve.metrics import Metrics
 from mlrelease.serve.openapi import DOCS_HTML, openapi
 from mlrelease.serve.outliers import HARD_FLAGS, OutlierGuard
 from mlrelease.serve.protocols import (
+    Answers,
     parse_csv,
     parse_kserve_v1,
     parse_mlflow,
@@ -82,7 +83,7 @@ class ServerApp:
         elif features.inline:
             batching = replace(batching, inline_max_ms=float("inf"))
         self.batcher = Batcher(
-            service.predict_columns,
+            service.predict_answer,
             self.guard.check,
             batching,
             on_batch=self.metrics.batch,
@@ -102,7 +103,13 @@ class ServerApp:
         example = {n: v[0] for n, v in service.example_columns().items()}
         self._openapi = orjson.dumps(openapi(self.name, self.version, sig, example, serving.max_batch_rows))
         self._signature = orjson.dumps(sig.to_dict())
-        out_type = "FP64" if service.task == "regression" else "BYTES"
+        clf = serving.classification
+        self.answers = Answers(
+            service.task,
+            service.classes,
+            probabilities=clf.probabilities,
+            kserve_v1=clf.kserve_v1,
+        )
         self._v2_meta = orjson.dumps(
             {
                 "name": self.name,
@@ -111,21 +118,10 @@ class ServerApp:
                 "inputs": [
                     {"name": f.name, "datatype": v2_datatype(f.kind), "shape": [-1]} for f in sig.fields
                 ],
-                "outputs": [{"name": "predict", "datatype": out_type, "shape": [-1]}],
+                "outputs": self.answers.v2_outputs(),
             }
         )
-        self._version = orjson.dumps(
-            {
-                "model": self.name,
-                "version": self.version,
-                "sha256": service.model.sha256,
-                "format": service.model.format,
-                "task": service.task,
-                "predictor": service.compiled.to_dict(),
-                "server": f"mlrelease {__version__}",
-                "python": platform.python_version(),
-            }
-        )
+        self._version = self._version_json()
         self.post_routes: dict[str, tuple[str, str]] = {
             "/predict": ("/predict", "native"),
             "/invocations": ("/invocations", "mlflow"),
@@ -136,6 +132,24 @@ class ServerApp:
                 "v2",
             ),
         }
+
+    def _version_json(self) -> bytes:
+        service = self.service
+        startup = service.startup
+        return orjson.dumps(
+            {
+                "model": self.name,
+                "version": self.version,
+                "sha256": service.model.sha256,
+                "format": service.model.format,
+                "task": service.task,
+                **({"classes": service.classes} if service.classes is not None else {}),
+                "predictor": service.compiled.to_dict(),
+                "startup_s": startup.to_dict() if startup is not None else None,
+                "server": f"mlrelease {__version__}",
+                "python": platform.python_version(),
+            }
+        )
 
     # ------------------------------------------------------------------ ASGI
 
@@ -164,6 +178,7 @@ class ServerApp:
     async def warm_up(self) -> None:
         """Predict on typical rows so the first real request pays no first-call costs."""
         loop = asyncio.get_running_loop()
+        t = time.perf_counter()
         for rows in (1, 8, 1):
             cols = self.service.example_columns(rows)
             await loop.run_in_executor(self.batcher.executor, self.batcher.warm, cols, rows)
@@ -175,10 +190,19 @@ class ServerApp:
         self.ready = True
         self.metrics.ready.set(1)
         self.ready_after = time.time() - self.started
+        startup = self.service.startup
+        phases = None
+        if startup is not None:
+            startup.phases.pop("other", None)  # a service served again (tests) is measured again
+            startup.phases["warm_up"] = round(time.perf_counter() - t, 3)
+            startup.finish()
+            phases = startup.to_dict()
+            self._version = self._version_json()
         self.log.event(
             "INFO",
             f"ready: model {self.name} version {self.version}",
             startup_s=round(self.ready_after, 3),
+            startup_phases_s=phases,
             predictor=self.service.compiled.to_dict(),
         )
 
@@ -302,6 +326,7 @@ class ServerApp:
                     ctype = v.split(b";", 1)[0].strip().lower()
             sig = self.service.signature
             v = self.validator
+            choice: Any = self.answers.default
             if protocol == "mlflow" and ctype in (b"text/csv", b"application/csv"):
                 columns = parse_csv(raw, v, sig)
             else:
@@ -324,6 +349,7 @@ class ServerApp:
                         entry["v2_id"] = data["id"]
                 else:
                     columns = parse_mlflow(data, v)
+                choice = self.answers.choose(protocol, data)
             rows = row_count(columns)
             entry["rows"] = rows
             arrived = False
@@ -374,38 +400,26 @@ class ServerApp:
                     problems,
                 )
                 return 422, JSON, self._error(protocol, err), extra
-        return 200, JSON, self._answer(protocol, answer, outlier_rows, entry.get("v2_id")), extra
+        return 200, JSON, self._answer(protocol, answer, outlier_rows, entry.get("v2_id"), choice), extra
 
-    def _answer(self, protocol: str, answer: Answer, outlier_rows: list[int], v2_id: str | None) -> bytes:
-        preds = answer.predictions
+    def _answer(
+        self, protocol: str, answer: Answer, outlier_rows: list[int], v2_id: str | None, choice: Any
+    ) -> bytes:
         if protocol == "native":
-            return orjson.dumps(
-                {
-                    "model": self.name,
-                    "version": self.version,
-                    "predictions": preds,
-                    "flags": answer.flags,
-                    "outlier_rows": outlier_rows,
-                }
-            )
-        if protocol == "v2":
-            dtype = (
-                "FP64"
-                if all(type(p) is float for p in preds)
-                else "INT64"
-                if all(type(p) is int for p in preds)
-                else "BYTES"
-            )
-            data = preds if dtype != "BYTES" else [str(p) for p in preds]
-            out: dict[str, Any] = {
-                "model_name": self.name,
-                "model_version": self.version,
-                "outputs": [{"name": "predict", "datatype": dtype, "shape": [len(preds)], "data": data}],
+            extra: dict[str, Any] = {
+                "model": self.name,
+                "version": self.version,
+                "flags": answer.flags,
+                "outlier_rows": outlier_rows,
             }
+        elif protocol == "v2":
+            extra = {"model_name": self.name, "model_version": self.version}
             if v2_id is not None:
-                out["id"] = v2_id
-            return orjson.dumps(out)
-        return orjson.dumps({"predictions": preds})
+                extra["id"] = v2_id
+        else:
+            extra = {}
+        body = self.answers.body(protocol, choice, answer.predictions, answer.probabilities, **extra)
+        return orjson.dumps(body)
 
     def _error(self, protocol: str, exc: BadRequest) -> bytes:
         if protocol == "mlflow":

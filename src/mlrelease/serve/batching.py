@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,10 +31,19 @@ Columns = dict[str, list[Any]]  # validated request columns: name -> one value p
 ALONE_S = 0.05  # a client that sent nothing for this long no longer counts as concurrent
 
 
+class Prediction(NamedTuple):
+    """What the model said about a batch: one value or label per row and, for a classifier
+    answering them, the class probabilities (rows x classes, in the model's class order)."""
+
+    values: np.ndarray
+    proba: np.ndarray | None = None
+
+
 @dataclass
 class Answer:
     predictions: list[Any]
     flags: list[list[str]]
+    probabilities: list[list[float]] | None = None
 
 
 class ModelFailed(Exception):
@@ -55,7 +64,7 @@ class _Job:
 class Batcher:
     def __init__(
         self,
-        predict: Callable[[Columns], np.ndarray],
+        predict: Callable[[Columns], np.ndarray | Prediction],
         check: Callable[[Columns, np.ndarray], list[list[str]]],
         cfg: BatchingConfig,
         on_batch: Callable[[int, int, float], None] | None = None,
@@ -182,11 +191,15 @@ class Batcher:
 
     # -- in the worker thread
 
-    def _predict(self, columns: Columns, rows: int) -> tuple[np.ndarray, list[list[str]]]:
-        preds = self.predict(columns)
-        if len(preds) != rows:
-            raise ValueError(f"the model returned {len(preds)} predictions for {rows} rows")
-        return preds, self.check(columns, preds)
+    def _predict(self, columns: Columns, rows: int) -> tuple[Prediction, list[list[str]]]:
+        out = self.predict(columns)
+        if not isinstance(out, Prediction):
+            out = Prediction(out)
+        if len(out.values) != rows:
+            raise ValueError(f"the model returned {len(out.values)} predictions for {rows} rows")
+        if out.proba is not None and len(out.proba) != rows:
+            raise ValueError(f"the model returned {len(out.proba)} probability rows for {rows} rows")
+        return out, self.check(columns, out.values)
 
     def warm(self, columns: Columns, rows: int) -> None:
         """Predict once and note the time it took (the first inline decisions use it)."""
@@ -207,7 +220,7 @@ class Batcher:
             start = 0
             for j in jobs:
                 end = start + j.rows
-                out.append(Answer(preds[start:end].tolist(), flags[start:end]))
+                out.append(_answer(preds, flags, start, end))
                 start = end
         except Exception as exc:
             if len(jobs) == 1:
@@ -217,7 +230,7 @@ class Batcher:
                 for j in jobs:
                     try:
                         p, f = self._predict(j.columns, j.rows)
-                        out.append(Answer(p.tolist(), f))
+                        out.append(_answer(p, f, 0, j.rows))
                     except Exception as one:
                         out.append(ModelFailed(one))
         seconds = time.perf_counter() - t0
@@ -228,6 +241,11 @@ class Batcher:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True)
+
+
+def _answer(pred: Prediction, flags: list[list[str]], start: int, end: int) -> Answer:
+    proba = None if pred.proba is None else pred.proba[start:end].tolist()
+    return Answer(pred.values[start:end].tolist(), flags[start:end], proba)
 
 
 def row_count(columns: Columns) -> int:

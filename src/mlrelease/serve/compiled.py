@@ -255,7 +255,11 @@ class CompiledBoosting:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         raw = self.raw(X)
-        return self.est.predict_proba(X) if raw is None else self.est._loss.predict_proba(raw)
+        return self.est.predict_proba(X) if raw is None else self.probabilities(raw)
+
+    def probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """What ``predict_proba`` makes of the raw sums, as scikit-learn does it."""
+        return self.est._loss.predict_proba(raw)
 
 
 @dataclass(frozen=True)
@@ -343,11 +347,14 @@ class ColumnPlan:
     OrdinalEncoders, passthrough and drop, optionally inside a TransformedTargetRegressor.
     """
 
-    def __init__(self, est: Any, compiled: CompiledBoosting, names: Sequence[str]):
+    def __init__(self, est: Any, compiled: CompiledBoosting, names: Sequence[str], proba: bool = False):
         from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
         from sklearn.pipeline import Pipeline
 
         self.compiled = compiled
+        self.proba = proba  # answer (labels, probabilities) as a classifier's predict_proba does
+        if proba and compiled.classes_ is None:
+            raise NotCompilable("probabilities asked of a model without classes")
         self.target = None
         inner = est
         if isinstance(est, TransformedTargetRegressor):
@@ -370,7 +377,7 @@ class ColumnPlan:
         if missing:
             raise NotCompilable(f"the model reads columns the signature lacks: {missing}")
 
-    def __call__(self, columns: dict[str, list[Any]]) -> np.ndarray | None:
+    def __call__(self, columns: dict[str, list[Any]]) -> Any:
         first = self.outputs[0][0]
         n = len(columns[first])
         if n > self.compiled.max_rows:
@@ -390,6 +397,8 @@ class ColumnPlan:
         if raw is None:
             return None
         pred = self.compiled.finish(raw)
+        if self.proba:
+            return pred, self.compiled.probabilities(raw)
         if self.target is None:
             return pred
         out = self.target.transformer_.inverse_transform(pred.reshape(-1, 1))
@@ -467,12 +476,13 @@ def _ordinal(enc: Any, selected: list[str]) -> list[tuple[str, dict[Any, float],
     return out
 
 
-def columns_path(names: Sequence[str]) -> Callable[[Any, CompiledBoosting], Direct]:
+def columns_path(names: Sequence[str], proba: bool = False) -> Callable[[Any, CompiledBoosting], Direct]:
     """The ``direct`` builder for :func:`compile_for_serving` when inputs are the server's
-    validated columns (name -> values), ``names`` being the signature's columns."""
+    validated columns (name -> values), ``names`` being the signature's columns; with ``proba``
+    it answers (labels, probabilities)."""
 
     def build(est: Any, compiled: CompiledBoosting) -> Direct:
-        return ColumnPlan(est, compiled, names)
+        return ColumnPlan(est, compiled, names, proba)
 
     return build
 
@@ -500,7 +510,7 @@ class Outcome:
         return out
 
 
-Direct = Callable[[Any], "np.ndarray | None"]
+Direct = Callable[[Any], Any]  # an input -> its predictions (or (labels, probabilities)); None: not handled
 
 
 class Compiled(NamedTuple):
@@ -521,7 +531,8 @@ def compile_for_serving(
 ) -> Compiled:
     """The compiled form of ``est`` when it predicts bit-identically on every sample.
 
-    ``predict(model, X)`` predicts the way the server does; ``samples`` are inputs to compare on
+    ``predict(model, X)`` predicts the way the server does (the predictions, or a tuple such as
+    a classifier's labels and probabilities, every part compared); ``samples`` are inputs to compare on
     (validation rows, the same with values missing, ...); ``rows_of(X)`` counts a sample's rows.
     ``direct(est, compiled)``, when given, builds a faster path from a sample's own form of input
     to the compiled trees (raising NotCompilable when it cannot); it returns None for an input it
@@ -546,11 +557,11 @@ def compile_for_serving(
     compiled.seen = []
     for X in samples:
         try:
-            want = np.asarray(predict(est, X))
+            want = _output(predict(est, X))
         except Exception:  # inputs this model refuses (the server's validation keeps them out)
             continue
         try:
-            got = np.asarray(predict(model, X))
+            got = _output(predict(model, X))
         except Exception as exc:
             why = f"the compiled model failed: {type(exc).__name__}: {exc}"
             return Compiled(None, None, Outcome(False, why))
@@ -578,7 +589,13 @@ def compile_for_serving(
     return Compiled(model, shortcut, outcome)
 
 
-def _same(want: np.ndarray, got: Any) -> bool:
+def _output(out: Any) -> Any:
+    return tuple(np.asarray(part) for part in out) if isinstance(out, tuple) else np.asarray(out)
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, tuple):
+        return isinstance(got, tuple) and len(got) == len(want) and all(map(_same, want, got))
     got = np.asarray(got)
     return want.shape == got.shape and _identical(want, got)
 
@@ -589,7 +606,11 @@ def _identical(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def _max_diff(a: np.ndarray, b: np.ndarray) -> str:
+def _max_diff(a: Any, b: Any) -> str:
+    if isinstance(a, tuple):
+        if not isinstance(b, tuple) or len(a) != len(b):
+            return "outputs differ"
+        return "; ".join(_max_diff(x, y) for x, y in zip(a, b, strict=True))
     try:
         return f"{float(np.nanmax(np.abs(a.astype(float) - b.astype(float)))):.3g}"
     except (TypeError, ValueError):

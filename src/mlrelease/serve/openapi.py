@@ -111,7 +111,13 @@ def openapi(
                                                 "records": {
                                                     **rows_param,
                                                     "items": {"$ref": "#/components/schemas/Record"},
-                                                }
+                                                },
+                                                "probabilities": {
+                                                    "type": "boolean",
+                                                    "description": "A classifier's class probabilities "
+                                                    "in the answer, or not (default: "
+                                                    "serving.classification.probabilities)",
+                                                },
                                             },
                                         },
                                     ]
@@ -131,6 +137,13 @@ def openapi(
                                             "model": {"type": "string"},
                                             "version": {"type": "string"},
                                             "predictions": {"type": "array", "items": pred_item},
+                                            "probabilities": {
+                                                "description": "A classifier's: one row per input, "
+                                                "one probability per class, in the order of classes",
+                                                "type": "array",
+                                                "items": {"type": "array", "items": {"type": "number"}},
+                                            },
+                                            "classes": {"type": "array"},
                                             "flags": {
                                                 "type": "array",
                                                 "items": {"type": "array", "items": {"type": "string"}},

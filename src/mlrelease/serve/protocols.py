@@ -256,3 +256,183 @@ def _csv_converter(kind: str | None):
         return None if s == "" else s
 
     return {"number": number, "integer": integer, "boolean": boolean}.get(kind or "", string)
+
+
+# ----------------------------------------------------------------------------- answers
+
+LABELS_OUTPUT = "predict"  # the v2 output tensor names MLServer's scikit-learn runtime uses
+PROBA_OUTPUT = "predict_proba"
+PROBA_PREFIX = "proba:"  # MLflow answer columns, as in predictions.parquet and golden.parquet
+
+
+def label_datatype(task: str, classes: list[Any] | None) -> str:
+    """The v2 datatype of the ``predict`` output: FP64 for a regression; for a classifier the
+    type of its classes (BYTES when they are strings or the model does not say them)."""
+    if task == "regression":
+        return "FP64"
+    kinds = {type(c) for c in classes or []}
+    if not kinds:
+        return "BYTES"
+    if kinds == {bool}:
+        return "BOOL"
+    if kinds == {int}:
+        return "INT64"
+    if kinds <= {int, float}:
+        return "FP64"
+    return "BYTES"
+
+
+def _as_datatype(values: list[Any], datatype: str) -> list[Any]:
+    if datatype == "FP64":
+        return [float(v) for v in values]
+    if datatype == "INT64":
+        return [int(v) for v in values]
+    if datatype == "BOOL":
+        return [bool(v) for v in values]
+    return [str(v) for v in values]
+
+
+class Answers:
+    """How each protocol carries an answer, and which parts a request asks for.
+
+    A regression answers values. A classifier answers labels and, when ``classes`` is known
+    (the model has ``predict_proba`` and ``classes_``), the class probabilities in that order:
+
+    - ``/predict``: ``predictions`` (labels), ``probabilities`` (one row per input) and ``classes``;
+      a body ``{"records": [...], "probabilities": false}`` leaves them out (true asks for them);
+    - KServe v1: ``predictions`` holds the labels, or the probability rows when
+      ``serving.classification.kserve_v1`` is ``probabilities`` or the request says
+      ``"parameters": {"predict_proba": true}`` (KServe's scikit-learn server's PREDICT_PROBA);
+    - Open Inference Protocol v2: a ``predict`` tensor (labels, [rows]) and a ``predict_proba``
+      tensor (FP64, [rows, classes]), as MLServer's scikit-learn runtime names them; a request's
+      ``outputs: [{"name": ...}]`` chooses among them;
+    - MLflow: ``predictions`` as records ``{"prediction": label, "proba:<class>": p, ...}``
+      (a DataFrame answer, one column per class), or a plain list of labels without them.
+
+    ``probabilities`` (``serving.classification.probabilities``) says whether answers carry the
+    probabilities when a request does not say.
+    """
+
+    def __init__(
+        self,
+        task: str,
+        classes: list[Any] | None,
+        *,
+        probabilities: bool = True,
+        kserve_v1: str = "labels",
+    ):
+        self.task = task
+        self.classes = classes
+        self.label_type = label_datatype(task, classes)
+        self.default = classes is not None and probabilities
+        self.v1_default = classes is not None and kserve_v1 == "probabilities"
+
+    def v2_outputs(self) -> list[dict[str, Any]]:
+        """The outputs a v2 answer carries when the request names none, as model metadata."""
+        out = [{"name": LABELS_OUTPUT, "datatype": self.label_type, "shape": [-1]}]
+        if self.default:
+            assert self.classes is not None
+            out.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": [-1, len(self.classes)]})
+        return out
+
+    def _asked(self, value: Any, where: str) -> bool:
+        if type(value) is not bool:
+            raise BadRequest(400, f"{where}: expected true or false")
+        if value and self.classes is None:
+            raise BadRequest(400, f"{where}: {self._why_none()}")
+        return value
+
+    def _why_none(self) -> str:
+        if self.task == "regression":
+            return "this model is a regression; it has no class probabilities"
+        return "this classifier gives no class probabilities (no predict_proba or classes_)"
+
+    def choose(self, protocol: str, body: Any) -> Any:
+        """What this request's answer carries (raises BadRequest on a choice that cannot be met):
+        for v2 the output names, else whether the probabilities come."""
+        if protocol == "native":
+            if isinstance(body, dict) and "probabilities" in body:
+                return self._asked(body["probabilities"], "probabilities")
+            return self.default
+        if protocol == "v1":
+            params = body.get("parameters") if isinstance(body, dict) else None
+            if params is None:
+                return self.v1_default
+            if not isinstance(params, dict):
+                raise BadRequest(400, "parameters: expected an object")
+            if "predict_proba" in params:
+                return self._asked(params["predict_proba"], "parameters.predict_proba")
+            return self.v1_default
+        if protocol == "v2":
+            return self._v2_choice(body.get("outputs") if isinstance(body, dict) else None)
+        return self.default
+
+    def _v2_choice(self, outputs: Any) -> tuple[str, ...]:
+        if outputs is None:
+            return tuple(o["name"] for o in self.v2_outputs())
+        known = [LABELS_OUTPUT] + ([PROBA_OUTPUT] if self.classes is not None else [])
+        if not isinstance(outputs, list) or not outputs:
+            raise BadRequest(400, 'outputs: expected a list of {"name": ...} objects')
+        names = []
+        for i, o in enumerate(outputs):
+            name = o.get("name") if isinstance(o, dict) else None
+            if name not in known:
+                extra = f"; {self._why_none()}" if name == PROBA_OUTPUT else ""
+                outs = ", ".join(known)
+                why = f"{name!r} is not an output of this model ({outs}){extra}"
+                raise BadRequest(400, f"outputs[{i}].name: {why}")
+            if name not in names:
+                names.append(name)
+        return tuple(names)
+
+    def body(
+        self,
+        protocol: str,
+        choice: Any,
+        predictions: list[Any],
+        probabilities: list[list[float]] | None,
+        **native: Any,
+    ) -> dict[str, Any]:
+        """The answer of ``protocol`` as a JSON object; ``native`` holds /predict's other keys
+        (model, version, flags, outlier_rows; v2: model_name, model_version, id)."""
+        if protocol == "v2":
+            outputs = []
+            for name in choice:
+                if name == LABELS_OUTPUT:
+                    outputs.append(self._v2_labels(predictions))
+                else:
+                    assert probabilities is not None and self.classes is not None
+                    flat = [p for row in probabilities for p in row]
+                    shape = [len(probabilities), len(self.classes)]
+                    outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": shape, "data": flat})
+            return {**native, "outputs": outputs}
+        with_proba = bool(choice) and probabilities is not None
+        if protocol == "native":
+            out: dict[str, Any] = {"model": native["model"], "version": native["version"]}
+            out["predictions"] = predictions
+            if with_proba:
+                out["probabilities"] = probabilities
+                out["classes"] = self.classes
+            out["flags"] = native["flags"]
+            out["outlier_rows"] = native["outlier_rows"]
+            return out
+        if protocol == "v1":
+            return {"predictions": probabilities if with_proba else predictions}
+        if with_proba:  # MLflow: a DataFrame answer, as records
+            assert probabilities is not None and self.classes is not None
+            keys = [f"{PROBA_PREFIX}{c}" for c in self.classes]
+            return {
+                "predictions": [
+                    {"prediction": label, **dict(zip(keys, row, strict=True))}
+                    for label, row in zip(predictions, probabilities, strict=True)
+                ]
+            }
+        return {"predictions": predictions}
+
+    def _v2_labels(self, predictions: list[Any]) -> dict[str, Any]:
+        dtype = self.label_type
+        try:
+            data = _as_datatype(predictions, dtype)
+        except (TypeError, ValueError):  # a model that answers other than it said: say what it is
+            dtype, data = "BYTES", [str(p) for p in predictions]
+        return {"name": LABELS_OUTPUT, "datatype": dtype, "shape": [len(predictions)], "data": data}

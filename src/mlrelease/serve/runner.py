@@ -14,22 +14,28 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrelease.config import Config
 from mlrelease.errors import CheckFailed, UsageError
-from mlrelease.serve.service import example_value
-from mlrelease.signature import Signature
+from mlrelease.serve.startup import Startup
+
+if TYPE_CHECKING:  # mlrelease.signature imports pandas: in `serve`, the imports phase does that
+    from mlrelease.signature import Signature
 
 BACKLOG = 2048
 
 
-def build_app(cfg: Config, signature: Path | None = None, **kwargs: Any) -> Any:
+def build_app(
+    cfg: Config, signature: Path | None = None, startup: Startup | None = None, **kwargs: Any
+) -> Any:
     """Load the model and its signature and return the ASGI app (not yet warmed up)."""
-    from mlrelease.serve.app import ServerApp
-    from mlrelease.serve.service import load_service
+    startup = startup or Startup()
+    with startup.phase("imports"):
+        from mlrelease.serve.app import ServerApp
+        from mlrelease.serve.service import load_service
 
-    return ServerApp(load_service(cfg, signature), cfg.serving, **kwargs)
+    return ServerApp(load_service(cfg, signature, startup), cfg.serving, **kwargs)
 
 
 def log_config(name: str, version: str) -> dict[str, Any]:
@@ -75,13 +81,15 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
 
 def serve(cfg: Config, *, signature: Path | None, host: str, port: int | None) -> None:
     """Run the server in this process until SIGINT/SIGTERM; queued log lines are written before exit."""
-    import uvicorn
+    startup = Startup(since_process_start=True)
+    with startup.phase("imports"):
+        import uvicorn
 
     port = cfg.serving.port if port is None else port
     sockets = listen(host, port)  # before the model loads: a taken port fails at once
     try:
         t0 = time.perf_counter()
-        app = build_app(cfg, signature)
+        app = build_app(cfg, signature, startup)
         port = sockets[0].getsockname()[1]
         server = uvicorn.Server(uvicorn_config(app, host, port))
         app.log.event(
@@ -223,6 +231,8 @@ def smoke(config_path: str | None, cfg: Config, *, signature: Path | None, rows:
     validation data plus an absurd one through three protocols, check that the absurd row is
     flagged and the typical ones answered, then stop the server with SIGTERM."""
     from mlrelease.dataset import read_table
+    from mlrelease.serve.service import example_value
+    from mlrelease.signature import Signature
 
     port = free_port()
     cmd = [sys.executable, "-m", "mlrelease", "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -19,8 +19,9 @@ from mlrelease.config import Config
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
-from mlrelease.serve.batching import Columns, row_count
+from mlrelease.serve.batching import Columns, Prediction, row_count
 from mlrelease.serve.compiled import Direct, Outcome, columns_path, compile_for_serving
+from mlrelease.serve.startup import Startup, import_model_library
 from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
 
 VERSION_ENV = "MLRELEASE_MODEL_VERSION"
@@ -37,9 +38,15 @@ class Service:
     model: LoadedModel
     signature: Signature
     task: str
+    probabilities: bool = False  # a classifier that answers class probabilities beside labels
+    startup: Startup | None = None  # the seconds each start-up phase took, for /version
 
     def __post_init__(self) -> None:
         est = self.model.estimator
+        # the class order of the probabilities; a model that cannot say it answers labels only
+        self.classes: list[Any] | None = self.model.classes if self.probabilities else None
+        if self.classes is None or not self.model.has_proba:
+            self.probabilities, self.classes = False, None
         self.estimator: Any = est  # what predicts: the model, or its compiled form
         self.direct: Direct | None = None  # the compiled model straight from the columns
         self.compiled = Outcome(False, "not compiled: serving.compile is false")
@@ -71,16 +78,42 @@ class Service:
                 return out
         return self._predict_with(self.estimator, columns)
 
-    def _predict_with(self, est: Any, columns: Columns) -> np.ndarray:
+    def predict_answer(self, columns: Columns) -> Prediction:
+        """Predict on validated columns: the values (labels) and, for a classifier answering
+        them, the class probabilities, both exactly as the model's own predict and
+        predict_proba give them."""
+        if not self.probabilities:
+            return Prediction(self.predict_columns(columns))
+        if self.direct is not None:
+            out = self.direct(columns)
+            if out is not None:
+                return Prediction(*out)
+        return Prediction(*self._predict_both(self.estimator, columns))
+
+    def _input(self, columns: Columns) -> Any:
         if self.array_input:
             names = self.signature.names
-            arr = np.array([columns[n] for n in names], dtype=float).T
-            out = np.asarray(est.predict(arr))
-        else:
-            out = np.asarray(est.predict(self.model.check_columns(self.frame(columns))))
+            return np.array([columns[n] for n in names], dtype=float).T
+        return self.model.check_columns(self.frame(columns))
+
+    def _predict_with(self, est: Any, columns: Columns) -> np.ndarray:
+        out = np.asarray(est.predict(self._input(columns)))
         if out.ndim > 1 and out.shape[1] == 1:
             out = out[:, 0]
         return out
+
+    def _predict_both(self, est: Any, columns: Columns) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and probabilities; a Pipeline's steps before the classifier run once for both."""
+        X = self._input(columns)
+        final = est
+        steps = getattr(est, "steps", None)
+        if isinstance(steps, list) and len(steps) > 1 and callable(getattr(est, "__getitem__", None)):
+            X = est[:-1].transform(X)  # what Pipeline.predict and predict_proba each do first
+            final = steps[-1][1]
+        labels = np.asarray(final.predict(X))
+        if labels.ndim > 1 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        return labels, np.asarray(final.predict_proba(X), dtype=np.float64)
 
     def compile(self, validation: pd.DataFrame | None) -> Outcome:
         """Serve through the compiled model when it predicts exactly as the model does on the
@@ -89,10 +122,10 @@ class Service:
         samples = check_samples(self.signature, validation)
         result = compile_for_serving(
             self.model.estimator,
-            self._predict_with,
+            self._predict_both if self.probabilities else self._predict_with,
             samples,
             rows_of=row_count,
-            direct=columns_path(self.signature.names),
+            direct=columns_path(self.signature.names, proba=self.probabilities),
         )
         self.compiled = result.outcome
         if result.model is not None:
@@ -203,10 +236,16 @@ def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Sig
     return sig
 
 
-def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
-    """Load the model named by ``cfg`` and its signature; compile it when ``serving.compile``."""
-    model = load_model(cfg.model, root=cfg.root)
-    signature = resolve_signature(cfg, model, signature_path)
+def load_service(cfg: Config, signature_path: Path | None = None, startup: Startup | None = None) -> Service:
+    """Load the model named by ``cfg`` and its signature; compile it when ``serving.compile``.
+    Each phase's seconds go to ``startup`` (a new one when not given)."""
+    startup = startup or Startup()
+    with startup.phase("imports"):
+        import_model_library(cfg.model.format or "entrypoint")
+    with startup.phase("model_load"):
+        model = load_model(cfg.model, root=cfg.root)
+    with startup.phase("signature"):
+        signature = resolve_signature(cfg, model, signature_path)
     if model.features:
         missing = [n for n in model.features if n not in signature.names]
         if missing:
@@ -220,8 +259,11 @@ def load_service(cfg: Config, signature_path: Path | None = None) -> Service:
         model=model,
         signature=signature,
         task=cfg.model.task,
+        probabilities=cfg.model.task == "classification",  # whether answers carry them: per request
+        startup=startup,
     )
     if cfg.serving.compile:
-        validation = read_table(cfg.validation.data) if cfg.validation is not None else None
-        service.compile(validation)
+        with startup.phase("compile"):
+            validation = read_table(cfg.validation.data) if cfg.validation is not None else None
+            service.compile(validation)
     return service

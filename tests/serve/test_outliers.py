@@ -1,0 +1,123 @@
+"""The outlier guard's input checks: the reference's range per column (with a margin, or bounds
+from the config) beside the robust z score, on one row and on a batch, and over real sockets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from servekit import payload, with_serving
+
+from mlrelease.config import Bounds, OutlierConfig
+from mlrelease.errors import ConfigError
+from mlrelease.serve.outliers import OutlierGuard
+from mlrelease.signature import FieldSpec, Signature
+
+# A skewed column as a listing site's floor areas are: most near the median, a long right tail.
+AREA = FieldSpec("floor_area_m2", "number", min=356.0, max=5000.0, median=1000.0, mad=980.0)
+SIGNATURE = Signature((AREA, FieldSpec("rooms", "integer", min=1.0, max=7.0, median=3.0, mad=1.48)))
+SPAN = AREA.max - AREA.min
+LOW = AREA.min - 0.5 * SPAN  # -1966: the learned lower bound with the default margin
+HIGH = AREA.max + 0.5 * SPAN  # 7322
+DEFAULT = OutlierConfig()
+Z_HIGH = AREA.median + 6 * AREA.mad  # 6880: the z threshold, inside the range
+
+
+def flags_of(values: list[float | None], cfg: OutlierConfig = DEFAULT) -> list[list[str]]:
+    guard = OutlierGuard(cfg, SIGNATURE)
+    columns = {"floor_area_m2": values, "rooms": [3] * len(values)}
+    one_by_one = [
+        guard.check({k: [v[i]] for k, v in columns.items()}, np.zeros(1))[0] for i in range(len(values))
+    ]
+    batch = guard.check(columns, np.zeros(len(values)))
+    assert batch == one_by_one  # the single-row shortcut and the vectorised batch agree
+    return batch
+
+
+def test_an_impossible_value_on_a_skewed_column_is_flagged_though_its_z_is_small():
+    z = abs(-2400 - AREA.median) / AREA.mad
+    assert z < OutlierConfig().input_z  # 3.47: the z score alone lets it through
+    assert flags_of([-2400.0]) == [["input_below_min:floor_area_m2"]]
+
+
+def test_range_boundaries_just_inside_and_just_outside_on_both_sides():
+    below, inside_low = np.nextafter(LOW, -np.inf), LOW
+    inside_high, above = HIGH, np.nextafter(HIGH, np.inf)
+    got = flags_of([below, inside_low, 1000.0, inside_high, above, None])
+    assert got[0] == ["input_below_min:floor_area_m2"]
+    assert got[1] == [] and got[2] == [] and got[5] == []
+    assert "input_far:floor_area_m2" in got[3] and "input_above_max:floor_area_m2" not in got[3]
+    assert "input_above_max:floor_area_m2" in got[4]
+
+
+def test_z_threshold_boundaries_inside_the_range():
+    at, past = Z_HIGH, np.nextafter(Z_HIGH, np.inf)
+    assert at < HIGH
+    assert flags_of([at, past]) == [[], ["input_far:floor_area_m2"]]
+
+
+def test_configured_bounds_replace_the_learned_range_on_their_side_only():
+    cfg = OutlierConfig(inputs={"floor_area_m2": Bounds(min=10.0)})
+    got = flags_of([9.999, 10.0, 7322.0, 7323.0], cfg)
+    assert got == [["input_below_min:floor_area_m2"], [], ["input_far:floor_area_m2"], got[3]]
+    assert "input_above_max:floor_area_m2" in got[3]  # the learned upper side still holds
+    assert flags_of([-1000.0], cfg) == [["input_below_min:floor_area_m2"]]  # inside the learned range
+
+
+def test_the_margin_is_configurable_and_zero_means_the_reference_range():
+    cfg = OutlierConfig(input_range_margin=0)
+    assert flags_of([355.9, 356.0, 5000.0, 5000.1], cfg) == [
+        ["input_below_min:floor_area_m2"],
+        [],
+        [],
+        ["input_above_max:floor_area_m2"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("floor_area", "is not an input"), ("city", "is not a numeric input")]
+)
+def test_bounds_for_a_column_the_model_does_not_take_are_a_config_error(name, why):
+    sig = Signature((*SIGNATURE.fields, FieldSpec("city", "string", categories=("Brno",))))
+    with pytest.raises(ConfigError) as err:
+        OutlierGuard(OutlierConfig(inputs={name: Bounds(max=1.0)}), sig)
+    assert f"serving.outliers.inputs.{name}" in str(err.value) and why in str(err.value)
+    assert "floor_area_m2, rooms" in (err.value.hint or "")
+
+
+def test_over_sockets_an_impossible_balcony_count_and_a_configured_bound_are_flagged(
+    start_server, example_cfg, example_service
+):
+    cfg = with_serving(
+        example_cfg,
+        outliers=replace(example_cfg.serving.outliers, inputs={"area_m2": Bounds(min=20.0)}),
+    )
+    server = start_server(cfg, example_service)
+    rows = payload("native.json")
+    rows[0]["has_balcony"] = 2  # z about 2.1 (median 1, MAD 0.48), yet outside [0, 1] by a whole unit
+    rows[1]["area_m2"] = 19.5  # z about 1.9; under the configured minimum of 20
+    status, answer, headers = server.post("/predict", rows)
+    assert status == 200, answer
+    assert answer["flags"] == [["input_above_max:has_balcony"], ["input_below_min:area_m2"]]
+    assert answer["outlier_rows"] == [0, 1] and headers["x-outlier-rows"] == "0,1"
+
+
+def test_serve_refuses_bounds_for_an_unknown_column_with_exit_2(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from servekit import REPO
+
+    from mlrelease.serve import runner
+
+    handoff = tmp_path / "clf"
+    shutil.copytree(REPO / "tests" / "fixtures" / "eval-classification", handoff)
+    config = handoff / "mlrelease.yaml"
+    config.write_text(config.read_text() + "serving:\n  outliers:\n    inputs:\n      x3: {min: 0}\n")
+    cmd = [sys.executable, "-m", "mlrelease", "serve", "-c", str(handoff), "--port", str(runner.free_port())]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "serving.outliers.inputs.x3: 'x3' is not an input of the model" in done.stderr
+    assert "numeric inputs: x1, x2" in done.stderr and "Traceback" not in done.stderr
