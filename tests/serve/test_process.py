@@ -29,6 +29,15 @@ def handoff_with_log_file(tmp_path: Path, **serving: object) -> Path:
     raw["validation"]["reference"] = str(EXAMPLE / raw["validation"]["reference"])
     raw["notebooks"] = [str(EXAMPLE / "notebooks" / "*.ipynb")]
     raw["requirements"] = str(EXAMPLE / "requirements.in")
+    raw["trust"] = {
+        "outside_paths": [
+            "model.artifact",
+            "validation.data",
+            "validation.reference",
+            "notebooks",
+            "requirements",
+        ]
+    }
     raw["serving"] = {
         **raw.get("serving", {}),
         "logging": {"file": str(tmp_path / "requests.jsonl")},

@@ -62,6 +62,13 @@ def openapi(
         },
     }
     pred_item: dict[str, Any] = {"type": "number"} if signature.task != "classification" else {}
+    proba_param: dict[str, Any] = {
+        "type": "boolean",
+        "description": "A classifier's class probabilities in the answer, or not "
+        "(default: serving.classification.probabilities)",
+    }
+    if signature.task != "classification":  # a regression has none to give: only false is accepted
+        proba_param = {**proba_param, "enum": [False]}
     errors = {
         "400": _resp("Malformed JSON or a body of the wrong shape", "#/components/schemas/Problem"),
         "413": _resp("Body or batch too large", "#/components/schemas/Problem"),
@@ -112,12 +119,7 @@ def openapi(
                                                     **rows_param,
                                                     "items": {"$ref": "#/components/schemas/Record"},
                                                 },
-                                                "probabilities": {
-                                                    "type": "boolean",
-                                                    "description": "A classifier's class probabilities "
-                                                    "in the answer, or not (default: "
-                                                    "serving.classification.probabilities)",
-                                                },
+                                                "probabilities": proba_param,
                                             },
                                         },
                                     ]
