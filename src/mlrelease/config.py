@@ -214,6 +214,21 @@ class MonitoringConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    location: str = ".mlrelease/registry"  # a folder (resolved against the config's folder) or oci://...
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    max_error_rate: float = 0.01
+    max_p99_ms: float = 500
+    max_outlier_rate: float = 0.05
+    min_requests: int = 20
+    duration_s: float = 300
+    interval_s: float = 5
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated ``mlrelease.yaml``. Paths are absolute, resolved against the file's folder."""
 
@@ -231,6 +246,8 @@ class Config:
     deploy: DeployConfig
     monitoring: MonitoringConfig
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
 
     def notebook_paths(self) -> list[Path]:
         """The notebooks the glob patterns match, sorted, without duplicates."""
@@ -754,4 +771,10 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         deploy=deploy,
         monitoring=monitoring,
         raw=d,
+        registry=RegistryConfig(
+            location=d["registry"]["location"]
+            if "://" in d["registry"]["location"]
+            else str(root / d["registry"]["location"])
+        ),
+        watch=WatchConfig(**d["watch"]),
     )

@@ -6,6 +6,7 @@
   versions, deployed per target) that lookups and rollback decisions read instead of history.
 - ``directory``: the embedded default; an append-only log and content-addressed blobs in a folder.
 - ``oci``: the same in an OCI registry (the one that holds the images), lock-free by claim-then-look.
+- ``releases``: the domain operations the CLI calls (record a build, list, show, diff, mark bad, resolve).
 
 ``open_backend`` turns a location into a backend: a folder path, ``oci://HOST/NAMESPACE``
 (HTTPS) or ``oci+http://HOST/NAMESPACE`` (plain HTTP, for a registry on localhost).

@@ -23,6 +23,7 @@ MEDIA_TYPES = {
     "gate": "application/vnd.mlrelease.gate.v1+json",
     "config": "application/vnd.mlrelease.config.v1+yaml",
     "signature": "application/vnd.mlrelease.signature.v1+json",
+    "predictions": "application/vnd.mlrelease.predictions.v1+parquet",
 }
 RELEASE_MEDIA_TYPE = "application/vnd.mlrelease.release.v1+json"
 EVENT_MEDIA_TYPE = "application/vnd.mlrelease.event.v1+json"

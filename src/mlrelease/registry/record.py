@@ -27,7 +27,7 @@ EventKind = Literal["released", "deployed", "superseded", "rolled_back", "marked
 EVENT_KINDS: tuple[str, ...] = ("released", "deployed", "superseded", "rolled_back", "marked_bad")
 
 # The files a release carries, by name. Each is stored content-addressed and checked by sha256.
-ARTIFACT_NAMES = ("model", "lock", "golden", "metrics", "gate", "config", "signature")
+ARTIFACT_NAMES = ("model", "lock", "golden", "metrics", "gate", "config", "signature", "predictions")
 
 
 class RegistryError(UsageError):
