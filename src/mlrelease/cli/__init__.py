@@ -37,6 +37,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "show": ("mlrelease.cli.release", "show", "Show one release and what changed since its parent."),
     "mark-bad": ("mlrelease.cli.release", "mark_bad", "Mark a release bad so rollback and deploy skip it."),
+    "deploy": ("mlrelease.cli.deploy", "deploy", "Run a release on a target, checked, then switch to it."),
+    "rollback": ("mlrelease.cli.deploy", "rollback", "Go back to the previous good release (or --to one)."),
+    "watch": (
+        "mlrelease.cli.deploy",
+        "watch",
+        "Watch a deploy's /metrics; on a breach mark bad and roll back.",
+    ),
 }
 
 
