@@ -53,8 +53,13 @@ class Handoff:
         baseline: str | None = None,
         registry: str | None = None,
         env: dict[str, str] | None = None,
+        image: ImageRecord | None = None,
     ) -> Build:
-        """One build: ``rmse_factor`` scales the RMSE the evaluate folder reports (>1.02 fails the gate)."""
+        """One build: ``rmse_factor`` scales the RMSE the evaluate folder reports (>1.02 fails the gate).
+
+        ``image`` is a real built (and pushed) image's record; without it the record names an image
+        that was never built, which is enough for everything but running it.
+        """
         out = self.root / "builds" / name
         evaluate = out / "evaluate"
         shutil.copytree(self.root / "baseline", evaluate, ignore=shutil.ignore_patterns("model.skops"))
@@ -80,5 +85,5 @@ class Handoff:
         )
         if pushed:
             record = record.with_push(f"127.0.0.1:5000/brno-house-prices:{name}", DIGEST)
-        record.write(out / "image.json")
+        (image or record).write(out / "image.json")
         return Build(evaluate, out / "gate", out / "image.json")
