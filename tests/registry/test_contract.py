@@ -170,3 +170,27 @@ def test_a_release_round_trips_through_its_schema(tmp_path: Path) -> None:
         Release.from_json(
             {**draft.to_json(), "image": {**draft.to_json()["image"], "digest": "md5:1"}}, source="x"
         )
+
+
+def test_a_claim_left_by_a_killed_oci_writer_does_not_block_the_next_release(registry_auth, tmp_path: Path):
+    """A bid for v1 pushed long ago and never committed (its writer died) is stale: v1 goes to the next."""
+    from mlrelease.registry.base import RELEASE_MEDIA_TYPE
+    from mlrelease.registry.oci import OciBackend
+
+    backend = open_backend(
+        f"oci+http://{registry_auth.host}/stale{os.getpid()}",
+        username=registry_auth.username,
+        password=registry_auth.password,
+    )
+    assert isinstance(backend, OciBackend)
+    dead, _ = make_draft(tmp_path / "dead", salt="dead")
+    config = backend._push_blob("brno", dead.to_bytes())
+    backend._push_blob("brno", b"{}")
+    bid = backend._manifest(
+        RELEASE_MEDIA_TYPE, config, [], {"dev.mlrelease.claimed": "2020-01-01T00:00:00.000000Z"}
+    )
+    backend._put_manifest("brno", bid, "claim-v1-deadbeef0000")
+    started = time.monotonic()
+    release = backend.publish(*make_draft(tmp_path / "live", salt="live"))
+    assert release.version == 1 and time.monotonic() - started < 10
+    assert "claim-v1-deadbeef0000" in backend.tags("brno")  # left alone: it is not ours to delete

@@ -23,8 +23,10 @@ that lists later sees the other's claim (each pushes before it lists, and a clai
 after the ``v<N>`` it led to exists), so at most one commits N: a version is never produced twice,
 and a loser retries rather than vanishing, so none is lost. Both may lose a round; the random
 back-off breaks the tie. A claim left by a killed writer is ignored once older than
-``CLAIM_STALE_S``; a writer whose own bid took longer than ``CLAIM_COMMIT_S`` (far below it)
-withdraws instead of committing, so a claim treated as stale can never commit afterwards.
+``CLAIM_STALE_S`` (20 s); a writer whose own bid took longer than ``CLAIM_COMMIT_S`` (10 s)
+withdraws instead of committing, so a claim treated as stale can never commit afterwards (the
+10 s between them absorb clocks that disagree). A writer killed mid-bid thus delays the next
+release of that model by at most ``CLAIM_STALE_S`` and never blocks it.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from mlrelease.registry.base import (
 )
 from mlrelease.registry.record import Event, RegistryError, Release, now
 
-CLAIM_STALE_S = 120.0
-CLAIM_COMMIT_S = 30.0
+CLAIM_STALE_S = 20.0  # CLAIM_COMMIT_S plus 10 s for clocks that disagree
+CLAIM_COMMIT_S = 10.0
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # of b"{}"
