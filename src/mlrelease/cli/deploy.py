@@ -122,6 +122,14 @@ def deploy(
     _report(done, as_json)
 
 
+rollback_runtime_option = click.option(
+    "--runtime",
+    type=click.Choice(["docker", "process"]),
+    default=None,
+    help="docker or process. Default: the runtime of what runs on the target now (docker when nothing does).",
+)
+
+
 @click.command()
 @click.option(
     "--to",
@@ -130,7 +138,7 @@ def deploy(
     help="The release to go back to. Default: the newest good one before the current.",
 )
 @target_option
-@runtime_option
+@rollback_runtime_option
 @port_option
 @state_option
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
@@ -142,7 +150,7 @@ def deploy(
 def rollback(
     to: str | None,
     target: str,
-    runtime: str,
+    runtime: str | None,
     port: int | None,
     state_dir: Path,
     dry_run: bool,
@@ -165,6 +173,9 @@ def rollback(
     cfg = load_config(config_path, required=False)
     name = model_name(model, cfg)
     backend = open_registry(registry_location, cfg)
+    if runtime is None:
+        active = LocalTarget(state_dir, name).state().active
+        runtime = active.runtime if active else "docker"
     local = LocalTarget(state_dir, name, docker_client=None if dry_run else _docker(runtime))
     plan = plan_rollback(backend, local, resolve(backend, name, to) if to else None)
     if dry_run:
