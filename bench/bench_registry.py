@@ -4,9 +4,10 @@ For each backend (the directory; an OCI registry too with --oci HOST[:PORT], pla
 releases one after another and, at 10, 100 and 1,000 releases in the registry, times:
   release   one more publish (allocating the version, storing artifacts, record, event);
   releases  the table of the newest 20 (what `mlrelease releases` reads);
-  rollback  the decision: the index, then the newest good release before the current one, with
+  rollback  the decision: is the current one bad, and the newest good release before it, with
             every other release marked bad near the top so it has to step over some.
-A rollback decision reads the index, not the history: its time should not grow with the count,
+A rollback decision reads an index (the directory's index.json; the OCI backend's bad-v<N> tags,
+one HEAD per step), not the history: its time should not grow with the count,
 which the printed ratio (1,000 vs 10) shows. MLflow's registry (register_model +
 set_registered_model_alias, sqlite) is compared when mlflow is importable; it is not installed here.
 
@@ -79,7 +80,9 @@ def bench(name: str, backend: Backend, total: int, folder: Path) -> dict[int, di
             out[i] = {
                 "release": statistics.median(publish_ms[-min(len(publish_ms), 10) :]),
                 "releases": timed(lambda: rows(backend, MODEL, 20), reps=3),
-                "rollback": timed(lambda c=current: backend.index(MODEL).previous_good(c)),
+                "rollback": timed(
+                    lambda c=current: (backend.is_bad(MODEL, c), backend.previous_good(MODEL, c))
+                ),
             }
             print(f"{name:>9} {i:>5} releases: " + "  ".join(f"{k} {v:8.2f} ms" for k, v in out[i].items()))
     return out

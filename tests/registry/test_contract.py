@@ -72,6 +72,10 @@ def test_events_are_appended_in_order_and_indexed(backend: Backend, tmp_path: Pa
     assert index.deployed == {"local": 1}
     assert index.previous_good(3) == 1  # v2 is bad
     assert index.previous_good(1) is None
+    # The rollback decision's own lookups, which the OCI backend answers without listing history.
+    assert backend.previous_good("brno", 3) == 1 and backend.previous_good("brno", 1) is None
+    assert backend.is_bad("brno", 2) and not backend.is_bad("brno", 3)
+    assert backend.deployed_on("brno", "local") == 1 and backend.deployed_on("brno", "gke") is None
 
 
 def test_an_event_for_an_unknown_version_is_refused(backend: Backend, tmp_path: Path) -> None:

@@ -53,8 +53,7 @@ def deploy(
 ) -> Deployed:
     """Start ``version`` beside what runs now, prove it, switch the port to it, stop the old one."""
     model = target.model
-    index = backend.index(model)
-    if version in index.bad and not force:
+    if backend.is_bad(model, version) and not force:
         raise UsageError(f"{model} v{version} is marked bad", hint="pick another release, or pass --force")
     release = backend.get(model, version)
     bundle = bundles.fetch(backend, release, target.folder / "bundles")
@@ -76,7 +75,7 @@ def deploy(
     if previous is not None and previous.port != inst.port:
         target.stop(previous)  # stopped, not removed: it can run again
     target.record(inst, previous)
-    before = previous.version if previous else index.deployed.get(target.name)
+    before = previous.version if previous else backend.deployed_on(model, target.name)
     backend.append(_event(kind, model, version, target.name, env, from_version=before, reason=reason))
     if before is not None and before != version:
         backend.append(_event("superseded", model, before, target.name, env, detail={"by": version}))
@@ -106,18 +105,17 @@ class Plan:
 
 def plan_rollback(backend: Backend, target: LocalTarget, to: int | None) -> Plan:
     model = target.model
-    index = backend.index(model)
     state = target.state()
-    current = state.active.version if state.active else index.deployed.get(target.name)
+    current = state.active.version if state.active else backend.deployed_on(model, target.name)
     if to is None:
         if current is None:
             raise UsageError(
                 f"nothing of {model} is deployed on {target.name}", hint="name a release with --to"
             )
-        to = index.previous_good(current)
+        to = backend.previous_good(model, current)
         if to is None:
             raise CheckFailed(f"no good release of {model} before v{current} to roll back to")
-    if to in index.bad:
+    if backend.is_bad(model, to):
         raise UsageError(f"{model} v{to} is marked bad", hint="roll back to another release with --to")
     release = backend.get(model, to)
     problems: list[str] = []

@@ -113,6 +113,17 @@ class Backend(ABC):
     @abstractmethod
     def models(self) -> list[str]: ...
 
+    # What a rollback decision needs, each answered without reading history. The backends override
+    # these when they can answer with less than the whole index.
+    def deployed_on(self, model: str, target: str) -> int | None:
+        return self.index(model).deployed.get(target)
+
+    def is_bad(self, model: str, version: int) -> bool:
+        return version in self.index(model).bad
+
+    def previous_good(self, model: str, before: int) -> int | None:
+        return self.index(model).previous_good(before)
+
     def releases(self, model: str) -> list[Release]:
         return [self.get(model, v) for v in range(1, self.index(model).latest + 1)]
 

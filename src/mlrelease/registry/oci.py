@@ -315,6 +315,26 @@ class OciBackend(Backend):
         elif event.kind in ("deployed", "rolled_back") and event.target:
             self._put_manifest(model, manifest, f"at-{event.target}")
 
+    def _exists(self, model: str, tag: str) -> bool:
+        r = self._request("HEAD", self._url(model, "manifests", tag), headers={"Accept": MANIFEST_MEDIA_TYPE})
+        return r.status_code == 200
+
+    def deployed_on(self, model: str, target: str) -> int | None:
+        found = self._config_of(model, f"at-{target}")
+        return (
+            Event.from_bytes(found[0], source=f"{self._repo(model)}:at-{target}").version if found else None
+        )
+
+    def is_bad(self, model: str, version: int) -> bool:
+        return self._exists(model, f"bad-v{version}")
+
+    def previous_good(self, model: str, before: int) -> int | None:
+        """One HEAD per step back over bad releases (versions are contiguous): no tag listing."""
+        v = before - 1
+        while v >= 1 and self.is_bad(model, v):
+            v -= 1
+        return v if v >= 1 and self._exists(model, f"v{v}") else None
+
     def index(self, model: str) -> Index:
         tags = self.tags(model)
         index = Index()
