@@ -105,7 +105,11 @@ class Release:
         return canonical(self.to_json())
 
     def numbered(self, version: int, parent: int | None) -> Release:
-        return replace(self, version=version, parent=self.parent if self.parent is not None else parent)
+        """This draft as ``version``, created now: when its version is allocated, so that
+        creation times follow version order even when concurrent writers drafted in another order."""
+        return replace(
+            self, version=version, created=now(), parent=self.parent if self.parent is not None else parent
+        )
 
     @classmethod
     def from_json(cls, data: Any, *, source: str) -> Release:
