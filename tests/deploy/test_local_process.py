@@ -222,3 +222,25 @@ def test_a_release_whose_golden_rows_disagree_is_never_switched_to(setup: Setup)
         "failed its checks; nothing was switched" in refused.output and "golden rows differ" in refused.output
     )
     assert setup.serving()["version"] == before
+
+
+def test_the_gate_compares_with_what_is_in_production(setup: Setup, tmp_path: Path):
+    serving = setup.serving()["version"]
+    out = tmp_path / "gate"
+    candidate = setup.handoff.root / "baseline"
+    gated = run(
+        "gate",
+        *setup.args(),
+        "--candidate",
+        str(candidate),
+        "--baseline",
+        "release:production",
+        "-o",
+        str(out),
+    )
+    assert gated.exit_code == 0, gated.output
+    assert json.loads((out / "gate.json").read_text())["baseline"]["release"] == serving
+    missing = run(
+        "gate", *setup.args(), "--candidate", str(candidate), "--baseline", "release:gke", "-o", str(out)
+    )
+    assert missing.exit_code == 2 and "nor a target with a deployed release (local: " in missing.output
