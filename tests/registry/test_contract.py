@@ -198,3 +198,17 @@ def test_a_claim_left_by_a_killed_oci_writer_does_not_block_the_next_release(reg
     release = backend.publish(*make_draft(tmp_path / "live", salt="live"))
     assert release.version == 1 and time.monotonic() - started < 10
     assert "claim-v1-deadbeef0000" in backend.tags("brno")  # left alone: it is not ours to delete
+
+
+def test_who_acted_is_the_github_actor_and_run_url_inside_actions():
+    from mlrelease.registry.record import actor_from_env
+
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_ACTOR": "octocat",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/brno",
+        "GITHUB_RUN_ID": "42",
+    }
+    assert actor_from_env(env) == ("octocat", "https://github.com/acme/brno/actions/runs/42")
+    assert actor_from_env({"GITHUB_ACTIONS": "false"})[1] is None
