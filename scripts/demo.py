@@ -86,6 +86,115 @@ STEPS: list[Step] = [
 ]
 
 
+# The release story runs on a copy of the example under out/demo/release (the example itself is
+# never written to): release v1..v3, deploy v3 as a local process, roll back, then a v4 whose
+# outlier bounds flag every row, caught by watch under traffic and rolled back to v3.
+RELEASE = OUT / "release"
+GOOD_BOUNDS = "prediction: {min: 1.0e+6, max: 5.0e+7}"
+BAD_BOUNDS = "prediction: {min: 1.0e+12, max: 1.0e+13}"
+
+
+def release_story(exe: str, env: dict[str, str]) -> int:
+    """Release, deploy, roll back, and a bad release caught by watch; returns the number of steps."""
+    import contextlib
+    import json
+    import threading
+    import urllib.request
+
+    handoff = RELEASE / "brno-houses"
+    shutil.copytree(ROOT / EXAMPLE, handoff, ignore=shutil.ignore_patterns("notebooks", "__pycache__"))
+    cfg = handoff / "mlrelease.yaml"
+    cfg.write_text(
+        cfg.read_text().replace("  - notebooks/*.ipynb\n", "").replace("notebooks:\n", "notebooks: []\n")
+    )
+    cfg.write_text(cfg.read_text() + "watch: {interval_s: 1, min_requests: 20, duration_s: 60}\n")
+    port = "18080"
+    common = ["-c", str(handoff), "--registry", str(RELEASE / "registry")]
+    target = ["--runtime", "process", "--port", port, "--state-dir", str(RELEASE / "local")]
+    build = [
+        "--evaluate",
+        "out/demo/evaluate",
+        "--gate",
+        "out/demo/gate",
+        "--image-json",
+        "out/demo/image.json",
+    ]
+    forced = ["--force", "--reason", "demo: no registry to push the image to"]
+    story = [
+        (
+            "Record the build as a release: refused (exit 1), its image was not pushed",
+            ["release", *common, *build],
+            1,
+        ),
+        ("Release it anyway, with the reason recorded: v1", ["release", *common, *build, *forced], 0),
+        ("Release v2 and v3 the same way", ["release", *common, *build, *forced], 0),
+        ("", ["release", *common, *build, *forced], 0),
+        (
+            "Deploy v3 as a local process: checked by /version and golden rows before the switch",
+            ["deploy", "v3", *common, *target],
+            0,
+        ),
+        (
+            "Roll back: to v2, the previous good release, verified the same way",
+            ["rollback", *common, *target],
+            0,
+        ),
+        ("The registry's view: versions, metric, where deployed, status", ["releases", *common], 0),
+    ]
+    for title, argv, expect in story:
+        if title:
+            print(f"\n== {title}\n$ mlrelease {' '.join(argv)}", flush=True)
+        rc = subprocess.run([exe, *argv], cwd=ROOT, env=env).returncode
+        if rc != expect:
+            print(f"demo: '{' '.join(argv[:2])}' exited {rc}, expected {expect}", file=sys.stderr)
+            return -1
+    print(
+        "\n== Release v4 with outlier bounds no price meets, and deploy it: its golden rows still match",
+        flush=True,
+    )
+    original = cfg.read_text()
+    cfg.write_text(original.replace(GOOD_BOUNDS, BAD_BOUNDS))
+    bad = subprocess.run([exe, "release", *common, *build, *forced], cwd=ROOT, env=env).returncode
+    cfg.write_text(original)
+    deployed = subprocess.run([exe, "deploy", "v4", *common, *target], cwd=ROOT, env=env).returncode
+    if bad or deployed:
+        return -1
+    print(
+        "\n== Watch v4 under traffic: every row is flagged, so watch marks it bad and rolls back to v3",
+        flush=True,
+    )
+    from mlrelease.image.verify import read_golden
+
+    rows = json.dumps(read_golden(OUT / "evaluate" / "golden.parquet")[0][:3]).encode()
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/predict", data=rows, method="POST")
+            req.add_header("Content-Type", "application/json")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(req, timeout=10).read()
+
+    worker = threading.Thread(target=traffic, daemon=True)
+    worker.start()
+    try:
+        watched = subprocess.run(
+            [exe, "watch", *common, "--state-dir", str(RELEASE / "local")], cwd=ROOT, env=env
+        )
+    finally:
+        stop.set()
+        worker.join()
+    subprocess.run([exe, "releases", *common], cwd=ROOT, env=env)
+    subprocess.run([sys.executable, "-c", _STOP, str(RELEASE / "local")], cwd=ROOT, env=env)
+    return len(story) + 3 if watched.returncode == 1 else -1
+
+
+_STOP = (
+    "import sys; from pathlib import Path; from mlrelease.deploy.local import LocalTarget; "
+    "LocalTarget(Path(sys.argv[1]), 'brno-house-prices').down()"
+)
+
+
 def docker_ready() -> str | None:
     """None when the image steps can run, else the reason they cannot."""
     try:
@@ -123,6 +232,13 @@ def main() -> int:
             print(f"demo: step '{step.title}' exited {rc}, expected {step.expect}", file=sys.stderr)
             return 1
     ran = len(STEPS) - skipped
+    if no_docker:
+        print(f"\nskipped: release, deploy, rollback and watch need the built image.json ({no_docker})")
+    else:
+        steps = release_story(exe, env)
+        if steps < 0:
+            return 1
+        ran += steps
     note = f" ({skipped} skipped: {no_docker})" if skipped else ""
     print(f"\ndemo: {ran} steps behaved as documented{note}; artifacts in {OUT.relative_to(ROOT)}/")
     return 0

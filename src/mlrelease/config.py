@@ -257,6 +257,21 @@ class TrustConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    location: str = ".mlrelease/registry"  # a folder (resolved against the config's folder) or oci://...
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    max_error_rate: float = 0.01
+    max_p99_ms: float = 500
+    max_outlier_rate: float = 0.05
+    min_requests: int = 20
+    duration_s: float = 300
+    interval_s: float = 5
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated ``mlrelease.yaml``. Paths are absolute, resolved against the file's folder,
     and inside it (after symlinks) unless ``trust.outside_paths`` names their key."""
@@ -276,6 +291,8 @@ class Config:
     monitoring: MonitoringConfig
     trust: TrustConfig = field(default_factory=TrustConfig)
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
 
     def notebook_paths(self) -> list[Path]:
         """The notebooks the glob patterns match, sorted, without duplicates; each inside the
@@ -1066,4 +1083,10 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
             requirements_options=frozenset(d["trust"]["requirements_options"]),
         ),
         raw=d,
+        registry=RegistryConfig(
+            location=d["registry"]["location"]
+            if "://" in d["registry"]["location"]
+            else str(root / d["registry"]["location"])
+        ),
+        watch=WatchConfig(**d["watch"]),
     )

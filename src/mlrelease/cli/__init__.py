@@ -29,6 +29,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("mlrelease.cli.image", "build", "Build the model's container image (CPU or GPU)."),
     "test-image": ("mlrelease.cli.image", "test_image", "Prove the image gives the golden predictions."),
     "push": ("mlrelease.cli.image", "push", "Push the image to a registry and record its digest."),
+    "release": ("mlrelease.cli.release", "release", "Record the build as the model's next release."),
+    "releases": (
+        "mlrelease.cli.release",
+        "releases",
+        "List a model's releases: metrics, where deployed, status.",
+    ),
+    "show": ("mlrelease.cli.release", "show", "Show one release and what changed since its parent."),
+    "mark-bad": ("mlrelease.cli.release", "mark_bad", "Mark a release bad so rollback and deploy skip it."),
+    "deploy": ("mlrelease.cli.deploy", "deploy", "Run a release on a target, checked, then switch to it."),
+    "rollback": ("mlrelease.cli.deploy", "rollback", "Go back to the previous good release (or --to one)."),
+    "watch": (
+        "mlrelease.cli.deploy",
+        "watch",
+        "Watch a deploy's /metrics; on a breach mark bad and roll back.",
+    ),
 }
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option, output_dir_option
+from mlrelease.cli.options import config_option, json_option, output_dir_option, registry_option
 
 
 @click.command()
@@ -20,7 +20,8 @@ from mlrelease.cli.options import config_option, json_option, output_dir_option
     "--baseline",
     type=click.Path(path_type=Path),
     default=None,
-    help="The model in production, the same way. Without it only absolute rules (min/max) are checked.",
+    help="The model in production, the same way, or release:production / release:v3 / release:TARGET from "
+    "the release registry. Without it only absolute rules (min/max) are checked.",
 )
 @click.option(
     "--allow-different-data",
@@ -29,6 +30,7 @@ from mlrelease.cli.options import config_option, json_option, output_dir_option
     "Without it the gate refuses (exit 2): such metrics are not comparable. The verdict says so.",
 )
 @config_option
+@registry_option
 @output_dir_option("gate.json and gate.md")
 @json_option
 @click.pass_context
@@ -38,6 +40,7 @@ def gate(
     baseline: Path | None,
     allow_different_data: bool,
     config_path: str | None,
+    registry_location: str | None,
     out_dir: Path,
     as_json: bool,
 ) -> None:
@@ -56,10 +59,20 @@ def gate(
     check_writable(out_dir, folder=True)
     cfg = cfgmod.load(config_path)
     cand = load_side(candidate, "candidate")
+    release = None
+    if baseline is not None and str(baseline).startswith("release:"):
+        from mlrelease.cli.release import open_registry
+        from mlrelease.registry.releases import baseline_folder
+
+        baseline, release = baseline_folder(
+            open_registry(registry_location, cfg), cfg.model.name, str(baseline)[8:]
+        )
     base = load_side(baseline, "baseline") if baseline is not None else None
     slices = cfg.validation.slices if cfg.validation else ()
     result = decide(cfg.gate, slices, cand, base, allow_different_data=allow_different_data)
     data = result.to_dict()
+    if release is not None and data.get("baseline"):
+        data["baseline"]["release"] = f"v{release}"  # read back by `mlrelease release` as the parent
     text = markdown(result)
     write_text(out_dir / "gate.md", text)
     write_json(out_dir / "gate.json", data)

@@ -28,3 +28,13 @@ def output_dir_option(what: str):
         required=True,
         help=f"Folder for {what}.",
     )
+
+
+registry_option = click.option(
+    "--registry",
+    "registry_location",
+    envvar="MLRELEASE_REGISTRY",
+    default=None,
+    help="The release registry: a folder, oci://HOST/NAMESPACE or oci+http://HOST/NAMESPACE. "
+    "Default: registry.location in mlrelease.yaml. Env: MLRELEASE_REGISTRY.",
+)
