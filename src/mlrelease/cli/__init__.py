@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "test-image": ("mlrelease.cli.image", "test_image", "Prove the image gives the golden predictions."),
     "push": ("mlrelease.cli.image", "push", "Push the image to a registry and record its digest."),
     "render": ("mlrelease.cli.deploy", "render", "Print the Kubernetes objects of a deploy (GKE)."),
+    "deploy": ("mlrelease.cli.deploy", "deploy", "Apply a release to GKE, watch it, roll back on failure."),
 }
 
 

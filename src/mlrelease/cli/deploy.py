@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from mlrelease.cli.options import config_option
+from mlrelease.cli.options import config_option, json_option
 
 target_option = click.option(
     "--target",
@@ -96,3 +96,82 @@ def render(
         click.echo(
             "note: the image digest is a placeholder; pass --image-json after `mlrelease push`", err=True
         )
+
+
+@click.command()
+@target_option
+@config_option
+@image_json_option
+@metrics_option
+@version_option
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Default: $KUBECONFIG or ~/.kube/config.",
+)
+@click.option("--context", default=None, help="The kubeconfig context. Default: its current context.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds to wait for the rollout. Default: deploy.gke.progress_deadline_s + 60.",
+)
+@click.option(
+    "--poll-interval",
+    "poll_s",
+    type=click.FloatRange(min=0.01),
+    default=2.0,
+    show_default=True,
+    help="Seconds between two looks at the rollout.",
+)
+@json_option
+def deploy(
+    target: str,
+    config_path: str | None,
+    image_json: Path | None,
+    metrics: Path | None,
+    version: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    timeout_s: float | None,
+    poll_s: float,
+    as_json: bool,
+) -> None:
+    """Apply the release (server-side apply), watch the rollout, roll back when it fails.
+
+    Uses the current kubeconfig (what `gcloud container clusters get-credentials` or
+    get-gke-credentials writes) or in-cluster credentials. Progress goes to stderr. When the
+    rollout misses its deadline or the new pods crash-loop, prints their events and last log
+    lines, applies the previous release again by digest, and exits 1.
+    """
+    import json
+
+    from mlrelease import github
+    from mlrelease.deploy import rollout
+    from mlrelease.errors import CheckFailed
+
+    cfg, release = load_release(config_path, image_json, metrics, version)
+    cluster = rollout.Cluster(rollout.connect(kubeconfig, context))
+
+    def show(line: str) -> None:
+        click.echo(line, err=True)
+
+    outcome = rollout.deploy(cluster, cfg, release, timeout_s=timeout_s, poll_s=poll_s, progress=show)
+    if as_json:
+        click.echo(json.dumps(outcome.to_json(), indent=2, sort_keys=True))
+    github.set_output("status", outcome.status)
+    if outcome.status == "deployed":
+        if not as_json:
+            click.echo(f"deployed {release.model} {release.version} ({release.reference})")
+        return
+    what = f"the rollout of {release.version} failed ({outcome.rollout.reason}: {outcome.rollout.message})"
+    if outcome.status == "rolled_back" and outcome.previous is not None:
+        raise CheckFailed(f"{what}; rolled back to {outcome.previous.version} ({outcome.previous.reference})")
+    if outcome.previous is None:
+        raise CheckFailed(f"{what}; no previous release to roll back to")
+    back = outcome.rollback
+    raise CheckFailed(
+        f"{what}; the rollback to {outcome.previous.version} failed too ({back.reason if back else '?'})"
+    )
