@@ -187,6 +187,32 @@ def test_a_hand_edited_deployment_gets_our_fields_back_and_keeps_theirs(server, 
     assert_cluster_runs(url, cfg, rel(cfg, A, "v1"), generation=3, team="bob")
 
 
+def test_a_rollback_past_the_revision_history_limit_reapplies_the_named_release(server, cfg):
+    """Seven releases with revisionHistoryLimit 5: v1's ReplicaSet would be pruned; the rollback
+    re-renders v1 from its record and never asks the cluster for its history."""
+    emulator, url = server
+    digests = [f"sha256:{n:02d}" + "c" * 62 for n in range(1, 8)]
+    with Controller(url, NS, NAME, behaviour(set())) as ctl:
+        for n, digest in enumerate(digests, 1):
+            assert run_deploy(cfg, url, rel(cfg, digest, f"v{n}"))[0].status == "deployed"
+        lines: list[str] = []
+        outcome = rollout.rollback(
+            rollout.Cluster(client(url)),
+            cfg,
+            rel(cfg, digests[0], "v1"),
+            timeout_s=10,
+            poll_s=0.02,
+            progress=lines.append,
+        )
+    assert len(digests) > gke.REVISION_HISTORY
+    assert outcome.status == "rolled_back" and outcome.rollout.ok
+    assert outcome.previous == rel(cfg, digests[-1], "v7")  # what ran before the rollback
+    assert ctl.seen[-1] == (8, ref(digests[0]))
+    assert_cluster_runs(url, cfg, rel(cfg, digests[0], "v1"), generation=8)
+    assert not [r for r in list(emulator) if r.resource and r.resource.plural == "replicasets"]
+    assert lines[0] == f"rolling back {NAME} to v1 ({ref(digests[0])})"
+
+
 # ----------------------------------------------------------------------------- the command
 
 

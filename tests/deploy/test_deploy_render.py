@@ -30,6 +30,7 @@ CPU = FIXTURES / "deploy-gke-cpu"
 GPU = FIXTURES / "deploy-gke-gpu"
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 DIGEST = "sha256:" + "ab" * 32
+REPO = "europe-west3-docker.pkg.dev/acme/models/brno-house-prices"
 UPDATE = os.environ.get("MLRELEASE_UPDATE_SNAPSHOTS") == "1"
 
 # GKE's release channels and extended support cover the minors from 1.31 on (late 2026); every
@@ -359,3 +360,36 @@ def test_output_dir_never_overwrites_a_file_the_user_wrote(tmp_path, capsys):
 def test_kustomize_needs_an_output_dir(capsys):
     code, _, err = run_main(capsys, "render", "--target", "gke", "-c", str(CPU), "--kustomize")
     assert code == 2 and "--output-dir" in err
+
+
+def test_diff_shows_what_the_next_release_changes(tmp_path):
+    old = tmp_path / "k8s"
+    base = ["render", "--target", "gke", "-c", str(CPU)]
+    first = CliRunner().invoke(
+        cli, [*base, "--image", f"{REPO}@{DIGEST}", "--version", "v7", "--output-dir", str(old)]
+    )
+    assert first.exit_code == 0, first.output
+    same = CliRunner().invoke(
+        cli, [*base, "--image", f"{REPO}@{DIGEST}", "--version", "v7", "--diff", str(old)]
+    )
+    assert same.output == "no changes\n"
+    other = "sha256:" + "cd" * 32
+    result = CliRunner().invoke(
+        cli, [*base, "--image", f"{REPO}@{other}", "--version", "v8", "--diff", str(old)]
+    )
+    assert result.exit_code == 0, result.output
+    changed = [x for x in result.output.splitlines() if x[:1] in "+-" and x[:3] not in ("+++", "---")]
+    assert f"-        image: {REPO}@{DIGEST}" in changed and f"+        image: {REPO}@{other}" in changed
+    assert "-    app.kubernetes.io/version: v7" in changed and "+    app.kubernetes.io/version: v8" in changed
+    # nothing but the version label, the release annotation and the image changes
+    assert {x.strip(" +-").split(":")[0] for x in changed} == {
+        "app.kubernetes.io/version",
+        "mlrelease.dev/release",
+        "image",
+    }
+    assert "--- a/deployment.yaml" in result.output and "--- a/service.yaml" in result.output
+
+
+def test_image_must_be_named_by_digest(capsys):
+    code, _, err = run_main(capsys, "render", "--target", "gke", "-c", str(CPU), "--image", f"{REPO}:latest")
+    assert code == 2 and "REPO@sha256:DIGEST" in err

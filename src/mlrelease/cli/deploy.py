@@ -22,6 +22,12 @@ image_json_option = click.option(
     help="image.json after `mlrelease push` (the image by digest). "
     "Without it: the config's image with a placeholder digest, to look before the first build.",
 )
+image_option = click.option(
+    "--image",
+    "image_ref",
+    default=None,
+    help="The image as REPO@sha256:DIGEST, instead of --image-json.",
+)
 metrics_option = click.option(
     "--metrics",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -37,7 +43,11 @@ version_option = click.option(
 
 
 def load_release(
-    config_path: str | None, image_json: Path | None, metrics: Path | None, version: str | None
+    config_path: str | None,
+    image_json: Path | None,
+    metrics: Path | None,
+    version: str | None,
+    image_ref: str | None = None,
 ) -> Any:
     from mlrelease import config as cfgmod
     from mlrelease.deploy.release import DeployRelease
@@ -47,13 +57,19 @@ def load_release(
     cfg = cfgmod.load(config_path, check_files=False)
     record = ImageRecord.read(image_json) if image_json else None
     report = MetricsReport.read(metrics) if metrics else None
-    return cfg, DeployRelease.from_config(cfg, record, report, version)
+    if image_json and image_ref:
+        from mlrelease.errors import UsageError
+
+        raise UsageError("--image and --image-json both name the image", hint="give one of them")
+    release = DeployRelease.from_config(cfg, record, report, version)
+    return cfg, release.with_image(image_ref) if image_ref else release
 
 
 @click.command()
 @target_option
 @config_option
 @image_json_option
+@image_option
 @metrics_option
 @version_option
 @click.option(
@@ -63,14 +79,23 @@ def load_release(
     help="Write one file per object into this folder instead of printing one YAML stream.",
 )
 @click.option("--kustomize", is_flag=True, help="Also write kustomization.yaml (needs --output-dir).")
+@click.option(
+    "--diff",
+    "diff_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Print a unified diff from the objects in this folder (an earlier --output-dir) instead.",
+)
 def render(
     target: str,
     config_path: str | None,
     image_json: Path | None,
+    image_ref: str | None,
     metrics: Path | None,
     version: str | None,
     output_dir: Path | None,
     kustomize: bool,
+    diff_dir: Path | None,
 ) -> None:
     """Print the Kubernetes objects of a deploy: Deployment, Service, HPA, PDB, ServiceAccount.
 
@@ -85,8 +110,11 @@ def render(
         raise UsageError(
             "--kustomize writes a kustomization.yaml beside the objects", hint="add --output-dir DIR"
         )
-    cfg, release = load_release(config_path, image_json, metrics, version)
+    cfg, release = load_release(config_path, image_json, metrics, version, image_ref)
     manifests = gke.render(cfg, release)
+    if diff_dir is not None:
+        click.echo(gke.diff(manifests, diff_dir) or "no changes\n", nl=False)
+        return
     if output_dir is None:
         click.echo(gke.to_yaml(manifests), nl=False)
         return
@@ -102,6 +130,7 @@ def render(
 @target_option
 @config_option
 @image_json_option
+@image_option
 @metrics_option
 @version_option
 @click.option(
@@ -131,6 +160,7 @@ def deploy(
     target: str,
     config_path: str | None,
     image_json: Path | None,
+    image_ref: str | None,
     metrics: Path | None,
     version: str | None,
     kubeconfig: str | None,
@@ -152,7 +182,7 @@ def deploy(
     from mlrelease.deploy import rollout
     from mlrelease.errors import CheckFailed
 
-    cfg, release = load_release(config_path, image_json, metrics, version)
+    cfg, release = load_release(config_path, image_json, metrics, version, image_ref)
     cluster = rollout.Cluster(rollout.connect(kubeconfig, context))
 
     def show(line: str) -> None:

@@ -280,6 +280,28 @@ def kustomization(manifests: list[Manifest]) -> dict[str, Any]:
     }
 
 
+def diff(manifests: list[Manifest], old_dir: Path) -> str:
+    """A unified diff from the objects in ``old_dir`` (an earlier ``--output-dir``) to these."""
+    import difflib
+
+    if not old_dir.is_dir():
+        raise UsageError(
+            f"{old_dir}: no such folder", hint="render the earlier release with --output-dir first"
+        )
+    out = []
+    for m in manifests:
+        old_path = old_dir / m.filename
+        old = old_path.read_text("utf-8", "replace") if old_path.exists() else ""
+        new = GENERATED + m.to_yaml()
+        out += difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{m.filename}" if old else "/dev/null",
+            tofile=f"b/{m.filename}",
+        )
+    return "".join(out)
+
+
 def write(manifests: list[Manifest], out_dir: Path, *, kustomize: bool = False) -> list[Path]:
     """One file per object in ``out_dir``; never overwrites a file that ``render`` did not write."""
     files = {m.filename: GENERATED + m.to_yaml() for m in manifests}

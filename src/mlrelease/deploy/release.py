@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from mlrelease.config import Config
@@ -86,6 +86,15 @@ class DeployRelease:
             return cls(**{**data, "figures": Figures(**data.get("figures") or {})})
         except (ValueError, TypeError) as exc:
             raise UsageError(f"{source}: annotation {ANNOTATION} is not a release: {exc}") from None
+
+    def with_image(self, reference: str) -> DeployRelease:
+        """The same release with the image named as REPO@sha256:DIGEST."""
+        repo, sep, digest = reference.partition("@")
+        if not sep or not repo:
+            raise UsageError(
+                f"image {reference!r} is not REPO@sha256:DIGEST", hint="name the image by digest"
+            )
+        return replace(self, image=repo, digest=digest)
 
     @classmethod
     def from_config(

@@ -357,6 +357,33 @@ def deploy(
     )
 
 
+def rollback(
+    cluster: Cluster,
+    cfg: Config,
+    release: DeployRelease,
+    *,
+    timeout_s: float | None = None,
+    poll_s: float = 2.0,
+    progress: Progress = lambda _: None,
+) -> DeployOutcome:
+    """Apply a named earlier ``release`` again and watch it; no fallback if that fails too.
+
+    The release comes from the registry (or the caller), never from the cluster's ReplicaSet
+    history: it works after ``revisionHistoryLimit`` has pruned that release's ReplicaSet and
+    after someone edited the Deployment by hand (server-side apply takes our fields back).
+    """
+    gk = gke.gke_config(cfg)
+    running = current_release(cluster, gk.namespace, release.model)
+    wait = timeout_s if timeout_s is not None else gk.progress_deadline_s + 60
+    progress(f"rolling back {release.model} to {release.version} ({release.reference})")
+    generation, applied = _apply_all(cluster, cfg, release, progress)
+    result = watch(
+        cluster, release, gk.namespace, generation, timeout_s=wait, poll_s=poll_s, progress=progress
+    )
+    status: Literal["rolled_back", "failed"] = "rolled_back" if result.ok else "failed"
+    return DeployOutcome(status, release, running, result, applied=tuple(applied))
+
+
 def connect(kubeconfig: str | None, context: str | None) -> Any:
     """A ``kubernetes`` ApiClient: in-cluster credentials inside a pod, else the kubeconfig."""
     import os
