@@ -194,7 +194,7 @@ class GkeConfig:
     min_replicas: int = 2
     max_replicas: int | None = None  # None: what the lunchtime peak needs (deploy.sizing)
     target_cpu: int = 60
-    replica_rps: float = 400
+    replica_rps: float = 1400  # bench/bench_replica.py on the example model
     baseline_rps: float | None = None
     peak_factor: float = 10
     cpu: str = "1"
