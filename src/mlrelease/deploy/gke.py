@@ -65,6 +65,9 @@ def gke_config(cfg: Config) -> GkeConfig:
     return cfg.deploy.gke
 
 
+TRACK = "mlrelease.dev/track"  # stable | canary: which Deployment a pod belongs to
+
+
 def labels(release: DeployRelease) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": release.model,
@@ -73,9 +76,18 @@ def labels(release: DeployRelease) -> dict[str, str]:
     }
 
 
-def selector(release: DeployRelease) -> dict[str, str]:
-    """The pods' selector: the model only, never the version (a selector cannot change)."""
+def selector(release: DeployRelease, track: str = "stable") -> dict[str, str]:
+    """A Deployment's pods: the model and the track, never the version (a selector cannot change)."""
+    return {"app.kubernetes.io/name": release.model, TRACK: track}
+
+
+def service_selector(release: DeployRelease) -> dict[str, str]:
+    """Every pod of the model, stable and canary: the Service sends each its share."""
     return {"app.kubernetes.io/name": release.model}
+
+
+def deployment_name(release: DeployRelease, track: str = "stable") -> str:
+    return release.model if track == "stable" else f"{release.model}-{track}"
 
 
 def render(cfg: Config, release: DeployRelease) -> list[Manifest]:
@@ -112,7 +124,7 @@ def service(release: DeployRelease, meta: dict[str, Any]) -> dict[str, Any]:
         "metadata": meta,
         "spec": {
             "type": "ClusterIP",
-            "selector": selector(release),
+            "selector": service_selector(release),
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
         },
     }
@@ -127,7 +139,13 @@ def _probe(path: str, period: int, failures: int, timeout: int = 2) -> dict[str,
     }
 
 
-def deployment(gke: GkeConfig, release: DeployRelease, meta: dict[str, Any]) -> dict[str, Any]:
+def deployment(
+    gke: GkeConfig,
+    release: DeployRelease,
+    meta: dict[str, Any],
+    track: str = "stable",
+    replicas: int | None = None,
+) -> dict[str, Any]:
     res = sizing.resources(gke, release.figures)
     limits: dict[str, str] = {"cpu": res.cpu, "memory": res.memory_limit}
     pod: dict[str, Any] = {
@@ -144,7 +162,7 @@ def deployment(gke: GkeConfig, release: DeployRelease, meta: dict[str, Any]) -> 
                 "maxSkew": 1,
                 "topologyKey": key,
                 "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": {"matchLabels": selector(release)},
+                "labelSelector": {"matchLabels": selector(release, track)},
                 "matchLabelKeys": ["pod-template-hash"],  # spread each rollout's pods, not the mix
             }
             for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
@@ -178,19 +196,34 @@ def deployment(gke: GkeConfig, release: DeployRelease, meta: dict[str, Any]) -> 
         limits["nvidia.com/gpu"] = "1"
         pod["nodeSelector"] = {"cloud.google.com/gke-accelerator": gke.accelerator}
         pod["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    spec: dict[str, Any] = {
+        # No replicas on the stable track: the HPA owns the count, and an apply must not reset it.
+        "revisionHistoryLimit": REVISION_HISTORY,
+        "progressDeadlineSeconds": gke.progress_deadline_s,
+        "selector": {"matchLabels": selector(release, track)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+        "template": {"metadata": {"labels": {**labels(release), TRACK: track}}, "spec": pod},
+    }
+    if replicas is not None:
+        spec = {"replicas": replicas, **spec}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {**meta, "annotations": {ANNOTATION: release.annotation()}},
-        "spec": {
-            # No replicas: the HPA owns the count, and an apply must not reset it.
-            "revisionHistoryLimit": REVISION_HISTORY,
-            "progressDeadlineSeconds": gke.progress_deadline_s,
-            "selector": {"matchLabels": selector(release)},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
-            "template": {"metadata": {"labels": labels(release)}, "spec": pod},
+        "metadata": {
+            **meta,
+            "name": deployment_name(release, track),
+            "labels": {**meta["labels"], TRACK: track},
+            "annotations": {ANNOTATION: release.annotation()},
         },
+        "spec": spec,
     }
+
+
+def canary_deployment(cfg: Config, release: DeployRelease, replicas: int) -> Manifest:
+    """The canary's own Deployment: the new release beside the stable one, behind the same Service."""
+    gke = gke_config(cfg)
+    meta = {"name": release.model, "namespace": gke.namespace, "labels": labels(release)}
+    return Manifest(deployment(gke, release, meta, "canary", replicas))
 
 
 def hpa(
@@ -263,7 +296,7 @@ def pdb(release: DeployRelease, meta: dict[str, Any]) -> dict[str, Any]:
             # One pod at a time, whatever the HPA's count; a crash-looping pod never blocks a drain.
             "maxUnavailable": 1,
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
-            "selector": {"matchLabels": selector(release)},
+            "selector": {"matchLabels": service_selector(release)},
         },
     }
 

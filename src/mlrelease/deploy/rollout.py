@@ -141,6 +141,42 @@ class Cluster:
             ) from None
         return json.loads(resp.data)
 
+    def delete_deployment(self, namespace: str, name: str) -> None:
+        try:
+            self.apps.delete_namespaced_deployment(name, namespace, _preload_content=False)
+        except self.k8s.ApiException as exc:
+            if exc.status != 404:
+                raise ClusterError(
+                    f"delete Deployment/{name}: {exc.status} {exc.reason}", hint=_hint(exc.status)
+                ) from None
+        except UNREACHABLE as exc:
+            raise EnvironmentUnavailable(
+                f"delete Deployment/{name}: cannot reach the API server: {exc}"
+            ) from None
+
+    def metrics(self, namespace: str, pod: str, port: int) -> str:
+        """A pod's ``/metrics``, through the API server's proxy (no route into the cluster needed)."""
+        resp = self._raw(
+            f"read /metrics of pod/{pod}",
+            self.core.connect_get_namespaced_pod_proxy_with_path,
+            f"{pod}:{port}",
+            namespace,
+            "metrics",
+        )
+        return resp.decode("utf-8", "replace")
+
+    def _raw(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> bytes:
+        try:
+            return fn(*args, **kw, _preload_content=False).data
+        except self.k8s.ApiException as exc:
+            raise ClusterError(
+                f"{what}: the API server answered {exc.status} {exc.reason}", hint=_hint(exc.status)
+            ) from None
+        except UNREACHABLE as exc:
+            raise EnvironmentUnavailable(
+                f"{what}: cannot reach the API server: {exc}", hint=_hint(None)
+            ) from None
+
     def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
         return self._call("list pods", self.core.list_namespaced_pod, namespace, label_selector=selector)[
             "items"
@@ -241,10 +277,11 @@ def watch(
     timeout_s: float,
     poll_s: float = 2.0,
     progress: Progress = lambda _: None,
+    track: str = "stable",
 ) -> RolloutResult:
     """Wait for the rollout of ``generation``; on a failure, gather the pods' events and logs."""
-    name = release.model
-    selector = ",".join(f"{k}={v}" for k, v in gke.selector(release).items())
+    name = gke.deployment_name(release, track)
+    selector = ",".join(f"{k}={v}" for k, v in gke.selector(release, track).items())
     deadline = time.monotonic() + timeout_s
     last = ""
     while True:
@@ -261,19 +298,21 @@ def watch(
         if done is False or broken:
             if broken:
                 reason, message = broken[0][1], f"pod {broken[0][0]}: {broken[0][2]}".rstrip(": ")
-            return RolloutResult(False, reason, message, diagnose(cluster, namespace, name, broken))
+            return RolloutResult(
+                False, reason, message, diagnose(cluster, namespace, name, broken, release.model)
+            )
         if time.monotonic() >= deadline:
             return RolloutResult(
                 False,
                 "TimedOut",
                 f"no complete rollout after {timeout_s:g} s ({message})",
-                diagnose(cluster, namespace, name, []),
+                diagnose(cluster, namespace, name, [], release.model),
             )
         time.sleep(poll_s)
 
 
 def diagnose(
-    cluster: Cluster, namespace: str, name: str, broken: list[tuple[str, str, str]]
+    cluster: Cluster, namespace: str, name: str, broken: list[tuple[str, str, str]], container: str
 ) -> tuple[str, ...]:
     lines = []
     for pod, _, _ in broken:
@@ -281,7 +320,7 @@ def diagnose(
             lines.append(
                 f"event pod/{pod}: {ev.get('type', '')} {ev.get('reason', '')}: {ev.get('message', '')}"
             )
-        lines += [f"log pod/{pod}: {line}" for line in cluster.log_tail(namespace, pod, name)]
+        lines += [f"log pod/{pod}: {line}" for line in cluster.log_tail(namespace, pod, container)]
     for ev in cluster.events(namespace, name):
         lines.append(
             f"event deployment/{name}: {ev.get('type', '')} {ev.get('reason', '')}: {ev.get('message', '')}"
