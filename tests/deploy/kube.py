@@ -13,6 +13,7 @@ through the API (``Controller``), over HTTP like everything else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import threading
@@ -142,7 +143,9 @@ class Controller:
                 done.add(generation)
                 image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
                 self.seen.append((generation, image))
-                self.act(generation, image, self.behaviour(image))
+                self.act(
+                    generation, image, self.behaviour(image), dep["spec"]["template"]["metadata"]["labels"]
+                )
             time.sleep(0.02)
 
     def write_status(self, status: dict[str, Any]) -> None:
@@ -150,7 +153,27 @@ class Controller:
             self.name, self.namespace, {"status": status}, _content_type="application/merge-patch+json"
         )
 
-    def act(self, generation: int, image: str, what: str) -> None:
+    def running_pods(self, image: str, labels: dict[str, str]) -> None:
+        """The Deployment's pods, Running (names: <deployment>-<digest[:12]>-<i>)."""
+        version = image.rsplit(":", 1)[-1][:12]
+        for i in range(self.replicas):
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{self.name}-{version}-{i}",
+                    "namespace": self.namespace,
+                    "labels": labels,
+                },
+                "spec": {"containers": [{"name": labels["app.kubernetes.io/name"], "image": image}]},
+                "status": {"phase": "Running"},
+            }
+            with contextlib.suppress(kubernetes.client.ApiException):  # already there
+                self.core.create_namespaced_pod(
+                    self.namespace, kubernetes.client.V1Pod.from_dict(pod), _preload_content=False
+                )
+
+    def act(self, generation: int, image: str, what: str, labels: dict[str, str]) -> None:
         n = self.replicas
         version = image.rsplit(":", 1)[-1][:12]
         # first the controller notices the new spec, then the pods come (or do not)
@@ -167,6 +190,7 @@ class Controller:
         if what == "ready":
             done = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}
             available = {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}
+            self.running_pods(image, labels)
             self.write_status(
                 {
                     "observedGeneration": generation,
@@ -204,7 +228,7 @@ class Controller:
                         "metadata": {
                             "name": pod,
                             "namespace": self.namespace,
-                            "labels": {"app.kubernetes.io/name": self.name},
+                            "labels": labels,
                         },
                         "spec": {"containers": [{"name": self.name, "image": image}]},
                         "status": {

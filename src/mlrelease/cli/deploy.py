@@ -148,6 +148,21 @@ def render(
     help="Seconds to wait for the rollout. Default: deploy.gke.progress_deadline_s + 60.",
 )
 @click.option(
+    "--canary",
+    "canary_share",
+    default=None,
+    metavar="SHARE",
+    help="Run the release beside the stable one for about SHARE of the traffic (10%), judge it on "
+    "both versions' /metrics, then promote it or remove it (exit 1).",
+)
+@click.option(
+    "--judge-seconds",
+    type=click.FloatRange(min=0),
+    default=300,
+    show_default=True,
+    help="How long a canary is judged.",
+)
+@click.option(
     "--poll-interval",
     "poll_s",
     type=click.FloatRange(min=0.01),
@@ -166,6 +181,8 @@ def deploy(
     kubeconfig: str | None,
     context: str | None,
     timeout_s: float | None,
+    canary_share: str | None,
+    judge_seconds: float,
     poll_s: float,
     as_json: bool,
 ) -> None:
@@ -179,14 +196,35 @@ def deploy(
     import json
 
     from mlrelease import github
-    from mlrelease.deploy import rollout
+    from mlrelease.deploy import canary, rollout
     from mlrelease.errors import CheckFailed
 
     cfg, release = load_release(config_path, image_json, metrics, version, image_ref)
+    share = canary.parse_share(canary_share) if canary_share is not None else None
     cluster = rollout.Cluster(rollout.connect(kubeconfig, context))
 
     def show(line: str) -> None:
         click.echo(line, err=True)
+
+    if share is not None:
+        result = canary.run(
+            cluster,
+            cfg,
+            release,
+            share,
+            judge_s=judge_seconds,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+            progress=show,
+        )
+        if as_json:
+            click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        github.set_output("status", result.status)
+        if result.status == "aborted":
+            raise CheckFailed(f"the canary {release.version} was removed: {result.reason}")
+        if not as_json:
+            click.echo(f"promoted {release.model} {release.version} ({release.reference})")
+        return
 
     outcome = rollout.deploy(cluster, cfg, release, timeout_s=timeout_s, poll_s=poll_s, progress=show)
     if as_json:

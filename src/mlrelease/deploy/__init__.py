@@ -9,4 +9,6 @@
   writes them as files, with an optional kustomization.
 - ``rollout``: server-side apply through the kubernetes client, the rollout watch and the
   rollback to the previous release by digest.
+- ``canary``: the new release beside the stable one, judged on both versions' ``/metrics``
+  (error rate, p99, outlier rate, the PSI of their predictions), then promoted or removed.
 """

@@ -178,8 +178,13 @@ class Cluster:
             ) from None
 
     def pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        return self._call("list pods", self.core.list_namespaced_pod, namespace, label_selector=selector)[
-            "items"
+        """Pods matching ``selector`` (k=v,k=v), checked here too: a proxy may drop the selector."""
+        found = self._call("list pods", self.core.list_namespaced_pod, namespace, label_selector=selector)
+        want = dict(part.split("=", 1) for part in selector.split(",") if part)
+        return [
+            p
+            for p in found["items"]
+            if all(((p.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in want.items())
         ]
 
     def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
