@@ -195,6 +195,7 @@ class GkeConfig:
     max_replicas: int | None = None  # None: what the lunchtime peak needs (deploy.sizing)
     target_cpu: int = 60
     replica_rps: float = 1400  # bench/bench_replica.py on the example model
+    replica_p99_ms: float = 12
     baseline_rps: float | None = None
     peak_factor: float = 10
     cpu: str = "1"
@@ -743,6 +744,7 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
             max_replicas=gk["replicas"].get("max"),
             target_cpu=gk["target_cpu"],
             replica_rps=gk["replica_rps"],
+            replica_p99_ms=gk["replica_p99_ms"],
             baseline_rps=gk.get("baseline_rps"),
             peak_factor=gk["peak_factor"],
             cpu=gk["cpu"],

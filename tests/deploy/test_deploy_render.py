@@ -199,6 +199,9 @@ def check_arithmetic(text: str, gk: cfgmod.GkeConfig) -> None:
     assert int(numbers.group(3)) == need
     assert f"maxReplicas {spec['maxReplicas']}" in comment and f"minReplicas {spec['minReplicas']}" in comment
     assert f"+{pods['value']} pods" in comment
+    # the measured figures are cited: the throughput at the target and its p99
+    assert f"carries {gk.replica_rps:.12g} req/s at {gk.target_cpu}%" in comment
+    assert f"p99 {gk.replica_p99_ms:.12g} ms" in comment
 
 
 def test_cpu_fixture_hpa_agrees_with_its_arithmetic():

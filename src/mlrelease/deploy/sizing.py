@@ -49,6 +49,7 @@ class Autoscaling:
     min_replicas: int
     max_replicas: int
     gpu: bool = False
+    replica_p99_ms: float | None = None
 
     @property
     def signal(self) -> str:
@@ -75,7 +76,8 @@ class Autoscaling:
             [
                 f"Sized for a {n(self.peak_factor)}x lunchtime peak:",
                 f"  one replica carries {rps} req/s at {self.target_cpu}% {self.signal}"
-                " (deploy.gke.replica_rps, measured by bench/bench_replica.py)",
+                + (f", p99 {n(self.replica_p99_ms)} ms" if self.replica_p99_ms is not None else "")
+                + " (deploy.gke.replica_rps, replica_p99_ms: measured by bench/bench_replica.py)",
                 f"  baseline {n(self.baseline_rps)} req/s x {n(self.peak_factor)} = peak {peak} req/s",
                 f"  replicas at the peak = ceil({peak} / {rps}) = {self.peak_replicas}",
                 f"  minReplicas {self.min_replicas}, maxReplicas {self.max_replicas}",
@@ -106,7 +108,16 @@ def autoscaling(gke: GkeConfig, *, gpu: bool = False) -> Autoscaling:
             ),
         )
     top = max(gke.max_replicas or need, gke.min_replicas)
-    return Autoscaling(gke.replica_rps, gke.target_cpu, baseline, gke.peak_factor, gke.min_replicas, top, gpu)
+    return Autoscaling(
+        gke.replica_rps,
+        gke.target_cpu,
+        baseline,
+        gke.peak_factor,
+        gke.min_replicas,
+        top,
+        gpu,
+        gke.replica_p99_ms,
+    )
 
 
 @dataclass(frozen=True)
