@@ -75,7 +75,7 @@ def test_every_object_passes_the_strict_kubernetes_schema(fixture, minor):
             "HorizontalPodAutoscaler",
             "PodDisruptionBudget",
         ]
-        for doc in yaml.safe_load_all(gke.to_yaml(manifests)):
+        for doc in yaml.safe_load_all(gke.to_yaml([*manifests, gke.canary_deployment(cfg, rel, 2)])):
             kubernetes_validate.validate(doc, f"{minor}.0", strict=True)
 
 
@@ -396,3 +396,19 @@ def test_diff_shows_what_the_next_release_changes(tmp_path):
 def test_image_must_be_named_by_digest(capsys):
     code, _, err = run_main(capsys, "render", "--target", "gke", "-c", str(CPU), "--image", f"{REPO}:latest")
     assert code == 2 and "REPO@sha256:DIGEST" in err
+
+
+def test_canary_deployment_runs_beside_the_stable_one_behind_the_same_service():
+    cfg = cfgmod.load(CPU, check_files=False)
+    objs = objects(gke.to_yaml(gke.render(cfg, release(cfg))))
+    can = gke.canary_deployment(cfg, release(cfg, version="v8"), 2).body
+    stable_sel = objs["Deployment"]["spec"]["selector"]["matchLabels"]
+    canary_sel = can["spec"]["selector"]["matchLabels"]
+    assert can["metadata"]["name"] == "brno-house-prices-canary" and can["spec"]["replicas"] == 2
+    assert stable_sel[gke.TRACK] == "stable" and canary_sel[gke.TRACK] == "canary"
+    service_sel = objs["Service"]["spec"]["selector"]
+    for sel, labels in ((stable_sel, objs["Deployment"]), (canary_sel, can)):
+        pod_labels = labels["spec"]["template"]["metadata"]["labels"]
+        assert sel.items() <= pod_labels.items()  # each Deployment owns its own pods
+        assert service_sel.items() <= pod_labels.items()  # the Service sends traffic to both
+    assert objs["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == service_sel
