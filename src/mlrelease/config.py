@@ -192,7 +192,7 @@ class GkeConfig:
     cluster: str
     namespace: str = "default"
     min_replicas: int = 2
-    max_replicas: int | None = None  # None: what the lunchtime peak needs (deploy.sizing)
+    max_replicas: int | None = None  # None: what the lunchtime peak needs (deploy.gke.sizing)
     target_cpu: int = 60
     replica_rps: float = 1400  # bench/bench_replica.py on the example model
     replica_p99_ms: float = 12

@@ -14,7 +14,7 @@ from kube import Controller, api_server, client
 from test_deploy_gke import NAME, NS, REPO, assert_cluster_runs, cluster_objects
 
 from mlrelease import config as cfgmod
-from mlrelease.deploy import canary, rollout
+from mlrelease.deploy.gke import canary, rollout
 from mlrelease.deploy.release import DeployRelease
 from mlrelease.errors import UsageError
 from mlrelease.serve.metrics import Metrics

@@ -19,7 +19,8 @@ from kube import Controller, api_server, client, raw
 
 from mlrelease import config as cfgmod
 from mlrelease.cli import main
-from mlrelease.deploy import gke, rollout
+from mlrelease.deploy.gke import manifests as gke
+from mlrelease.deploy.gke import rollout
 from mlrelease.deploy.release import ANNOTATION, DeployRelease
 
 CPU = Path(__file__).resolve().parent.parent / "fixtures" / "deploy-gke-cpu"

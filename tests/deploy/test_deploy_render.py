@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from mlrelease import config as cfgmod
 from mlrelease.cli import cli, main
-from mlrelease.deploy import gke, sizing
+from mlrelease.deploy.gke import manifests as gke
+from mlrelease.deploy.gke import sizing
 from mlrelease.deploy.release import PLACEHOLDER_DIGEST, DeployRelease, Figures
 from mlrelease.image.record import ImageRecord
 from mlrelease.serve.app import ServerApp

@@ -29,8 +29,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("mlrelease.cli.image", "build", "Build the model's container image (CPU or GPU)."),
     "test-image": ("mlrelease.cli.image", "test_image", "Prove the image gives the golden predictions."),
     "push": ("mlrelease.cli.image", "push", "Push the image to a registry and record its digest."),
-    "render": ("mlrelease.cli.deploy", "render", "Print the Kubernetes objects of a deploy (GKE)."),
-    "deploy": ("mlrelease.cli.deploy", "deploy", "Apply a release to GKE, watch it, roll back on failure."),
+    "render": ("mlrelease.cli.gke", "render", "Print the Kubernetes objects of a deploy (GKE)."),
+    "deploy": ("mlrelease.cli.gke", "deploy", "Apply a release to GKE, watch it, roll back on failure."),
 }
 
 

@@ -1,4 +1,4 @@
-"""``mlrelease render`` and ``mlrelease deploy``: the model on a cluster."""
+"""``mlrelease render`` and ``mlrelease deploy --target gke``: the model on a Kubernetes cluster."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def render(
     endpoints, a locked-down pod, an HPA sized for a ten-times lunchtime peak (its arithmetic in
     a comment), GPU node pools for GPU images.
     """
-    from mlrelease.deploy import gke
+    from mlrelease.deploy.gke import manifests as gke
     from mlrelease.errors import UsageError
 
     if kustomize and output_dir is None:
@@ -196,7 +196,7 @@ def deploy(
     import json
 
     from mlrelease import github
-    from mlrelease.deploy import canary, rollout
+    from mlrelease.deploy.gke import canary, rollout
     from mlrelease.errors import CheckFailed
 
     cfg, release = load_release(config_path, image_json, metrics, version, image_ref)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import urllib3
 
 from mlrelease.config import Config
-from mlrelease.deploy import gke
+from mlrelease.deploy.gke import manifests as gke
 from mlrelease.deploy.release import ANNOTATION, DeployRelease
 from mlrelease.errors import EnvironmentUnavailable, UsageError
 

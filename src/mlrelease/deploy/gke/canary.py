@@ -30,7 +30,8 @@ from typing import Any, Literal
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlrelease.config import Config
-from mlrelease.deploy import gke, rollout
+from mlrelease.deploy.gke import manifests as gke
+from mlrelease.deploy.gke import rollout
 from mlrelease.deploy.release import DeployRelease
 from mlrelease.errors import UsageError
 

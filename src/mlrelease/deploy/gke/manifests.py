@@ -15,7 +15,7 @@ import yaml
 
 from mlrelease.artifacts import write_text
 from mlrelease.config import Config, GkeConfig
-from mlrelease.deploy import sizing
+from mlrelease.deploy.gke import sizing
 from mlrelease.deploy.release import ANNOTATION, DeployRelease
 from mlrelease.errors import ConfigError, UsageError
 
