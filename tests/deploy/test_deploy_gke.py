@@ -309,3 +309,14 @@ def test_cli_refuses_a_placeholder_digest(capsys, tmp_path, server):
         main(args)
     _, err = capsys.readouterr()
     assert exit_.value.code == 2 and "placeholder" in err
+
+
+def test_cli_without_credentials_exits_3_naming_the_fix(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    args = ["deploy", "--target", "gke", "-c", str(CPU), "--kubeconfig", str(tmp_path / "missing")]
+    args += ["--image-json", str(image_json(tmp_path / "i.json", A))]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 3 and out == ""
+    assert "no Kubernetes credentials" in err and "get-credentials" in err and "Traceback" not in err
