@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = "examples/brno-houses"  # relative to ROOT, where every step runs
 OUT = ROOT / "out" / "demo"
 BASE_IMAGE = os.environ.get("MLRELEASE_DEMO_BASE_IMAGE", "python:3.11-slim")
+GKE_IMAGE = "europe-west3-docker.pkg.dev/acme-models/models/brno-house-prices"
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ STEPS: list[Step] = [
     Step(
         "Serve the model on a free local port, send validation rows and a 1,440 m2 flat; the flat is flagged",
         f"serve -c {EXAMPLE} --signature out/demo/evaluate/signature.json --smoke",
+    ),
+    Step(
+        "Render the GKE objects of release v1 (an illustrative digest) into out/demo/k8s: Deployment,"
+        " Service, HPA sized for the lunchtime peak, PDB, ServiceAccount, and a kustomization",
+        f"render --target gke -c {EXAMPLE} --image {GKE_IMAGE}@sha256:{'1' * 64} --version v1"
+        " --metrics out/demo/evaluate/metrics.json --output-dir out/demo/k8s --kustomize",
+    ),
+    Step(
+        "Diff release v2's objects against v1's: the image digest, the version label and the release"
+        " annotation change, nothing else",
+        f"render --target gke -c {EXAMPLE} --image {GKE_IMAGE}@sha256:{'2' * 64} --version v2"
+        " --metrics out/demo/evaluate/metrics.json --diff out/demo/k8s",
     ),
 ]
 

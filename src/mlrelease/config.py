@@ -211,9 +211,18 @@ class GkeConfig:
     location: str
     cluster: str
     namespace: str = "default"
-    min_replicas: int = 1
-    max_replicas: int = 10
+    min_replicas: int = 2
+    max_replicas: int | None = None  # None: what the lunchtime peak needs (deploy.gke.sizing)
     target_cpu: int = 60
+    replica_rps: float = 1400  # bench/bench_replica.py on the example model
+    replica_p99_ms: float = 12
+    baseline_rps: float | None = None
+    peak_factor: float = 10
+    cpu: str = "1"
+    memory: str | None = None
+    service_account: str | None = None
+    accelerator: str = "nvidia-l4"
+    progress_deadline_s: int = 600
 
 
 @dataclass(frozen=True)
@@ -1057,8 +1066,17 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
             cluster=gk["cluster"],
             namespace=gk["namespace"],
             min_replicas=gk["replicas"]["min"],
-            max_replicas=gk["replicas"]["max"],
+            max_replicas=gk["replicas"].get("max"),
             target_cpu=gk["target_cpu"],
+            replica_rps=gk["replica_rps"],
+            replica_p99_ms=gk["replica_p99_ms"],
+            baseline_rps=gk.get("baseline_rps"),
+            peak_factor=gk["peak_factor"],
+            cpu=gk["cpu"],
+            memory=gk.get("memory"),
+            service_account=gk.get("service_account"),
+            accelerator=gk["accelerator"],
+            progress_deadline_s=gk["progress_deadline_s"],
         )
         if gk
         else None

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "watch",
         "Watch a deploy's /metrics; on a breach mark bad and roll back.",
     ),
+    "render": ("mlrelease.cli.gke", "render", "Print the Kubernetes objects of a deploy (GKE)."),
 }
 
 

@@ -18,6 +18,45 @@ target_option = click.option(
     show_default=True,
     help="Where to run it. local: this machine, behind a proxy on --port.",
 )
+deploy_target_option = click.option(
+    "--target",
+    type=click.Choice(["local", "gke"]),
+    default="local",
+    show_default=True,
+    help="Where to run it. local: this machine, behind a proxy on --port. gke: a Kubernetes "
+    "cluster, with its own options (`mlrelease deploy --target gke --help`).",
+)
+
+
+def _target_in(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return None
+        if arg == "--target" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+class ByTarget(click.Command):
+    """``deploy --target gke`` is the cluster command (``cli/gke.py``), with its own options; every
+    other target is this one. One command name, as users of kubectl and helm expect."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if _target_in(args) == "gke":
+            from mlrelease.cli.gke import deploy as cluster
+
+            ctx.meta["mlrelease.deploy.command"] = cluster
+            ctx.command = cluster  # --help and usage errors speak of the cluster command's options
+            return cluster.parse_args(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        cluster = ctx.meta.get("mlrelease.deploy.command")
+        return cluster.invoke(ctx) if cluster is not None else super().invoke(ctx)
+
+
 runtime_option = click.option(
     "--runtime",
     type=click.Choice(["docker", "process"]),
@@ -79,9 +118,9 @@ def _report(done, as_json: bool) -> None:
         )
 
 
-@click.command()
+@click.command(cls=ByTarget)
 @click.argument("version")
-@target_option
+@deploy_target_option
 @runtime_option
 @port_option
 @state_option

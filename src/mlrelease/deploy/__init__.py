@@ -10,4 +10,8 @@
 - ``watch``: reads ``/metrics`` (Prometheus text) and judges error rate, p99 latency and outlier
   rate against the limits of ``mlrelease.yaml``.
 - ``rollout``: deploy, rollback (with its plan) and watch-then-rollback, recorded as events.
+- ``release``: ``DeployRelease``, what to deploy to a cluster (model, version, image by digest,
+  the measured figures), made from the config alone, from ``image.json`` + ``metrics.json``, or
+  from a registry release record. It travels inside the rendered objects as an annotation.
+- ``gke``: Google Kubernetes Engine (any Kubernetes): objects, rollout, rollback, canary.
 """
