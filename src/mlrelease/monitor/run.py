@@ -1,0 +1,100 @@
+"""``mlrelease monitor`` without click: find the inputs, read them, analyse, decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlrelease.errors import DataError, UsageError
+from mlrelease.monitor import drift
+from mlrelease.monitor.analyse import DriftReport, Labels, analyse
+from mlrelease.monitor.sources import PREDICTION, Window, read_window
+
+
+def monitor(
+    current: Path,
+    *,
+    reference: Path | None = None,
+    cfg: Any = None,
+    labels: Path | None = None,
+    id_column: str | None = None,
+    target: str | None = None,
+) -> DriftReport:
+    """Compare ``current`` with ``reference`` (or the config's ``validation.reference``)."""
+    if reference is None:
+        if cfg is None or cfg.validation is None or cfg.validation.reference is None:
+            raise UsageError(
+                "no reference data",
+                hint="pass --reference FILE, or set validation.reference in mlrelease.yaml",
+            )
+        reference = cfg.validation.reference
+    settings = drift.settings_from(cfg)
+    ref = read_window(reference)
+    cur = read_window(current)
+    model_cfg = cfg.model if cfg is not None else None
+    id_column = id_column or (model_cfg.id_column if model_cfg else None)
+    target = target or (model_cfg.target if model_cfg else None)
+    if cfg is not None and PREDICTION in cur.columns and PREDICTION not in ref.columns:
+        ref.columns[PREDICTION] = _predict(cfg, ref)
+    if model_cfg is not None and model_cfg.task == "classification":
+        for w in (ref, cur):  # class labels are categories, whether logged as 0/1 or names
+            if PREDICTION in w.columns:
+                w.columns[PREDICTION] = _labels_as_text(w.columns[PREDICTION])
+    lab = _labels(labels, id_column, target, cfg) if labels is not None else None
+    features = list(model_cfg.features) if model_cfg and model_cfg.features else None
+    slices = cfg.validation.slices if cfg is not None and cfg.validation is not None else ()
+    return analyse(
+        ref,
+        cur,
+        settings=settings,
+        features=features,
+        exclude=[id_column, target],
+        slices=slices,
+        labels=lab,
+    )
+
+
+def _predict(cfg: Any, window: Window) -> np.ndarray:
+    """The model's predictions on the reference, so the prediction distribution has a baseline."""
+    import pandas as pd
+
+    from mlrelease.model import load_model
+
+    model = load_model(cfg.model, root=cfg.root)
+    frame = pd.DataFrame({k: v for k, v in window.columns.items() if k != cfg.model.target})
+    preds = np.asarray(model.predict(frame))
+    return preds.astype(np.float64) if preds.dtype.kind in "iuf" else preds.astype(object)
+
+
+def _labels_as_text(values: np.ndarray) -> np.ndarray:
+    out = np.empty(values.size, dtype=object)
+    for i, v in enumerate(values.tolist()):
+        if v is None or (isinstance(v, float) and v != v):
+            out[i] = None
+        elif isinstance(v, float) and v.is_integer():
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out
+
+
+def _labels(path: Path, id_column: str | None, target: str | None, cfg: Any) -> Labels:
+    if not id_column:
+        raise UsageError("--labels needs an id column", hint="pass --id-column, or set model.id_column")
+    if not target:
+        raise UsageError("--labels needs the target column", hint="pass --target, or set model.target")
+    window = read_window(path)
+    for col in (id_column, target):
+        if col not in window.columns:
+            raise DataError(
+                f"{path}: no column '{col}'", hint="the labels file needs the id and target columns"
+            )
+    from mlrelease.monitor.analyse import _key
+
+    values = {_key(i): t for i, t in zip(window.columns[id_column], window.columns[target], strict=True)}
+    task = (
+        cfg.model.task if cfg is not None else ("regression" if window.numeric(target) else "classification")
+    )
+    return Labels(str(path), id_column, target, values, task)
