@@ -251,14 +251,20 @@ def decide(columns: list[ColumnDrift], settings: Settings) -> Verdict:
             c.verdict, c.reason = "ok", f"{effect}: below the warn thresholds"
         elif adj >= settings.alpha:
             c.verdict = "ok"
-            c.reason = f"{effect}, but p = {adj:.3g} after {settings.correction} correction (not significant)"
+            c.reason = (
+                f"{effect}, but p = {_pv(adj)} after {settings.correction} correction (not significant)"
+            )
         else:
             c.verdict = level
-            c.reason = f"{effect}, p = {adj:.3g} after {settings.correction} correction"
+            c.reason = f"{effect}, p = {_pv(adj)} after {settings.correction} correction"
         if c.unseen:
             names = ", ".join(f"{k} ({v})" for k, v in list(c.unseen.items())[:5])
             c.reason += f"; unseen categories: {names}"
     return worst(c.verdict for c in columns)
+
+
+def _pv(p: float) -> str:
+    return "0 (below 1e-300)" if p == 0 else f"{p:.3g}"
 
 
 def worst(verdicts: Any) -> Verdict:

@@ -94,7 +94,13 @@ def _num(v: float | None, fmt: str = ".3f") -> str:
 
 
 def _p(v: float | None) -> str:
-    return "" if v is None else f"{v:.2g}"
+    if v is None:
+        return ""
+    return "< 1e-300" if v == 0 else f"{v:.2g}"
+
+
+def _label(c: ColumnDrift) -> str:
+    return f"{c.name} (model output)" if c.role == "prediction" else c.name
 
 
 def _headline(result: DriftReport) -> str:
@@ -119,7 +125,7 @@ def _column_rows(columns: list[ColumnDrift]) -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for c in columns:
-        name = f"{c.name} (prediction)" if c.role == "prediction" else c.name
+        name = _label(c)
         rows.append(
             f"| {name} | {ICON[c.verdict]} {c.verdict} | {_num(c.psi)} | {_num(c.ks_statistic)} |"
             f" {_num(c.wasserstein_relative, '.2f')} | {_num(c.chi2, '.1f')} | {_p(c.pvalue_adjusted)} |"
@@ -206,7 +212,7 @@ def _table(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
 def _columns_table(columns: list[ColumnDrift]) -> str:
     rows = []
     for c in columns:
-        name = f"{c.name} (prediction)" if c.role == "prediction" else c.name
+        name = _label(c)
         rows.append(
             (
                 c.verdict,
@@ -217,7 +223,7 @@ def _columns_table(columns: list[ColumnDrift]) -> str:
                     _num(c.ks_statistic),
                     _num(c.wasserstein_relative, ".2f"),
                     _num(c.chi2, ".1f"),
-                    _p(c.pvalue_adjusted),
+                    _e(_p(c.pvalue_adjusted)),
                     f"{c.missing_reference:.1%} → {c.missing_current:.1%}",
                     f"{c.n_reference} / {c.n_current}",
                     _e(c.reason),
