@@ -43,6 +43,12 @@ PATH = click.Path(path_type=Path)
     default=None,
     help="Folder for drift.json, drift.md and drift.html.",
 )
+@click.option(
+    "--issue-label",
+    default=None,
+    help="On an alert, open one GitHub issue with this label, or update the open one"
+    " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise).",
+)
 @json_option
 @click.pass_context
 def monitor(
@@ -54,6 +60,7 @@ def monitor(
     id_column: str | None,
     target: str | None,
     out_dir: Path | None,
+    issue_label: str | None,
     as_json: bool,
 ) -> None:
     """Find data drift, outlier bursts and slices gone bad in a window of traffic.
@@ -79,5 +86,8 @@ def monitor(
         click.echo(report.dumps(data))
     else:
         click.echo(report.markdown(result))
+    if issue_label and result.verdict == "alert":
+        action, number = report.open_issue(result, issue_label)
+        click.echo(f"issue #{number} {action}", err=True)
     if result.verdict == "alert":
         ctx.exit(1)

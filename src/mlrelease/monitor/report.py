@@ -86,6 +86,34 @@ def publish(result: DriftReport, out_dir: Path | None) -> None:
             github.annotate(level, f"slice {sl.name}: {sl.reason}", title=f"monitor: slice {sl.name}")
 
 
+def open_issue(result: DriftReport, label: str, env: dict[str, str] | None = None) -> tuple[str, int]:
+    """Open or update the one issue for this alert; the body is the Markdown summary and a link to
+    the run."""
+    import os
+
+    from mlrelease.errors import UsageError
+
+    environ = env if env is not None else dict(os.environ)
+    token, repo = environ.get("GITHUB_TOKEN"), environ.get("GITHUB_REPOSITORY")
+    if not token or not repo:
+        raise UsageError(
+            "--issue-label needs GITHUB_TOKEN and GITHUB_REPOSITORY in the environment",
+            hint="pass the workflow's token as env GITHUB_TOKEN with permissions issues: write",
+        )
+    body = markdown(result)
+    run_id = environ.get("GITHUB_RUN_ID")
+    if run_id:
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+        body += f"\nRun: {server}/{repo}/actions/runs/{run_id}\n"
+    drifted = ", ".join(c.name for c in result.drifted) or "outliers or slices"
+    title = f"Drift alert: {drifted}"
+    api = environ.get("GITHUB_API_URL", "https://api.github.com")
+    try:
+        return github.upsert_issue(title, body, label=label, token=token, repository=repo, api_url=api)
+    except OSError as exc:
+        raise UsageError(f"cannot open the drift issue: {exc}") from None
+
+
 # ----------------------------------------------------------------------------- Markdown
 
 
