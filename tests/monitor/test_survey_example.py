@@ -68,3 +68,14 @@ def test_monitor_flags_age_the_predictions_and_the_older_slice(survey: Path) -> 
     html = (survey / "report" / "drift.html").read_text()
     assert re.findall(r'<img alt="([^:"]+): reference against current"', html) == ["age", "prediction"]
     assert html.index("<h2>Summary</h2>") < html.index("<img") < html.index("<h2>Slices</h2>")
+
+
+def test_a_csv_batch_without_predictions_gets_the_models() -> None:
+    from mlrelease import config
+    from mlrelease.monitor.run import monitor
+
+    result = monitor(EXAMPLE / "data" / "seniors.csv", cfg=config.load(str(EXAMPLE)))
+    by = {c.name: c for c in result.overall.columns}
+    assert by["prediction"].verdict == "alert"
+    assert by["prediction"].plot[1] == ("yes", "no")  # reference categories, most frequent first
+    assert "answer" not in by and "respondent_id" not in by

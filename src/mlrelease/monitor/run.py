@@ -36,8 +36,12 @@ def monitor(
     model_cfg = cfg.model if cfg is not None else None
     id_column = id_column or (model_cfg.id_column if model_cfg else None)
     target = target or (model_cfg.target if model_cfg else None)
-    if cfg is not None and PREDICTION in cur.columns and PREDICTION not in ref.columns:
-        ref.columns[PREDICTION] = _predict(cfg, ref)
+    if cfg is not None and _has_model(cfg):
+        # a batch without predictions gets the model's, so the prediction distribution is
+        # compared whatever the window is (request logs carry the served ones)
+        for w in (ref, cur):
+            if PREDICTION not in w.columns:
+                w.columns[PREDICTION] = _predict(cfg, w)
     if model_cfg is not None and model_cfg.task == "classification":
         for w in (ref, cur):  # class labels are categories, whether logged as 0/1 or names
             if PREDICTION in w.columns:
@@ -54,6 +58,11 @@ def monitor(
         slices=slices,
         labels=lab,
     )
+
+
+def _has_model(cfg: Any) -> bool:
+    m = cfg.model
+    return bool(m.entrypoint) or (m.artifact is not None and Path(m.artifact).is_file())
 
 
 def _predict(cfg: Any, window: Window) -> np.ndarray:
