@@ -80,7 +80,7 @@ def monitor(
     result = run(current, reference=reference, cfg=cfg, labels=labels, id_column=id_column, target=target)
     data = result.to_dict()
     if out_dir is not None:
-        report.write_all(result, out_dir)
+        report.write_all(result, out_dir, model=cfg.model.name if cfg is not None else None)
     report.publish(result, out_dir)
     if as_json:
         click.echo(report.dumps(data))

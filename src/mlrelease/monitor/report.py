@@ -57,11 +57,19 @@ def schema_path() -> Path:
     return Path(str(resources.files("mlrelease.schema").joinpath("drift.schema.json")))
 
 
-def write_all(result: DriftReport, out_dir: Path) -> dict[str, Path]:
+def write_all(result: DriftReport, out_dir: Path, *, model: str | None = None) -> dict[str, Path]:
+    """drift.json, drift.md, drift.html; with the model's name, also drift-event.jsonl, the
+    line that feeds the drift alert policy (``monitor.alerts``)."""
+    from mlrelease.monitor.alerts import drift_event
+
     paths = {"json": out_dir / "drift.json", "markdown": out_dir / "drift.md", "html": out_dir / "drift.html"}
     write_json(paths["json"], result.to_dict())
     write_text(paths["markdown"], markdown(result))
     write_text(paths["html"], render_html(result))
+    if model:
+        paths["event"] = out_dir / "drift-event.jsonl"
+        event = drift_event(model, result.verdict, [c.name for c in result.drifted], result.created)
+        write_text(paths["event"], json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
     return paths
 
 
