@@ -8,7 +8,7 @@ runs in a fresh process per size (so peak RSS is its own; the two windows themse
 at 1M rows and count for every tool):
 
 - ``floor``: ``scipy.stats.ks_2samp`` per column plus numpy PSI on 10 reference quantile bins;
-- ``mlrelease``: ``monitor.drift.prepare`` + ``compare_window`` (KS, Wasserstein and PSI per
+- ``mlrelease``: ``monitor.drift.compare_columns`` (KS, Wasserstein and PSI per
   column, Holm correction, verdicts), the code ``mlrelease monitor`` runs;
 - ``evidently``, ``alibi``, ``nannyml``: ``shared/peer-bench/drift_tools.py`` in their venvs under
   ``/tmp/peer-bench-work`` (``shared/peer-bench/setup_venvs.sh``), when they are there.
@@ -92,12 +92,14 @@ def run_floor(ref: np.ndarray, cur: np.ndarray) -> dict:
 
 
 def run_mlrelease(ref: np.ndarray, cur: np.ndarray) -> dict:
-    from mlrelease.monitor.drift import Settings, compare_window, prepare
+    from mlrelease.monitor.drift import Settings, compare_columns
 
     names = [f"f{j:02d}" for j in range(ref.shape[1])]
     settings = Settings()
-    prepared = prepare({n: ref[:, j] for j, n in enumerate(names)}, names, settings)
-    out = compare_window(prepared, {n: cur[:, j] for j, n in enumerate(names)}, len(ref), len(cur), settings)
+    reference = {n: ref[:, j] for j, n in enumerate(names)}
+    out = compare_columns(
+        reference, {n: cur[:, j] for j, n in enumerate(names)}, names, len(ref), len(cur), settings
+    )
     return {
         "ks_stat": [c.ks_statistic for c in out.columns],
         "p_value": [c.pvalue for c in out.columns],

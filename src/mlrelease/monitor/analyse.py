@@ -1,8 +1,9 @@
 """One monitoring run: the reference against the current window, overall and per slice.
 
-The reference's columns are sorted once (``drift.prepare``) and every comparison reads them;
-slices prepare their own subset. The result is a ``DriftReport``, which ``report`` writes as
-``drift.json`` (schema ``schemas/drift.schema.json``), Markdown and HTML.
+Each reference column is sorted once and every statistic of its comparison reads it
+(``drift.compare_columns``); slices sort their own subset. The result is a ``DriftReport``,
+which ``report`` writes as ``drift.json`` (schema ``schemas/drift.schema.json``), Markdown and
+HTML.
 """
 
 from __future__ import annotations
@@ -228,8 +229,9 @@ def analyse(
     columns = names + (
         [PREDICTION] if PREDICTION in reference.columns and PREDICTION in current.columns else []
     )
-    prepared = drift.prepare(reference.columns, columns, settings)
-    overall = drift.compare_window(prepared, current.columns, reference.rows, current.rows, settings)
+    overall = drift.compare_columns(
+        reference.columns, current.columns, columns, reference.rows, current.rows, settings
+    )
     out = outliers(current, settings, reference)
     slice_results = [_slice(s, reference, current, columns, settings, labels) for s in slices]
     q = quality(current, labels) if labels else None
@@ -275,9 +277,7 @@ def _slice(
     share_c = cn / current.rows if current.rows else 0.0
     minimum = settings.default.min_samples
     if rn and cn:
-        window = drift.compare_window(
-            drift.prepare(ref_s.columns, columns, settings), cur_s.columns, rn, cn, settings
-        )
+        window = drift.compare_columns(ref_s.columns, cur_s.columns, columns, rn, cn, settings)
     else:
         window = WindowDrift(rn, cn, [], "ok")
     q = quality(current, labels, cmask) if labels else None

@@ -292,6 +292,26 @@ def compare_window(
     return WindowDrift(rows_reference, rows_current, cols, verdict)
 
 
+def compare_columns(
+    reference: Mapping[str, np.ndarray],
+    current: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    rows_reference: int,
+    rows_current: int,
+    settings: Settings,
+) -> WindowDrift:
+    """``prepare`` and ``compare_window`` a column at a time: each reference column is sorted,
+    used for every statistic and dropped, so memory holds the columns in flight, not all of
+    them sorted. For a reference compared once (the CLI); ``prepare`` keeps them for many."""
+
+    def one(name: str) -> ColumnDrift:
+        ref = PreparedColumn(name, np.asarray(reference[name]), settings.bins)
+        return compare_column(ref, current[name], _role(name), settings.for_feature(name))
+
+    cols = _parallel(one, [n for n in names if n in reference and n in current])
+    return WindowDrift(rows_reference, rows_current, cols, decide(cols, settings))
+
+
 def _role(name: str) -> Role:
     return "prediction" if name == PREDICTION else "feature"
 
@@ -303,11 +323,16 @@ def prepare(
     return dict(zip(names, done, strict=True))
 
 
+# Each column in flight holds about 80 bytes per row of both windows in temporaries (80 MB at a
+# million rows), so the threads are capped to keep memory flat on a large machine.
+MAX_THREADS = 4
+
+
 def _parallel(fn: Any, items: list[Any]) -> list[Any]:
     """``fn`` over ``items`` in threads, in order. The work is numpy sorts and binary searches
     and scipy's ``smirnov`` (the exact KS tail, about a second per drifted column at a million
     rows), which all release the GIL, so columns run on separate cores."""
-    workers = min(len(items), os.cpu_count() or 1)
+    workers = min(len(items), os.cpu_count() or 1, MAX_THREADS)
     if workers <= 1:
         return [fn(x) for x in items]
     from concurrent.futures import ThreadPoolExecutor

@@ -134,21 +134,36 @@ def numeric(
     # Merge the two sorted arrays: current values go after equal reference values, at
     # (reference values <= it) + (current values before it). The running counts of each side
     # are the two ECDFs times n at every merged position; one binary search, no second sort.
-    pos = np.searchsorted(r, c, side="right") + np.arange(n2)
+    pos = np.searchsorted(r, c, side="right")
+    pos += np.arange(n2)
     from_cur = np.zeros(n1 + n2, dtype=bool)
     from_cur[pos] = True
     merged = np.empty(n1 + n2)
     merged[pos] = c
+    del pos
     merged[~from_cur] = r
+    # in place where it can be: at a million rows a column's temporaries are what memory holds
     count_c = np.cumsum(from_cur[:-1])
-    count_r = np.arange(1, n1 + n2) - count_c
-    absdiff = np.abs(count_r / n1 - count_c / n2)
+    del from_cur
+    count_r = np.arange(1, n1 + n2, dtype=count_c.dtype)
+    count_r -= count_c
+    absdiff = count_r / n1  # the same division as scipy's, so the same floats
+    del count_r
+    cdf_c = count_c / n2
+    del count_c
+    np.subtract(absdiff, cdf_c, out=absdiff)
+    del cdf_c
+    np.abs(absdiff, out=absdiff)
     # scipy evaluates both ECDFs at each distinct value with all its ties counted: the last
     # position of each run of equal values (the final position, where both are 1, adds 0)
     run_end = merged[:-1] != merged[1:]
+    widths = np.diff(merged)
+    del merged
     d = float(absdiff[run_end].max()) if run_end.any() else 0.0
+    del run_end
     # Wasserstein-1 is the area between the ECDFs; inside a run of ties the width is 0
-    wass = float(np.vecdot(absdiff, np.diff(merged)))
+    wass = float(np.vecdot(absdiff, widths))
+    del absdiff, widths
     d, p, method = ks_pvalue(d, n1, n2)
     if edges is None:
         edges = psi_edges(ref, bins)
