@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from mlrelease.monitor.sources import PREDICTION, Window, read_window
 
 
 def monitor(
-    current: Path,
+    current: Path | Window,
     *,
     reference: Path | None = None,
     cfg: Any = None,
@@ -32,7 +33,7 @@ def monitor(
         reference = cfg.validation.reference
     settings = drift.settings_from(cfg)
     ref = read_window(reference)
-    cur = read_window(current)
+    cur = current if isinstance(current, Window) else read_window(current)
     model_cfg = cfg.model if cfg is not None else None
     id_column = id_column or (model_cfg.id_column if model_cfg else None)
     target = target or (model_cfg.target if model_cfg else None)
@@ -58,6 +59,42 @@ def monitor(
         slices=slices,
         labels=lab,
     )
+
+
+CLOUD = "cloud-logging:"
+
+
+def parse_time(text: str, now: datetime) -> str:
+    """RFC 3339 (``2026-11-30T10:00:00Z``) or an age before ``now`` (``30m``, ``24h``, ``7d``)."""
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        moment = now - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise UsageError(
+                f"'{text}' is not a time", hint="use RFC 3339 (2026-11-30T10:00:00Z) or 30m, 24h, 7d"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def cloud_window(
+    spec: str, client: Any, *, model: str | None, version: str | None, since: str, until: str
+) -> Window:
+    """``cloud-logging:PROJECT``: the model's request lines in [since, until) from Cloud Logging."""
+    from mlrelease.monitor.sources import cloud_logging_filter, read_cloud_logging
+
+    project = spec[len(CLOUD) :]
+    if not project:
+        raise UsageError(f"'{spec}': no project", hint="--current cloud-logging:PROJECT_ID")
+    if not model:
+        raise UsageError("reading Cloud Logging needs the model's name", hint="pass --config or --model")
+    now = datetime.now(UTC)
+    window = (parse_time(since, now), parse_time(until, now))
+    return read_cloud_logging(client, project=project, filter_=cloud_logging_filter(model, *window, version))
 
 
 def _has_model(cfg: Any) -> bool:

@@ -198,18 +198,70 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield number, line
 
 
+class _LogRows:
+    """Rows from log lines (dicts), batch by batch into numpy columns."""
+
+    def __init__(self) -> None:
+        self.acc = _Columns()
+        self.flags: list[list[str]] = []
+        self.times: list[str] = []
+        self.from_logs = False
+        self.skipped: dict[str, int] = {}
+        self.pending: list[dict[str, Any]] = []
+
+    def flush(self) -> None:
+        self.acc.add_records(self.pending)
+        self.pending.clear()
+
+    def add(self, line: dict[str, Any], where: str) -> None:
+        labels = line.get(LABELS)
+        if not isinstance(labels, dict):  # a plain record
+            self._row(line, [], "")
+            return
+        self.from_logs = True
+        event = labels.get("event", "request")
+        if event != "request":
+            self._skip(f"{event} lines")
+            return
+        inputs = line.get("inputs")
+        if not line.get("sampled") or not isinstance(inputs, list):
+            self._skip("refused requests" if line.get("problems") else "requests without sampled inputs")
+            return
+        preds = line.get("predictions")
+        row_flags = line.get("flags")
+        for i, rec in enumerate(inputs):
+            if not isinstance(rec, dict):
+                raise DataError(f"{where}: inputs[{i}] is not an object")
+            row = dict(rec)
+            if isinstance(preds, list) and i < len(preds):
+                row[PREDICTION] = preds[i]
+            f = row_flags[i] if isinstance(row_flags, list) and i < len(row_flags) else []
+            self._row(row, list(f) if isinstance(f, list) else [], str(line.get("time", "")))
+
+    def _row(self, row: dict[str, Any], flags: list[str], time: str) -> None:
+        self.pending.append(row)
+        self.flags.append(flags)
+        self.times.append(time)
+        if len(self.pending) >= BATCH_ROWS:
+            self.flush()
+
+    def _skip(self, reason: str) -> None:
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def window(self, source: str) -> Window:
+        self.flush()
+        w = Window(
+            source, self.acc.finish(), self.acc.rows, self.flags, self.times, self.from_logs, self.skipped
+        )
+        if not w.rows:
+            raise DataError(
+                f"{source}: no request lines with sampled inputs", hint=_skipped_hint(self.skipped)
+            )
+        return w
+
+
 def _read_jsonl(files: list[Path], source: str) -> Window:
-    acc = _Columns()
-    flags: list[list[str]] = []
-    times: list[str] = []
-    from_logs = False
-    skipped: dict[str, int] = {}
-    pending: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        acc.add_records(pending)
-        pending.clear()
-
+    rows = _LogRows()
     for file in files:
         try:
             for number, raw in _lines(file):
@@ -219,45 +271,53 @@ def _read_jsonl(files: list[Path], source: str) -> Window:
                     raise DataError(f"{file}:{number}: not a JSON line: {exc}") from None
                 if not isinstance(line, dict):
                     raise DataError(f"{file}:{number}: expected a JSON object per line")
-                labels = line.get(LABELS)
-                if not isinstance(labels, dict):  # a plain record
-                    pending.append(line)
-                    flags.append([])
-                    times.append("")
-                    if len(pending) >= BATCH_ROWS:
-                        flush()
-                    continue
-                from_logs = True
-                event = labels.get("event", "request")
-                if event != "request":
-                    skipped[f"{event} lines"] = skipped.get(f"{event} lines", 0) + 1
-                    continue
-                if not line.get("sampled") or not isinstance(line.get("inputs"), list):
-                    reason = "refused requests" if line.get("problems") else "requests without sampled inputs"
-                    skipped[reason] = skipped.get(reason, 0) + 1
-                    continue
-                inputs: list[Any] = line["inputs"]
-                preds = line.get("predictions")
-                row_flags = line.get("flags")
-                for i, rec in enumerate(inputs):
-                    if not isinstance(rec, dict):
-                        raise DataError(f"{file}:{number}: inputs[{i}] is not an object")
-                    row = dict(rec)
-                    if isinstance(preds, list) and i < len(preds):
-                        row[PREDICTION] = preds[i]
-                    pending.append(row)
-                    f = row_flags[i] if isinstance(row_flags, list) and i < len(row_flags) else []
-                    flags.append(list(f) if isinstance(f, list) else [])
-                    times.append(str(line.get("time", "")))
-                if len(pending) >= BATCH_ROWS:
-                    flush()
+                rows.add(line, f"{file}:{number}")
         except OSError as exc:
             raise DataError(f"{file}: cannot read: {exc}") from None
-    flush()
-    window = Window(source, acc.finish(), acc.rows, flags, times, from_logs, skipped)
-    if not window.rows:
-        raise DataError(f"{source}: no request lines with sampled inputs", hint=_skipped_hint(skipped))
-    return window
+    return rows.window(source)
+
+
+def cloud_logging_filter(model: str, since: str, until: str, version: str | None = None) -> str:
+    """The request lines of ``model`` (and ``version``) between ``since`` and ``until`` (RFC 3339)."""
+    parts = [f'labels.model="{model}"', 'labels.event="request"']
+    if version:
+        parts.append(f'labels.version="{version}"')
+    parts += [f'timestamp>="{since}"', f'timestamp<"{until}"']
+    return " AND ".join(parts)
+
+
+def read_cloud_logging(client: Any, *, project: str, filter_: str, page_size: int = 1000) -> Window:
+    """Request lines from Cloud Logging (``entries.list``), oldest first, page by page.
+
+    ``client`` is a ``google.cloud.logging.Client``, made by the caller. Each entry's
+    ``jsonPayload`` is the line the server wrote, less the keys the agent lifted into the entry
+    (labels, time), which are put back, so the rows are read as from the JSONL file.
+    """
+    from google.api_core import exceptions as gexc
+    from google.cloud import logging as gcl
+
+    rows = _LogRows()
+    source = f"cloud-logging:{project}"
+    try:
+        entries = client.list_entries(
+            resource_names=[f"projects/{project}"],
+            filter_=filter_,
+            order_by=gcl.ASCENDING,
+            page_size=page_size,
+        )
+        for entry in entries:
+            payload = entry.payload
+            if not isinstance(payload, dict):
+                rows._skip("entries without a JSON payload")
+                continue
+            line = dict(payload)
+            line[LABELS] = dict(entry.labels or {})
+            if entry.timestamp is not None:
+                line["time"] = entry.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            rows.add(line, f"{source} entry {entry.insert_id}")
+    except gexc.GoogleAPIError as exc:
+        raise DataError(f"{source}: the Logging API refused the query: {exc}") from None
+    return rows.window(source)
 
 
 def _skipped_hint(skipped: dict[str, int]) -> str | None:
