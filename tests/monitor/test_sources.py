@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -145,3 +146,43 @@ def test_logs_without_sampled_inputs_say_how_to_get_them(tmp_path: Path) -> None
     with pytest.raises(DataError) as err:
         read_window(tmp_path / "r.jsonl")
     assert "sample_rate" in err.value.render()
+
+
+MEASURE = """
+import sys
+import pyarrow as pa
+from pathlib import Path
+from mlrelease.monitor.sources import read_window
+w = read_window(Path(sys.argv[1]))
+assert w.rows == int(sys.argv[2])
+print(pa.default_memory_pool().max_memory())
+"""
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_memory_for_reading_stays_flat_as_the_window_grows(tmp_path: Path, suffix: str) -> None:
+    """Arrow's peak allocation while reading 1.6M rows is about what 200k rows take."""
+    import subprocess
+    import sys
+
+    peaks = []
+    for n in (200_000, 1_600_000):
+        rng = np.random.default_rng(0)
+        frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(4)})
+        path = tmp_path / f"w{n}{suffix}"
+        if suffix == ".parquet":
+            frame.to_parquet(path, row_group_size=50_000)
+        else:
+            frame.to_csv(path, index=False, float_format="%.6f")
+        proc = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(path), str(n)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+        )
+        peaks.append(int(proc.stdout.strip()))
+    table_bytes = 1_600_000 * 4 * 8  # 51 MB as Arrow float64 columns
+    print(f"{suffix}: Arrow peak {peaks[0] / 1e6:.1f} MB at 200k rows, {peaks[1] / 1e6:.1f} MB at 1.6M")
+    assert peaks[1] < 1.5 * peaks[0] + 2_000_000
+    assert peaks[1] < table_bytes / 3

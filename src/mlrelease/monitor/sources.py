@@ -110,7 +110,8 @@ def _missing(n: int, dtype: np.dtype) -> np.ndarray:
 def _to_numpy(col: pa.Array | pa.ChunkedArray) -> np.ndarray:
     t = col.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        # a copy that numpy owns: a zero-copy view would keep every batch's Arrow buffers alive
+        return np.array(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64, copy=True)
     if pa.types.is_null(t):
         return np.full(len(col), np.nan)
     if pa.types.is_boolean(t):
@@ -158,13 +159,18 @@ def _read_csv(path: Path, columns: list[str] | None) -> Window:
 
     acc = _Columns()
     try:
-        reader = csv.open_csv(
-            path,
-            read_options=csv.ReadOptions(block_size=1 << 22),
-            convert_options=csv.ConvertOptions(include_columns=columns or [], strings_can_be_null=True),
-        )
-        for batch in reader:
-            acc.add_arrow(batch)
+        # through a Python file: Arrow reads ahead the whole of a path it opens itself
+        import gzip
+
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            reader = csv.open_csv(
+                fh,
+                read_options=csv.ReadOptions(block_size=1 << 22, use_threads=False),
+                convert_options=csv.ConvertOptions(include_columns=columns or [], strings_can_be_null=True),
+            )
+            for batch in reader:
+                acc.add_arrow(batch)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: cannot read as CSV: {_first_line(exc)}") from None
     return Window(str(path), acc.finish(), acc.rows)
@@ -175,8 +181,9 @@ def _read_parquet(path: Path, columns: list[str] | None) -> Window:
 
     acc = _Columns()
     try:
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        # without pre-buffering, Arrow holds one row group's pages at a time, not the file's
+        pf = pq.ParquetFile(path, pre_buffer=False)
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=columns, use_threads=False):
             acc.add_arrow(batch)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
