@@ -186,3 +186,13 @@ def test_memory_for_reading_stays_flat_as_the_window_grows(tmp_path: Path, suffi
     print(f"{suffix}: Arrow peak {peaks[0] / 1e6:.1f} MB at 200k rows, {peaks[1] / 1e6:.1f} MB at 1.6M")
     assert peaks[1] < 1.5 * peaks[0] + 2_000_000
     assert peaks[1] < table_bytes / 3
+
+
+def test_a_past_window_of_logs_is_a_reference_too(server_log: Path, tmp_path: Path) -> None:
+    """Week over week: both sides are request logs, predictions included, no model needed."""
+    (tmp_path / "last-week").mkdir()
+    (tmp_path / "last-week" / "requests.jsonl").write_bytes(server_log.read_bytes())
+    result = monitor(server_log, reference=tmp_path / "last-week")
+    by = {c.name: c for c in result.overall.columns}
+    assert by["prediction"].role == "prediction" and by["prediction"].kind == "numeric"
+    assert by["prediction"].ks_statistic == 0.0 and result.verdict == "ok"
