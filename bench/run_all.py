@@ -1,6 +1,6 @@
 """Run every benchmark that can run on this machine, one after another (they share the cores).
 
-    python bench/run_all.py [--only lint,lock,evaluate,serving,image,registry]
+    python bench/run_all.py [--only lint,lock,evaluate,drift,serving,image,registry]
 
 A benchmark whose peers or engine are missing is skipped with the reason; see bench/README.md.
 """
@@ -33,7 +33,7 @@ def missing(name: str) -> str | None:
 
 
 def main() -> int:
-    names = ["lint", "lock", "evaluate", "serving", "image", "registry"]
+    names = ["lint", "lock", "evaluate", "drift", "serving", "image", "registry"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(names))
     args = parser.parse_args()

@@ -1,4 +1,5 @@
-"""The demo behind `make demo`: the whole pipeline built so far, run on examples/brno-houses.
+"""The demo behind `make demo`: the whole pipeline built so far, run on examples/brno-houses
+(and examples/survey for monitoring).
 
 Each step is a real `mlrelease` command, run as a user would run it. Outputs go to out/demo/.
 A step that is expected to fail (a check that blocks) says so; any other failure stops the demo.
@@ -95,6 +96,16 @@ STEPS: list[Step] = [
         " annotation change, nothing else",
         f"render --target gke -c {EXAMPLE} --image {GKE_IMAGE}@sha256:{'2' * 64} --version v2"
         " --metrics out/demo/evaluate/metrics.json --diff out/demo/k8s",
+    ),
+    Step(
+        "Monitor the survey model, trained on students, on a batch of seniors: age, the predictions and"
+        " the older slice alert (exit 1); report in out/demo/monitor/drift.html",
+        "monitor -c examples/survey --current examples/survey/data/seniors.csv -o out/demo/monitor",
+        expect=(1,),
+    ),
+    Step(
+        "Render the alerts as code: log-based metrics and alert policies, as API bodies and Terraform",
+        "alerts render -c examples/survey -o out/demo/alerts",
     ),
 ]
 

@@ -231,15 +231,38 @@ class DeployConfig:
 
 
 @dataclass(frozen=True)
+class FeatureDriftConfig:
+    warn: float | None = None
+    alert: float | None = None
+    wasserstein_warn: float | None = None
+    wasserstein_alert: float | None = None
+    min_samples: int | None = None
+
+
+@dataclass(frozen=True)
 class DriftConfig:
     method: Literal["psi", "ks", "wasserstein", "jensenshannon"] = "psi"
     warn: float = 0.1
     alert: float = 0.2
+    wasserstein_warn: float = 0.33
+    wasserstein_alert: float = 0.46
+    alpha: float = 0.05
+    correction: Literal["holm", "bh", "none"] = "holm"
+    min_samples: int = 100
+    bins: int = 10
+    features: dict[str, FeatureDriftConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutlierRateConfig:
+    warn: float = 0.01
+    alert: float = 0.05
 
 
 @dataclass(frozen=True)
 class MonitoringConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
+    outliers: OutlierRateConfig = field(default_factory=OutlierRateConfig)
 
 
 # Every key of mlrelease.yaml that names a path. Each must resolve inside the config's folder
@@ -1081,7 +1104,10 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         if gk
         else None
     )
-    monitoring = MonitoringConfig(drift=DriftConfig(**d["monitoring"]["drift"]))
+    mon = d["monitoring"]
+    drift = dict(mon["drift"])
+    drift["features"] = {k: FeatureDriftConfig(**v) for k, v in drift["features"].items()}
+    monitoring = MonitoringConfig(drift=DriftConfig(**drift), outliers=OutlierRateConfig(**mon["outliers"]))
     return Config(
         path=path,
         root=root,

@@ -113,3 +113,60 @@ def add_summary(markdown: str, *, env: Mapping[str, str] | None = None) -> None:
         return
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(markdown.rstrip("\n") + "\n\n")
+
+
+def upsert_issue(
+    title: str,
+    body: str,
+    *,
+    label: str,
+    token: str,
+    repository: str,
+    api_url: str = "https://api.github.com",
+    timeout: float = 30,
+) -> tuple[str, int]:
+    """Open one issue labelled ``label``, or update the open one: never a duplicate.
+
+    Returns ("created" | "updated", issue number). Three REST calls at most: list the open issues
+    with the label, then PATCH the first or POST a new one. HTTP errors raise ``OSError`` with
+    the status and GitHub's message.
+    """
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    base = f"{api_url.rstrip('/')}/repos/{repository}"
+    headers = {
+        "Accept": "application/vnd.github+json",
+        "Authorization": f"Bearer {token}",
+        "X-GitHub-Api-Version": "2022-11-28",
+        "User-Agent": "mlrelease",
+    }
+
+    def call(method: str, url: str, data: dict[str, object] | None = None) -> object:
+        raw = json.dumps(data).encode() if data is not None else None
+        req = urllib.request.Request(url, data=raw, method=method, headers=headers)
+        if raw is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")[:300]
+            raise OSError(f"GitHub API {method} {url}: HTTP {exc.code}: {detail}") from None
+
+    query = urllib.parse.urlencode({"state": "open", "labels": label, "per_page": "100"})
+    found = call("GET", f"{base}/issues?{query}")
+    open_issues = (
+        [i for i in found if isinstance(i, dict) and "pull_request" not in i]
+        if isinstance(found, list)
+        else []
+    )
+    if open_issues:
+        number = int(open_issues[0]["number"])
+        call("PATCH", f"{base}/issues/{number}", {"title": title, "body": body})
+        return "updated", number
+    created = call("POST", f"{base}/issues", {"title": title, "body": body, "labels": [label]})
+    assert isinstance(created, dict)
+    return "created", int(created["number"])

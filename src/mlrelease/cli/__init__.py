@@ -45,6 +45,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Watch a deploy's /metrics; on a breach mark bad and roll back.",
     ),
     "render": ("mlrelease.cli.gke", "render", "Print the Kubernetes objects of a deploy (GKE)."),
+    "alerts": (
+        "mlrelease.cli.alerts",
+        "alerts",
+        "Render log-based metrics and alert policies (JSON, Terraform).",
+    ),
+    "monitor": (
+        "mlrelease.cli.monitor",
+        "monitor",
+        "Find drift, outlier bursts and bad slices in production traffic.",
+    ),
 }
 
 
