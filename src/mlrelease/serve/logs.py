@@ -43,6 +43,7 @@ Outlier rows are always logged with their inputs, whatever the sampling rate.
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import os
 import random
@@ -117,12 +118,16 @@ class RequestLog:
         if file is not None:
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(file, "ab")  # noqa: SIM115 - closed in close()
+                # O_NOFOLLOW: a link put in the log's place after the config was checked is refused,
+                # so the server never appends through it to a file outside the handoff
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                self._file = os.fdopen(os.open(file, flags, 0o644), "ab")
             except OSError as exc:
                 from mlrelease.errors import ConfigError
 
+                why = "it is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
                 raise ConfigError(
-                    f"serving.logging.file: cannot write the request log {file}: {exc.strerror or exc}",
+                    f"serving.logging.file: cannot write the request log {file}: {why}",
                     hint="point serving.logging.file at a writable path, or remove it to log to stdout only",
                 ) from None
         # The request path appends to a deque and never wakes the writer: it wakes every
