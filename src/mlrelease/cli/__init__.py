@@ -29,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("mlrelease.cli.image", "build", "Build the model's container image (CPU or GPU)."),
     "test-image": ("mlrelease.cli.image", "test_image", "Prove the image gives the golden predictions."),
     "push": ("mlrelease.cli.image", "push", "Push the image to a registry and record its digest."),
+    "comment": (
+        "mlrelease.cli.comment",
+        "comment",
+        "Write the PR check's sticky comment; post it with --pr.",
+    ),
 }
 
 
