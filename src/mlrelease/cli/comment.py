@@ -87,6 +87,7 @@ def comment(
     body = render(reports)
     target = out_dir / "comment.md"
     write_text(target, body)
+    github.add_summary(body)
     github.set_output("body", str(target))
     github.set_output("blocked", "true" if reports.blocked_by else "false")
     click.echo(f"wrote {target}", err=True)
