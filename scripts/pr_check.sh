@@ -45,6 +45,18 @@ run_check() { # name, command...
   return "$rc"
 }
 
+json_to() { # file, command...: the command's JSON to file, its workflow commands (::...) to stdout
+  local file=$1
+  shift
+  "$@" > "$file.raw"
+  local rc=$?
+  grep '^::' "$file.raw"
+  grep -v '^::' "$file.raw" > "$file"
+  rm -f -- "$file.raw"
+  [[ -s "$file" ]] || rm -f -- "$file"
+  return "$rc"
+}
+
 if selected lint; then
   args=(lint -c "$config" --report "$out/lint.json" --sarif "$out/lint.sarif")
   if [[ -n "${UNTRUSTED_LINT_FAIL_ON:-}" ]]; then args+=(--fail-on "$UNTRUSTED_LINT_FAIL_ON"); fi
@@ -53,8 +65,8 @@ if selected lint; then
 fi
 
 if selected deps; then
-  run_check deps mlrelease lock -c "$config" --check --json > "$out/lock.json"
-  if [[ -s "$out/lock.json" ]]; then comment_args+=(--lock "$out/lock.json"); else rm -f -- "$out/lock.json"; fi
+  run_check deps json_to "$out/lock.json" mlrelease lock -c "$config" --check --json
+  if [[ -s "$out/lock.json" ]]; then comment_args+=(--lock "$out/lock.json"); fi
   run_check deps mlrelease deps check -c "$config"
 fi
 
@@ -71,8 +83,8 @@ if selected image && [[ -s "$out/evaluate/golden.parquet" ]]; then
   args=(build -c "$config" --evaluation "$out/evaluate" -o "$out/image.json")
   if [[ -n "${UNTRUSTED_BASE_IMAGE:-}" ]]; then args+=(--base-image "$UNTRUSTED_BASE_IMAGE"); fi
   if run_check image mlrelease "${args[@]}"; then
-    run_check image mlrelease test-image -c "$config" --evaluation "$out/evaluate" --image-json "$out/image.json" \
-      --json > "$out/image-test.json"
+    run_check image json_to "$out/image-test.json" mlrelease test-image -c "$config" --evaluation "$out/evaluate" \
+      --image-json "$out/image.json" --json
     if [[ -s "$out/image-test.json" ]]; then comment_args+=(--image "$out/image-test.json"); fi
   fi
 fi
