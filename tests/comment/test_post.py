@@ -242,3 +242,54 @@ def test_a_pr_without_a_token_is_refused(tmp_path):
     )
     assert result.returncode == 2
     assert "GITHUB_TOKEN is empty" in result.stderr
+
+
+def test_the_pr_comment_workflow_posts_once_and_updates_on_the_next_run(github_api, tmp_path):
+    """The posting step of .github/workflows/pr-comment.yml, run by bash on the artifact's layout."""
+    import shutil
+
+    import yaml
+
+    workflow = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / ".github/workflows/pr-comment.yml").read_text()
+    )
+    step = next(s for s in workflow["jobs"]["comment"]["steps"] if s.get("name") == "post the comment")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env |= {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github_api.url, "GITHUB_REPOSITORY": REPO}
+    env |= {"RUN_URL": f"https://github.com/{REPO}/actions/runs/42"}
+
+    def post(reports: Path, pr: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / f"run-{len(github_api.requests)}"
+        artifact = work / "mlrelease-reports"
+        (artifact / "mlrelease-comment").mkdir(parents=True)
+        (artifact / "mlrelease-evaluate" / "mlrelease-gate").mkdir(parents=True)
+        shutil.copy2(reports / "gate.json", artifact / "mlrelease-evaluate" / "mlrelease-gate" / "gate.json")
+        (artifact / "mlrelease-deps").mkdir()
+        shutil.copy2(reports / "lock.json", artifact / "mlrelease-deps" / "mlrelease-lock.json")
+        (artifact / "mlrelease-comment" / "pr-number").write_text(pr)
+        runner_temp = work / "runner-temp"
+        runner_temp.mkdir()
+        return subprocess.run(
+            ["bash", "-c", step["run"]],
+            cwd=work,
+            env={**env, "RUNNER_TEMP": str(runner_temp)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    first = post(FIXTURES / "blocked", "12\n")
+    assert first.returncode == 0, first.stderr
+    second = post(FIXTURES / "passed", "12\n")
+    assert second.returncode == 0, second.stderr
+
+    ours = github_api.ours(12)
+    assert len(ours) == 1
+    assert "mlrelease: PASSED" in ours[0]["body"]
+    assert "[job summary](https://github.com/octo/models/actions/runs/42)" in ours[0]["body"]
+    assert [m for m, _, _ in github_api.requests] == ["GET", "POST", "GET", "PATCH"]
+
+    forged = post(FIXTURES / "blocked", "12; curl evil\n")
+    assert forged.returncode == 2
+    assert "the artifact's PR number is not a number" in forged.stdout
