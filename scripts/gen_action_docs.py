@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Write each action's inputs/outputs tables into its README from its action.yml.
+"""Write each action's and reusable workflow's inputs/outputs tables into its README.
 
-Every ``actions/<name>/action.yml`` has a ``README.md`` beside it with these marker pairs::
+Every ``actions/<name>/action.yml`` has a ``README.md`` beside it, the root ``action.yml`` has the
+root ``README.md``, and each reusable workflow ``.github/workflows/<name>.yml`` (``on:
+workflow_call``) has ``docs/<name>.md``; each README holds these marker pairs::
 
     <!-- BEGIN AUTOGEN INPUTS -->  ...  <!-- END AUTOGEN INPUTS -->
     <!-- BEGIN AUTOGEN OUTPUTS --> ...  <!-- END AUTOGEN OUTPUTS -->
@@ -29,8 +31,39 @@ class DocsError(Exception):
 
 
 def action_files(root: Path = ROOT) -> list[Path]:
-    """Every actions/*/action.yml (or action.yaml) under ``root``."""
-    return sorted([*root.glob("actions/*/action.yml"), *root.glob("actions/*/action.yaml")])
+    """Every actions/*/action.yml (or action.yaml), the root action.yml and the reusable workflows."""
+    actions = sorted([*root.glob("actions/*/action.yml"), *root.glob("actions/*/action.yaml")])
+    root_action = [p for p in (root / "action.yml",) if p.is_file()]
+    return actions + root_action + reusable_workflows(root)
+
+
+def reusable_workflows(root: Path = ROOT) -> list[Path]:
+    """Every .github/workflows/*.yml triggered by ``workflow_call``."""
+    found = []
+    for path in sorted((root / ".github" / "workflows").glob("*.yml")):
+        triggers = (yaml.safe_load(path.read_text("utf-8")) or {}).get(True)  # YAML reads `on` as True
+        if isinstance(triggers, dict) and "workflow_call" in triggers:
+            found.append(path)
+    return found
+
+
+def _is_workflow(path: Path) -> bool:
+    return path.parent.name == "workflows" and path.parent.parent.name == ".github"
+
+
+def readme_for(path: Path) -> Path:
+    """The README that documents ``path``: beside an action, docs/<name>.md for a workflow."""
+    if _is_workflow(path):
+        return path.parent.parent.parent / "docs" / f"{path.stem}.md"
+    return path.with_name("README.md")
+
+
+def interface(path: Path) -> dict[str, object]:
+    """The inputs and outputs of an action.yml, or of a workflow's ``on.workflow_call``."""
+    data = yaml.safe_load(path.read_text("utf-8")) or {}
+    if _is_workflow(path):
+        return (data.get(True) or {}).get("workflow_call") or {}
+    return data
 
 
 def _cell(text: object) -> str:
@@ -39,7 +72,7 @@ def _cell(text: object) -> str:
 
 
 def _code(value: object) -> str:
-    text = str(value)
+    text = str(value).lower() if isinstance(value, bool) else str(value)
     return f"`{text}`" if text else '`""`'
 
 
@@ -48,12 +81,18 @@ def render_inputs(action: dict[str, object]) -> str:
     assert isinstance(inputs, dict)
     if not inputs:
         return "This action has no inputs.\n"
-    rows = ["| name | description | required | default |", "| --- | --- | --- | --- |"]
+    typed = any("type" in (spec or {}) for spec in inputs.values())  # a workflow's inputs have types
+    head = "| name | type | description | required | default |" if typed else None
+    rows = [head or "| name | description | required | default |"]
+    rows.append("| --- | --- | --- | --- | --- |" if typed else "| --- | --- | --- | --- |")
     for name, spec in inputs.items():
         spec = spec or {}
         default = _code(spec["default"]) if "default" in spec else ""
         required = "yes" if spec.get("required") else "no"
-        rows.append(f"| `{name}` | {_cell(spec.get('description', ''))} | {required} | {_cell(default)} |")
+        kind = f" {spec.get('type', '')} |" if typed else ""
+        rows.append(
+            f"| `{name}` |{kind} {_cell(spec.get('description', ''))} | {required} | {_cell(default)} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -87,13 +126,13 @@ def render_readme(readme: str, action: dict[str, object], readme_path: Path) -> 
 
 def expected_readme(action_file: Path) -> tuple[Path, str, str]:
     """(README path, its current text, the text it should have)."""
-    readme_path = action_file.with_name("README.md")
+    readme_path = readme_for(action_file)
     if not readme_path.is_file():
         raise DocsError(
             f"{readme_path} is missing. Fix: write it with the AUTOGEN INPUTS/OUTPUTS marker pairs "
             "(see actions/setup/README.md), then run python scripts/gen_action_docs.py"
         )
-    action = yaml.safe_load(action_file.read_text("utf-8"))
+    action = interface(action_file)
     current = readme_path.read_text("utf-8")
     return readme_path, current, render_readme(current, action, readme_path)
 

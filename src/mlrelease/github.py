@@ -170,3 +170,98 @@ def upsert_issue(
     created = call("POST", f"{base}/issues", {"title": title, "body": body, "labels": [label]})
     assert isinstance(created, dict)
     return "created", int(created["number"])
+
+
+# --------------------------------------------------------------------- pull-request comments
+
+
+class GitHubAPIError(Exception):
+    """A GitHub REST API call failed: ``status`` is the HTTP status, 0 when nothing answered."""
+
+    def __init__(self, message: str, status: int = 0):
+        super().__init__(message)
+        self.status = status
+
+
+class CommentClient:
+    """The few REST calls that keep one comment per pull request: list, create, update.
+
+    Plain ``urllib``; the token goes only into the ``Authorization`` header, never into a message,
+    and only to URLs under ``api_url``.
+    """
+
+    def __init__(self, api_url: str, token: str, *, timeout: float = 30):
+        self.api_url = api_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+
+    def _call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("X-GitHub-Api-Version", "2022-11-28")
+        request.add_header("Authorization", f"Bearer {self._token}")
+        request.add_header("User-Agent", "mlrelease")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = response.read()
+                link = response.headers.get("Link", "")
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = json.loads(exc.read() or b"{}").get("message", "")
+            except (ValueError, AttributeError):
+                reason = ""
+            message = f"{method} {url}: HTTP {exc.code} {reason or exc.reason}"
+            raise GitHubAPIError(message, exc.code) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise GitHubAPIError(f"{method} {url}: no answer ({reason})") from None
+        try:
+            return (json.loads(payload) if payload else None), link
+        except ValueError:
+            raise GitHubAPIError(f"{method} {url}: the answer is not JSON") from None
+
+    def find_comment(self, repo: str, number: int, marker: str) -> dict[str, object] | None:
+        """The first comment on ``repo``'s issue/PR ``number`` whose body holds ``marker``."""
+        url: str | None = f"{self.api_url}/repos/{repo}/issues/{number}/comments?per_page=100"
+        while url:
+            page, link = self._call("GET", url)
+            if not isinstance(page, list):
+                raise GitHubAPIError(f"GET {url}: expected a list of comments")
+            for comment in page:
+                if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
+                    return comment
+            url = _next_link(link)
+            if url is not None and not url.startswith(self.api_url + "/"):
+                message = f"the next page {url} is not on {self.api_url}; the token is not sent there"
+                raise GitHubAPIError(message)
+        return None
+
+    def upsert_comment(self, repo: str, number: int, body: str, marker: str) -> tuple[str, object]:
+        """Update the comment holding ``marker`` in place, or create it: ("updated"|"created", url)."""
+        found = self.find_comment(repo, number, marker)
+        if found is not None:
+            url = f"{self.api_url}/repos/{repo}/issues/comments/{found['id']}"
+            answer, _ = self._call("PATCH", url, {"body": body})
+            action = "updated"
+        else:
+            url = f"{self.api_url}/repos/{repo}/issues/{number}/comments"
+            answer, _ = self._call("POST", url, {"body": body})
+            action = "created"
+        return action, answer.get("html_url") if isinstance(answer, dict) else None
+
+
+def _next_link(header: str) -> str | None:
+    """The ``rel="next"`` URL of a ``Link`` header (GitHub's pagination), or None."""
+    for part in header.split(","):
+        section = part.split(";")
+        url = section[0].strip()
+        if any(p.strip() == 'rel="next"' for p in section[1:]) and url.startswith("<") and url.endswith(">"):
+            return url[1:-1]
+    return None

@@ -21,7 +21,13 @@ def _zizmor() -> str:
 
 
 def test_workflows_and_actions_have_no_zizmor_findings():
-    targets = [p for p in (".github/workflows", "actions", "action.yml") if (ROOT / p).exists()]
+    places = (
+        ".github/workflows",
+        "actions",
+        "action.yml",
+        *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("examples/*/.github/workflows")),
+    )
+    targets = [p for p in places if (ROOT / p).exists()]
     result = subprocess.run(
         [_zizmor(), "--offline", "--no-progress", "--strict-collection", *targets],
         cwd=ROOT,

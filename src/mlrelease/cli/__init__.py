@@ -55,6 +55,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "monitor",
         "Find drift, outlier bursts and bad slices in production traffic.",
     ),
+    "comment": (
+        "mlrelease.cli.comment",
+        "comment",
+        "Write the PR check's sticky comment; post it with --pr.",
+    ),
 }
 
 

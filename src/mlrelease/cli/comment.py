@@ -1,0 +1,114 @@
+"""``mlrelease comment``: the PR check's sticky comment, written to a file and posted when asked."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from mlrelease.cli.options import output_dir_option
+
+_file = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.option(
+    "--gate",
+    "gate_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="gate.json, or the folder `mlrelease gate -o` wrote.",
+)
+@click.option(
+    "--lint", "lint_path", type=_file, default=None, help="lint.json from `mlrelease lint --report`."
+)
+@click.option(
+    "--lock", "lock_path", type=_file, default=None, help="The JSON `mlrelease lock --check --json` printed."
+)
+@click.option(
+    "--image", "image_path", type=_file, default=None, help="The JSON `mlrelease test-image --json` printed."
+)
+@click.option(
+    "--link",
+    "links",
+    multiple=True,
+    metavar="TITLE=URL",
+    help="A link under the comment (the run's job summary). Repeatable. "
+    "Default inside Actions: this run, from GITHUB_SERVER_URL, GITHUB_REPOSITORY and GITHUB_RUN_ID.",
+)
+@output_dir_option("comment.md, the comment's body")
+@click.option(
+    "--pr",
+    "number",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Pull request to post to, with the token in GITHUB_TOKEN. Without it the body is only written.",
+)
+@click.option("--repo", default=None, help="OWNER/NAME of the pull request. Default: GITHUB_REPOSITORY.")
+@click.option(
+    "--api-url",
+    default=None,
+    help="GitHub REST API root. Default: GITHUB_API_URL, else https://api.github.com.",
+)
+def comment(
+    gate_path: Path | None,
+    lint_path: Path | None,
+    lock_path: Path | None,
+    image_path: Path | None,
+    links: tuple[str, ...],
+    out_dir: Path,
+    number: int | None,
+    repo: str | None,
+    api_url: str | None,
+) -> None:
+    """Render one PR comment from the step reports; with --pr, update it in place (or create it).
+
+    The comment is found again by a hidden marker, so every push updates the same comment.
+    Exit 0 when written (and posted), 2 on bad input, 3 when the API cannot be reached.
+    """
+    from mlrelease import github
+    from mlrelease.artifacts import write_text
+    from mlrelease.errors import EnvironmentUnavailable, UsageError
+    from mlrelease.prcomment import MARKER, load_reports, render
+
+    link_map: dict[str, str] = {}
+    for item in links:
+        title, sep, url = item.partition("=")
+        if not sep or not title or not url.startswith(("https://", "http://")):
+            raise UsageError(f"--link {item}: expected TITLE=URL with an http(s) URL")
+        link_map[title] = url
+    env = os.environ
+    if not link_map and all(env.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")):
+        run = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        link_map["job summary"] = run
+
+    reports = load_reports(gate=gate_path, lint=lint_path, lock=lock_path, image=image_path, links=link_map)
+    body = render(reports)
+    target = out_dir / "comment.md"
+    write_text(target, body)
+    github.add_summary(body)
+    github.set_output("body", str(target))
+    github.set_output("blocked", "true" if reports.blocked_by else "false")
+    click.echo(f"wrote {target}", err=True)
+    if number is None:
+        return
+
+    token = env.get("GITHUB_TOKEN", "")
+    repo = repo or env.get("GITHUB_REPOSITORY", "")
+    if not token:
+        raise UsageError("--pr given but GITHUB_TOKEN is empty", hint="pass the token in GITHUB_TOKEN")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise UsageError(f"--repo {repo!r}: expected OWNER/NAME", hint="pass --repo or set GITHUB_REPOSITORY")
+    github.mask(token)
+    client = github.CommentClient(api_url or env.get("GITHUB_API_URL") or "https://api.github.com", token)
+    try:
+        action, url = client.upsert_comment(repo, number, body, MARKER)
+    except github.GitHubAPIError as exc:
+        hint = "the workflow posting the comment needs `pull-requests: write`"
+        if exc.status == 0:
+            raise EnvironmentUnavailable(
+                f"posting the comment failed: {exc}", hint=f"the body is in {target}"
+            ) from None
+        raise UsageError(f"posting the comment failed: {exc}", hint=hint) from None
+    click.echo(f"{action} the comment on {repo}#{number}: {url or ''}".rstrip(": "), err=True)

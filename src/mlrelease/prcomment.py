@@ -1,0 +1,396 @@
+"""The sticky pull-request comment: one Markdown body for the whole PR check.
+
+``load_reports`` reads the files the steps wrote (gate.json, lint.json, the lock check's JSON and
+the image test's JSON, each optional) into typed rows; ``render`` turns them into the body, whose
+first line is the hidden ``MARKER`` that ``github.upsert_comment`` finds the comment by. The files
+come from a pull request's run, so they are read as data only: a malformed one is an error naming
+the file and the field, and every value reaches the Markdown escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mlrelease.errors import UsageError
+
+MARKER = "<!-- mlrelease:pr-check -->"
+SEVERITIES = ("error", "warning", "info")
+MAX_FINDINGS = 20  # per severity; the job summary and lint.json hold the rest
+
+Verdict = Literal["pass", "fail", "noise", "skip", "info"]
+ICONS: dict[str, str] = {"pass": "✅", "fail": "❌", "noise": "⚠️", "skip": "➖", "info": "ℹ️"}
+
+
+@dataclass(frozen=True)
+class GateRow:
+    metric: str
+    scope: str
+    baseline: float | None
+    candidate: float | None
+    change: float | None
+    relative_change: float | None
+    interval: tuple[float, float, float] | None  # low, high, confidence
+    rule: str
+    verdict: Verdict
+    reason: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    verdict: Literal["pass", "fail"]
+    headline: str
+    rows: list[GateRow]
+    notes: list[str]
+    trade_offs: list[str]
+
+
+@dataclass(frozen=True)
+class LintFinding:
+    severity: str
+    rule: str
+    name: str
+    path: str
+    cell: int | None
+    line: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Lint:
+    failed: bool
+    fail_on: str
+    counts: dict[str, int]
+    findings: list[LintFinding]
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    path: str
+    status: str
+    message: str
+    diff: list[str]
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    ok: bool
+    reference: str
+    rows: int
+    rows_differing: int
+    packages_differing: int
+
+
+@dataclass(frozen=True)
+class Reports:
+    gate: Gate | None = None
+    lint: Lint | None = None
+    locks: list[LockStatus] | None = None
+    image: ImageCheck | None = None
+    links: dict[str, str] = field(default_factory=dict)  # title -> URL
+
+    @property
+    def blocked_by(self) -> list[str]:
+        """What blocks the pull request, one short phrase per step that failed."""
+        reasons = []
+        if self.lint is not None and self.lint.failed:
+            reasons.append(f"notebook lint ({self.lint.counts.get('error', 0)} errors)")
+        if self.locks is not None:
+            bad = [lk.path for lk in self.locks if lk.status != "fresh"]
+            if bad:
+                reasons.append(f"lock not fresh ({', '.join(bad)})")
+        if self.gate is not None and self.gate.verdict == "fail":
+            failed = sorted({r.metric for r in self.gate.rows if r.verdict == "fail"})
+            reasons.append(f"gate ({', '.join(failed) or 'blocked'})")
+        if self.image is not None and not self.image.ok:
+            reasons.append("image does not reproduce the golden predictions")
+        return reasons
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+class _Reader:
+    """Typed access to one JSON file, with errors that name the file and the field."""
+
+    def __init__(self, path: Path, what: str):
+        self.path = path
+        try:
+            self.data: Any = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file", hint=f"pass the {what} the step wrote") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"{path}: not a readable JSON file ({exc})", hint=f"pass the {what}") from None
+
+    def fail(self, key: str, expected: str) -> UsageError:
+        return UsageError(f"{self.path}: {key}: expected {expected}")
+
+    def get(
+        self, obj: Any, key: str, kind: type | tuple[type, ...], where: str, *, optional: bool = False
+    ) -> Any:
+        if not isinstance(obj, dict):
+            raise self.fail(where or "(top level)", "an object")
+        value = obj.get(key)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) and kind in (int, float, (int, float)):
+            raise self.fail(f"{where}{key}", _kind_name(kind))
+        if not isinstance(value, kind):
+            raise self.fail(f"{where}{key}", _kind_name(kind))
+        return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    names |= {list: "a list", dict: "an object"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+NUMBER = (int, float)
+
+
+def read_gate(path: Path) -> Gate:
+    r = _Reader(path, "gate.json `mlrelease gate` wrote")
+    d = r.data
+    verdict = r.get(d, "verdict", str, "")
+    if verdict not in ("pass", "fail"):
+        raise r.fail("verdict", "'pass' or 'fail'")
+    rows = []
+    for i, c in enumerate(r.get(d, "checks", list, "")):
+        at = f"checks[{i}]."
+        metric = r.get(c, "metric", str, at)
+        scope = r.get(c, "scope", str, at)
+        row_verdict = r.get(c, "verdict", str, at)
+        if row_verdict not in ICONS:
+            raise r.fail(f"{at}verdict", f"one of {', '.join(ICONS)}")
+        interval = r.get(c, "interval", dict, at, optional=True)
+        iv = None
+        if interval is not None:
+            keys = ("low", "high", "confidence")
+            iv = tuple(float(r.get(interval, k, NUMBER, f"{at}interval.")) for k in keys)
+        rows.append(
+            GateRow(
+                metric=metric,
+                scope=scope,
+                baseline=r.get(c, "baseline", NUMBER, at, optional=True),
+                candidate=r.get(c, "candidate", NUMBER, at, optional=True),
+                change=r.get(c, "change", NUMBER, at, optional=True),
+                relative_change=r.get(c, "relative_change", NUMBER, at, optional=True),
+                interval=iv,  # type: ignore[arg-type]
+                rule=r.get(c, "rule", str, at),
+                verdict=row_verdict,
+                reason=r.get(c, "reason", str, at),
+            )
+        )
+    return Gate(
+        verdict=verdict,
+        headline=r.get(d, "headline", str, ""),
+        rows=rows,
+        notes=[str(n) for n in r.get(d, "notes", list, "", optional=True) or []],
+        trade_offs=[str(t) for t in r.get(d, "trade_offs", list, "", optional=True) or []],
+    )
+
+
+def read_lint(path: Path) -> Lint:
+    r = _Reader(path, "lint.json `mlrelease lint --report` wrote")
+    d = r.data
+    counts = r.get(d, "counts", dict, "")
+    findings = []
+    for i, f in enumerate(r.get(d, "findings", list, "")):
+        at = f"findings[{i}]."
+        findings.append(
+            LintFinding(
+                severity=r.get(f, "severity", str, at),
+                rule=r.get(f, "rule", str, at),
+                name=r.get(f, "name", str, at, optional=True) or "",
+                path=r.get(f, "path", str, at),
+                cell=r.get(f, "cell", int, at, optional=True),
+                line=r.get(f, "line", int, at, optional=True),
+                message=r.get(f, "message", str, at),
+            )
+        )
+    return Lint(
+        failed=r.get(d, "failed", bool, ""),
+        fail_on=r.get(d, "fail_on", str, "", optional=True) or "error",
+        counts={str(k): int(v) for k, v in counts.items() if isinstance(v, int)},
+        findings=findings,
+    )
+
+
+def read_locks(path: Path) -> list[LockStatus]:
+    r = _Reader(path, "JSON `mlrelease lock --check --json` printed")
+    locks = []
+    for i, lk in enumerate(r.get(r.data, "locks", list, "")):
+        at = f"locks[{i}]."
+        locks.append(
+            LockStatus(
+                path=Path(r.get(lk, "path", str, at)).name,
+                status=r.get(lk, "status", str, at),
+                message=r.get(lk, "message", str, at),
+                diff=[str(line) for line in r.get(lk, "diff", list, at, optional=True) or []],
+            )
+        )
+    return locks
+
+
+def read_image(path: Path) -> ImageCheck:
+    r = _Reader(path, "JSON `mlrelease test-image --json` printed")
+    d = r.data
+    return ImageCheck(
+        ok=r.get(d, "ok", bool, ""),
+        reference=r.get(d, "reference", str, ""),
+        rows=r.get(d, "rows", int, ""),
+        rows_differing=len(r.get(d, "row_diffs", list, "", optional=True) or []),
+        packages_differing=len(r.get(d, "package_diffs", list, "", optional=True) or []),
+    )
+
+
+def load_reports(
+    *,
+    gate: Path | None = None,
+    lint: Path | None = None,
+    lock: Path | None = None,
+    image: Path | None = None,
+    links: dict[str, str] | None = None,
+) -> Reports:
+    """Read the reports that were given; a gate given as a folder means its gate.json."""
+    if gate is None and lint is None and lock is None and image is None:
+        raise UsageError("nothing to report", hint="pass at least one of --gate, --lint, --lock, --image")
+    if gate is not None and gate.is_dir():
+        gate = gate / "gate.json"
+    return Reports(
+        gate=read_gate(gate) if gate is not None else None,
+        lint=read_lint(lint) if lint is not None else None,
+        locks=read_locks(lock) if lock is not None else None,
+        image=read_image(image) if image is not None else None,
+        links=dict(links or {}),
+    )
+
+
+# ---------------------------------------------------------------------------------- rendering
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: no pipes, no line breaks, no HTML."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value != 0 and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _change(row: GateRow) -> str:
+    if row.change is None:
+        return "—"
+    text = f"{'+' if row.change >= 0 else ''}{_num(row.change)}"
+    if row.relative_change is not None:
+        text += f" ({row.relative_change:+.1%})"
+    return text
+
+
+def _interval(row: GateRow) -> str:
+    if row.interval is None:
+        return "—"
+    low, high, confidence = row.interval
+    return f"[{_num(low)}, {_num(high)}] at {confidence:.0%}"
+
+
+def _gate_section(gate: Gate) -> list[str]:
+    icon = "✅" if gate.verdict == "pass" else "❌"
+    lines = [f"### {icon} Gate: {_cell(gate.headline)}", ""]
+    lines += [
+        "| metric | slice | baseline | candidate | change | interval of change | rule | verdict |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for row in gate.rows:
+        lines.append(
+            f"| {_cell(row.metric)} | {_cell(row.scope)} | {_num(row.baseline)} | {_num(row.candidate)} "
+            f"| {_change(row)} | {_interval(row)} | {_cell(row.rule)} "
+            f"| {ICONS[row.verdict]} {row.verdict}: {_cell(row.reason)} |"
+        )
+    if gate.trade_offs:
+        lines += ["", "Trade-offs applied:"] + [f"- {_cell(t)}" for t in gate.trade_offs]
+    if gate.notes:
+        lines += ["", "Notes:"] + [f"- {_cell(n)}" for n in gate.notes]
+    return lines
+
+
+def _lint_section(lint: Lint) -> list[str]:
+    icon = "❌" if lint.failed else "✅"
+    counts = ", ".join(f"{lint.counts.get(s, 0)} {s}" for s in SEVERITIES)
+    lines = [f"### {icon} Notebook lint: {counts} (fails on {_cell(lint.fail_on)})", ""]
+    for severity in SEVERITIES:
+        found = [f for f in lint.findings if f.severity == severity]
+        if not found:
+            continue
+        opened = " open" if severity == "error" else ""
+        lines += [f"<details{opened}><summary>{severity}: {len(found)}</summary>", ""]
+        lines += ["| where | rule | message |", "| --- | --- | --- |"]
+        for f in found[:MAX_FINDINGS]:
+            where = f.path + (f" cell {f.cell}" if f.cell is not None else "")
+            where += f" line {f.line}" if f.line is not None else ""
+            rule = f"{f.rule} {f.name}".strip()
+            lines.append(f"| {_cell(where)} | {_cell(rule)} | {_cell(f.message)} |")
+        if len(found) > MAX_FINDINGS:
+            lines.append(f"| … | | {len(found) - MAX_FINDINGS} more in lint.json |")
+        lines += ["", "</details>", ""]
+    return lines
+
+
+def _lock_section(locks: list[LockStatus]) -> list[str]:
+    fresh = all(lk.status == "fresh" for lk in locks)
+    lines = [f"### {'✅' if fresh else '❌'} Lock", ""]
+    for lk in locks:
+        lines.append(f"- `{_cell(lk.path)}`: **{_cell(lk.status)}**: {_cell(lk.message)}")
+        if lk.diff:
+            lines += (
+                ["", "  ```diff"] + [f"  {line.replace('```', '` ` `')}" for line in lk.diff[:20]] + ["  ```"]
+            )
+    return lines
+
+
+def _image_section(image: ImageCheck) -> list[str]:
+    if image.ok:
+        text = f"all {image.rows} golden predictions reproduce, packages match the lock"
+    else:
+        text = (
+            f"{image.rows_differing} of {image.rows} golden predictions differ, "
+            f"{image.packages_differing} packages differ from the lock"
+        )
+    return [f"### {'✅' if image.ok else '❌'} Image `{_cell(image.reference)}`", "", text]
+
+
+def render(reports: Reports) -> str:
+    """The comment body: the marker, the verdict, then one section per report given."""
+    blocked = reports.blocked_by
+    lines = [MARKER]
+    if blocked:
+        lines += ["## ❌ mlrelease: BLOCKED", "", "Blocked by: " + "; ".join(_cell(b) for b in blocked) + "."]
+    else:
+        lines += ["## ✅ mlrelease: PASSED", "", "Every check that ran passed."]
+    for section, report in (
+        (_gate_section, reports.gate),
+        (_lint_section, reports.lint),
+        (_lock_section, reports.locks),
+        (_image_section, reports.image),
+    ):
+        if report is not None:
+            lines += ["", *section(report)]  # type: ignore[operator]
+    if reports.links:
+        links = " · ".join(f"[{_cell(title)}]({url})" for title, url in reports.links.items())
+        lines += ["", "---", f"Details: {links}"]
+    return "\n".join(lines).rstrip("\n") + "\n"
