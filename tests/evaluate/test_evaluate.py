@@ -189,3 +189,34 @@ def test_subprocess_bad_columns_exit_2_and_write_nothing(tmp_path):
     assert done.returncode == 2
     assert "junk" in done.stderr and done.stdout == ""
     assert not out.exists()
+
+
+class ThreadRecorder:
+    """A model that records how many OpenMP threads each predict call may use."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        from threadpoolctl import threadpool_info
+
+        pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]
+        self.seen.append(max(pools))
+        return np.zeros(len(X))
+
+
+@pytest.mark.parametrize(("env", "threads"), [(None, 1), ("2", 2), ("four", 1)])
+def test_single_rows_are_timed_with_the_servers_openmp_threads(monkeypatch, env, threads):
+    """As `mlrelease serve` does: OMP_NUM_THREADS when it is a count, else one thread."""
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+
+    from mlrelease.evaluate import measure_cost
+
+    if env is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", env)
+    model = ThreadRecorder()
+    measure_cost(model, pd.DataFrame({"x": np.arange(10.0)}), 100, warmup=20)  # type: ignore[arg-type]
+    timed = model.seen[20:120]
+    assert len(timed) == 100 and set(timed) == {threads}
