@@ -365,3 +365,61 @@ def test_json_has_no_nan_and_keeps_every_check():
     from mlrelease.gate import _json_safe
 
     assert _json_safe(nested) == {"a": [{"b": None}, 1.0, None], "c": None}
+
+
+# ----------------------------------------------------------------------------- probabilities
+
+
+def test_per_row_log_loss_averages_to_scikit_learns_log_loss():
+    from sklearn.metrics import log_loss
+
+    from mlrelease.gate.bootstrap import per_row_log_loss
+
+    rng = np.random.default_rng(3)
+    classes = ["high", "low", "mid"]
+    y = np.array(classes)[rng.integers(0, 3, 200)]
+    proba = rng.dirichlet([1, 1, 1], 200)
+    proba[0] = [1.0, 0.0, 0.0]  # a certain, maybe wrong, answer: clipped, not infinite
+    rows = per_row_log_loss(y, proba, classes)
+    assert rows.shape == (200,) and np.isfinite(rows).all()
+    assert rows.mean() == pytest.approx(log_loss(y, proba, labels=classes))
+    unknown = per_row_log_loss(np.array(["none"]), np.array([[0.2, 0.3, 0.5]]), classes)
+    assert unknown[0] == pytest.approx(-np.log(np.finfo(float).eps))
+
+
+def classifier_side(pred, proba, y, classes, with_proba=True):
+    frame = pd.DataFrame({"row_id": np.arange(len(y)), "prediction": pred, "target": y})
+    if with_proba:
+        for i, c in enumerate(classes):
+            frame[f"proba:{c}"] = proba[:, i]
+    rep = report({"log_loss": 0.5, "accuracy_score": 0.5}, task="classification")
+    rep = type(rep)(**{**rep.__dict__, "classes": classes if with_proba else None})
+    return side(rep, frame)
+
+
+def test_log_loss_gets_a_paired_interval_only_when_both_sides_have_probabilities():
+    rng = np.random.default_rng(5)
+    classes = ["a", "b"]
+    y = np.array(classes)[rng.integers(0, 2, 300)]
+    pb, pc = rng.dirichlet([2, 2], 300), rng.dirichlet([2, 2], 300)
+    g = rules(log_loss=MetricRule(max_regression=Tolerance.parse("5%")))
+
+    def pred(p):
+        return np.array(classes)[p.argmax(axis=1)]
+
+    both = decide(g, (), classifier_side(pred(pc), pc, y, classes), classifier_side(pred(pb), pb, y, classes))
+    iv = both.checks[0].interval
+    from mlrelease.gate.bootstrap import per_row_log_loss
+
+    diff = per_row_log_loss(y, pc, classes).mean() - per_row_log_loss(y, pb, classes).mean()
+    assert iv is not None and iv.low < diff < iv.high
+    acc = next(c for c in both.reported if c.metric == "accuracy_score")
+    assert acc.interval is not None
+    one = decide(
+        g,
+        (),
+        classifier_side(pred(pc), pc, y, classes),
+        classifier_side(pred(pb), pb, y, classes, with_proba=False),
+    )
+    assert one.paired and one.checks[0].interval is None
+    assert next(c for c in one.reported if c.metric == "accuracy_score").interval is not None
