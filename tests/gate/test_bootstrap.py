@@ -142,3 +142,43 @@ def test_different_data_means_no_paired_bootstrap_and_a_note():
     assert not result.paired
     assert result.checks[0].interval is None
     assert any("different data" in n for n in result.notes)
+
+
+def test_labels_seen_on_any_one_side_only_are_counted():
+    """'d' only in the truth, 'e' only in the baseline's answers, 'c' only in the candidate's."""
+    rng = np.random.default_rng(8)
+    y = rng.choice(["a", "b", "d"], 400)
+    b = np.where(rng.random(400) < 0.7, y, rng.choice(["a", "e"], 400))
+    c = np.where(rng.random(400) < 0.8, y, rng.choice(["b", "c"], 400))
+    ours = paired_classification(y, b, c, resamples=2000, seed=4)
+    for name, score in (
+        ("accuracy_score", skm.accuracy_score),
+        ("f1_macro_score", lambda t, p: skm.f1_score(t, p, average="macro", labels=sorted({*t, *b, *c}))),
+    ):
+        diff = score(y, c) - score(y, b)
+        assert ours[name].low < diff < ours[name].high
+
+
+def test_answers_of_another_type_than_the_truth_are_wrong_answers_not_a_crash():
+    """Integer labels, a candidate answering '0'/'1' strings: every answer is wrong."""
+    y = np.arange(120) % 2
+    got = paired_classification(y, y, y.astype(str), resamples=200, seed=0)["accuracy_score"]
+    assert got.low == got.high == -1.0
+
+
+def test_up_to_thirty_classes_get_intervals_more_do_not():
+    rng = np.random.default_rng(1)
+    for k, expected in ((30, True), (31, False)):
+        y = np.arange(300) % k
+        b = np.where(rng.random(300) < 0.5, y, rng.integers(0, k, 300))
+        assert bool(paired_classification(y, b, y, resamples=100, seed=0)) is expected
+
+
+def test_the_defaults_are_a_thousand_resamples_at_95_percent_seeded_with_zero():
+    y, b, c = data(200, 3, 0.1)
+    assert paired_regression(y, b, c) == paired_regression(y, b, c, resamples=1000, confidence=0.95, seed=0)
+    labels = (y > 100).astype(int)
+    pb, pc = (b > 100).astype(int), (c > 100).astype(int)
+    explicit = paired_classification(labels, pb, pc, resamples=1000, confidence=0.95, seed=0)
+    assert paired_classification(labels, pb, pc) == explicit
+    assert next(iter(explicit.values())).resamples == 1000
