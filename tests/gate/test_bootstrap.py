@@ -182,3 +182,33 @@ def test_the_defaults_are_a_thousand_resamples_at_95_percent_seeded_with_zero():
     explicit = paired_classification(labels, pb, pc, resamples=1000, confidence=0.95, seed=0)
     assert paired_classification(labels, pb, pc) == explicit
     assert next(iter(explicit.values())).resamples == 1000
+
+
+def test_confusion_statistics_with_rare_absent_and_unpredicted_classes_equal_scikit_learn():
+    """Resample means (fractions, not counts), two resamples at once: class 2 has one true row,
+    class 3 is only ever predicted, class 4 appears in neither (only in another model's answers);
+    every 0/0 is 0 as in scikit-learn, and no warning is raised."""
+    import warnings
+
+    labels = [0, 1, 2, 3, 4]
+    pairs = [
+        ([0, 0, 0, 1, 1, 2, 1, 0], [0, 1, 0, 1, 3, 2, 1, 3]),
+        ([0, 1, 1, 1, 2, 2, 0, 0], [0, 1, 0, 3, 2, 0, 0, 0]),
+    ]
+    conf = np.stack([skm.confusion_matrix(y, p, labels=labels) / len(y) for y, p in pairs])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = classification_statistic(conf)
+    for i, (y, p) in enumerate(pairs):
+        assert got["accuracy_score"][i] == pytest.approx(skm.accuracy_score(y, p))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn warns about its own 0/0
+            assert got["balanced_accuracy_score"][i] == pytest.approx(skm.balanced_accuracy_score(y, p))
+            for avg in ("macro", "weighted"):
+                for name, score in (
+                    ("f1", skm.f1_score),
+                    ("precision", skm.precision_score),
+                    ("recall", skm.recall_score),
+                ):
+                    expected = score(y, p, average=avg, zero_division=0)
+                    assert got[f"{name}_{avg}_score"][i] == pytest.approx(expected), (name, avg, i)
