@@ -359,3 +359,64 @@ def test_trade_off_is_not_applied_without_the_condition_metric_or_on_a_zero_base
     assert decide(g, (), rmse_side(11.0, p95_latency_ms=0.0), rmse_side(8.0)).verdict == "fail"
     zero = decide(g, (), rmse_side(11.0, p95_latency_ms=-1.0), rmse_side(8.0, p95_latency_ms=0.0))
     assert zero.verdict == "fail" and zero.trade_offs == []
+
+
+# ----------------------------------------------------------------------------- reasons at the edges
+
+
+def relative_reason(candidate: dict, baseline: dict | None, rule: MetricRule, slices=()):
+    result = decide(
+        rules(**{RMSE: rule}),
+        slices,
+        side(report(candidate)),
+        side(report(baseline)) if baseline is not None else None,
+    )
+    return only(result)
+
+
+TWO = Tolerance.parse("2%")
+
+
+@pytest.mark.parametrize(
+    ("baseline", "optional", "verdict", "reason"),
+    [
+        (None, False, "skip", "no baseline: the regression rule is not checked"),
+        ({}, False, "fail", f"{RMSE} is missing from the baseline's metrics"),
+        ({RMSE: None}, False, "fail", f"{RMSE} is not a finite number in the baseline (NaN or infinite)"),
+        ({}, True, "skip", f"{RMSE} is missing from the baseline's metrics; optional, not checked"),
+        (
+            {RMSE: None},
+            True,
+            "skip",
+            f"{RMSE} is not a finite number in the baseline (NaN or infinite); optional, not checked",
+        ),
+    ],
+)
+def test_a_regression_rule_without_a_baseline_value_says_why(baseline, optional, verdict, reason):
+    check = relative_reason({RMSE: 1.0}, baseline, MetricRule(max_regression=TWO, optional=optional))
+    assert (check.verdict, check.reason) == (verdict, reason)
+
+
+def test_no_change_is_better_by_nothing_and_a_small_absolute_change_is_still_worse():
+    same = relative_reason({RMSE: 8.0}, {RMSE: 8.0}, MetricRule(max_regression=TWO))
+    assert same.reason == "0.0% better, within the allowed 2%"
+    half = relative_reason({RMSE: 8.5}, {RMSE: 8.0}, MetricRule(max_regression=Tolerance.parse(1)))
+    assert half.reason == "0.5 worse, within the allowed 1"
+
+
+def test_a_relative_rule_on_a_zero_baseline_states_the_absolute_change():
+    check = relative_reason({RMSE: 0.5}, {RMSE: 0.0}, MetricRule(max_regression=TWO))
+    assert (check.verdict, check.reason) == ("fail", "0.5 worse, beyond the allowed 2%")
+
+
+def test_the_resolution_note_states_the_allowed_amount_and_works_for_higher_is_better():
+    _, notes = paired(11.0, interval(0.0, 5.0))
+    assert "too small to resolve a tolerance of 25% (2): the 95% interval" in notes[0]
+    # r2 change interval [-0.5, 0.1] -> worse [-0.1, 0.5] straddles the allowed 0.125
+    check, notes = paired(0.25, interval(-0.5, 0.1), metric=R2, baseline=0.5, tolerance=0.125)
+    assert check.verdict == "noise" and len(notes) == 1
+
+
+def test_a_zero_tolerance_never_asks_for_more_rows():
+    check, notes = paired(9.0, interval(-1.0, 3.0), tolerance="0%")
+    assert check.verdict == "noise" and notes == []
