@@ -47,9 +47,16 @@ def test_check_answers_in_milliseconds_and_sees_stale_and_edited_locks(tmp_path:
     assert lockmod.check(request(tmp_path, "six  # a comment does not make it stale\n")).ok
     stale = lockmod.check(request(tmp_path, "six\nidna\n"))
     assert stale.status == "stale" and "+in: idna" in stale.diff
-    other_python = lockmod.LockRequest(req.requirements, req.lock, "3.12", server=False)
-    assert lockmod.check(other_python).status == "stale"
-    req = request(tmp_path, "six\n")
+    req = request(tmp_path, "six\n")  # the inputs as locked again: only the Python differs below
+    assert lockmod.check(req).status == "fresh"
+    other_python = lockmod.check(lockmod.LockRequest(req.requirements, req.lock, "3.12", server=False))
+    assert other_python.status == "stale"
+    assert [d for d in other_python.diff if d[:1] in "+-"] == [
+        "--- recorded in the lock",
+        "+++ current inputs",
+        "-python: 3.11",
+        "+python: 3.12",
+    ]
     text = req.output.read_text()
     req.output.write_text(text.replace("six==1.17.0 \\", "six>=1.16 \\"))
     edited = lockmod.check(req)

@@ -31,9 +31,16 @@ def run_eval(name: str, **kwargs):
 
 
 def test_regression_metrics_match_hand_computed_values():
+    """The expected values come from the model's own predict on the CSV's rows, in the CSV's
+    order, not from what evaluate wrote: misaligned predictions or targets fail here."""
     ev = run_eval("eval-regression")
     frame = pd.read_csv(FIX / "eval-regression" / "data" / "validation.csv")
-    err = ev.predictions["prediction"].to_numpy() - frame["y"].to_numpy()
+    model = load_model(config.load(FIX / "eval-regression").model)
+    independent = np.asarray(model.predict(frame[["x1", "x2"]]), dtype=float)
+    written = ev.predictions.set_index("row_id").loc[frame["id"]]
+    np.testing.assert_array_equal(written["prediction"].to_numpy(), independent)
+    np.testing.assert_array_equal(written["target"].to_numpy(), frame["y"].to_numpy())
+    err = independent - frame["y"].to_numpy()
     m = ev.report.metrics
     assert m["root_mean_squared_error"] == pytest.approx(np.sqrt(np.mean(err**2)))
     assert m["mean_absolute_error"] == pytest.approx(np.mean(np.abs(err)))
@@ -109,7 +116,9 @@ def test_classification_metrics_probabilities_and_confusion(tmp_path):
 
     ev = run_eval("eval-classification")
     frame = pd.read_csv(FIX / "eval-classification" / "data" / "validation.csv")
-    pred = ev.predictions["prediction"].to_numpy()
+    model = load_model(config.load(FIX / "eval-classification").model)
+    pred = np.asarray(model.predict(frame[["x1", "x2"]]))  # independent of evaluate's own output
+    np.testing.assert_array_equal(ev.predictions["prediction"].to_numpy(), pred)
     m = ev.report.metrics
     assert m["accuracy_score"] == pytest.approx(np.mean(pred == frame["label"].to_numpy()))
     assert m["f1_macro_score"] == pytest.approx(skm.f1_score(frame["label"], pred, average="macro"))
@@ -214,3 +223,34 @@ def test_subprocess_bad_columns_exit_2_and_write_nothing(tmp_path):
     assert done.returncode == 2
     assert "junk" in done.stderr and done.stdout == ""
     assert not out.exists()
+
+
+class ThreadRecorder:
+    """A model that records how many OpenMP threads each predict call may use."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        from threadpoolctl import threadpool_info
+
+        pools = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"]
+        self.seen.append(max(pools))
+        return np.zeros(len(X))
+
+
+@pytest.mark.parametrize(("env", "threads"), [(None, 1), ("2", 2), ("four", 1)])
+def test_single_rows_are_timed_with_the_servers_openmp_threads(monkeypatch, env, threads):
+    """As `mlrelease serve` does: OMP_NUM_THREADS when it is a count, else one thread."""
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+
+    from mlrelease.evaluate import measure_cost
+
+    if env is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", env)
+    model = ThreadRecorder()
+    measure_cost(model, pd.DataFrame({"x": np.arange(10.0)}), 100, warmup=20)  # type: ignore[arg-type]
+    timed = model.seen[20:120]
+    assert len(timed) == 100 and set(timed) == {threads}

@@ -191,3 +191,73 @@ def test_binary_classifier_gets_intervals_for_the_positive_class_and_each_class(
     change = skm.recall_score(y, c) - skm.recall_score(y, b)
     assert ivs["recall_score"].low < change < ivs["recall_score"].high
     assert ivs["recall_score"].high == pytest.approx(ivs["recall_score[1]"].high)
+
+
+def test_labels_seen_on_any_one_side_only_are_counted():
+    """'d' only in the truth, 'e' only in the baseline's answers, 'c' only in the candidate's."""
+    rng = np.random.default_rng(8)
+    y = rng.choice(["a", "b", "d"], 400)
+    b = np.where(rng.random(400) < 0.7, y, rng.choice(["a", "e"], 400))
+    c = np.where(rng.random(400) < 0.8, y, rng.choice(["b", "c"], 400))
+    ours = paired_classification(y, b, c, resamples=2000, seed=4)
+    for name, score in (
+        ("accuracy_score", skm.accuracy_score),
+        ("f1_macro_score", lambda t, p: skm.f1_score(t, p, average="macro", labels=sorted({*t, *b, *c}))),
+    ):
+        diff = score(y, c) - score(y, b)
+        assert ours[name].low < diff < ours[name].high
+
+
+def test_answers_of_another_type_than_the_truth_are_wrong_answers_not_a_crash():
+    """Integer labels, a candidate answering '0'/'1' strings: every answer is wrong."""
+    y = np.arange(120) % 2
+    got = paired_classification(y, y, y.astype(str), resamples=200, seed=0)["accuracy_score"]
+    assert got.low == got.high == -1.0
+
+
+def test_up_to_thirty_classes_get_intervals_more_do_not():
+    rng = np.random.default_rng(1)
+    for k, expected in ((30, True), (31, False)):
+        y = np.arange(300) % k
+        b = np.where(rng.random(300) < 0.5, y, rng.integers(0, k, 300))
+        assert bool(paired_classification(y, b, y, resamples=100, seed=0)) is expected
+
+
+def test_the_defaults_are_a_thousand_resamples_at_95_percent_seeded_with_zero():
+    y, b, c = data(200, 3, 0.1)
+    assert paired_regression(y, b, c) == paired_regression(y, b, c, resamples=1000, confidence=0.95, seed=0)
+    labels = (y > 100).astype(int)
+    pb, pc = (b > 100).astype(int), (c > 100).astype(int)
+    explicit = paired_classification(labels, pb, pc, resamples=1000, confidence=0.95, seed=0)
+    assert paired_classification(labels, pb, pc) == explicit
+    assert next(iter(explicit.values())).resamples == 1000
+
+
+def test_confusion_statistics_with_rare_absent_and_unpredicted_classes_equal_scikit_learn():
+    """Resample means (fractions, not counts), two resamples at once: class 2 has one true row,
+    class 3 is only ever predicted, class 4 appears in neither (only in another model's answers);
+    every 0/0 is 0 as in scikit-learn, and no warning is raised."""
+    import warnings
+
+    labels = [0, 1, 2, 3, 4]
+    pairs = [
+        ([0, 0, 0, 1, 1, 2, 1, 0], [0, 1, 0, 1, 3, 2, 1, 3]),
+        ([0, 1, 1, 1, 2, 2, 0, 0], [0, 1, 0, 3, 2, 0, 0, 0]),
+    ]
+    conf = np.stack([skm.confusion_matrix(y, p, labels=labels) / len(y) for y, p in pairs])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = classification_statistic(conf)
+    for i, (y, p) in enumerate(pairs):
+        assert got["accuracy_score"][i] == pytest.approx(skm.accuracy_score(y, p))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn warns about its own 0/0
+            assert got["balanced_accuracy_score"][i] == pytest.approx(skm.balanced_accuracy_score(y, p))
+            for avg in ("macro", "weighted"):
+                for name, score in (
+                    ("f1", skm.f1_score),
+                    ("precision", skm.precision_score),
+                    ("recall", skm.recall_score),
+                ):
+                    expected = score(y, p, average=avg, zero_division=0)
+                    assert got[f"{name}_{avg}_score"][i] == pytest.approx(expected), (name, avg, i)

@@ -147,3 +147,13 @@ def test_classifier_against_itself_passes_with_zero_width_intervals(tmp_path):
     assert f1["interval"]["low"] == f1["interval"]["high"] == 0.0
     reported = {c["metric"] for c in gate["reported"]}
     assert {"log_loss", "roc_auc_score", "p95_latency_ms"} <= reported
+
+
+def test_the_examples_latency_rules_are_on_cpu_time_not_wall_clock():
+    """Machine load moves wall-clock latency tenfold: no rule or trade-off of the example reads it."""
+    from mlrelease import config
+
+    gate = config.load(EXAMPLE).gate
+    named = set(gate.metrics) | {m for t in gate.trade_offs for m in (*t.allow, *t.when)}
+    assert not [m for m in named if m.endswith("_latency_ms")]
+    assert gate.metrics["p95_cpu_ms"].max is not None

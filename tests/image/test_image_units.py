@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from mlrelease import config
 from mlrelease.artifacts import sha256_file
 from mlrelease.cli import cli
+from mlrelease.cli import image as image_cli
 from mlrelease.errors import UsageError
 from mlrelease.image import context, dockerfile, lockfile, push, verify
 from mlrelease.image.record import ImageRecord
@@ -170,6 +171,23 @@ def test_prediction_comparison_lists_the_rows_beyond_tolerance():
     assert diffs == []
     labels, _ = verify.compare_predictions(pd.Series(["x", "y"]), ["x", "z"], ids[:2], verify.Tolerance())
     assert [(d.row_id, d.expected, d.got) for d in labels] == [("b", "y", "z")]
+
+
+def test_golden_comparison_at_the_default_tolerance_and_just_past_it():
+    """The default rtol is 1e-7 relative to the golden value, with no absolute slack: 0.99e-7 off
+    passes, 1.01e-7 off is a row diff; so is any change of an exact zero; NaN matches a null."""
+    expected = pd.Series([1.0e6, 1.0e6, -2.0e5, -2.0e5, 0.0, 0.0, float("nan")])
+    ids = pd.Series(list("abcdefg"))
+    got = [1.0e6 * (1 + 0.99e-7), 1.0e6 * (1 + 1.01e-7), -2.0e5 * (1 - 0.99e-7), -2.0e5 * (1 - 1.01e-7)]
+    got += [0.0, 1e-300, None]
+    diffs, max_abs = verify.compare_predictions(expected, got, ids, verify.Tolerance())
+    assert [d.row_id for d in diffs] == ["b", "d", "f"]
+    assert diffs[0].expected == 1.0e6 and diffs[0].got == got[1]
+    assert max_abs == pytest.approx(0.101)
+    assert verify.Tolerance() == verify.Tolerance(rtol=1e-7, atol=0.0)
+    # the command's default is the same tolerance
+    defaults = {p.name: p.default for p in image_cli.test_image.params}
+    assert (defaults["rtol"], defaults["atol"]) == (1e-7, 0.0)
 
 
 def test_package_comparison_finds_missing_extra_and_other_versions():

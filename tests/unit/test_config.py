@@ -38,7 +38,7 @@ def test_example_config_loads_into_typed_objects():
     assert cfg.validation is not None and cfg.validation.data == EXAMPLE / "data" / "validation.csv"
     rule = cfg.gate.metrics["root_mean_squared_error"]
     assert rule.max_regression == config.Tolerance(0.02, relative=True)
-    assert cfg.gate.trade_offs[0].when["p95_latency_ms"] == config.Tolerance(-0.30, relative=True)
+    assert cfg.gate.trade_offs[0].when["p95_cpu_ms"] == config.Tolerance(-0.30, relative=True)
     assert cfg.serving.outliers.prediction == config.Bounds(1.0e6, 5.0e7)
     assert [p.name for p in cfg.notebook_paths()] == ["house_prices.ipynb"]
 

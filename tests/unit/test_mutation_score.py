@@ -1,0 +1,62 @@
+"""scripts/mutation_score.py: the score per module from mutmut's result files, and its verdict."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("mutation_score", ROOT / "scripts" / "mutation_score.py")
+assert spec and spec.loader
+mutation_score = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mutation_score)
+
+
+def results(tmp_path: Path, modules: dict[str, dict[str, int | None]], equivalent: str = "") -> list[str]:
+    for module, codes in modules.items():
+        meta = tmp_path / "mutants" / "src" / f"{module}.meta"
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps({"exit_code_by_key": codes}))
+    (tmp_path / "equivalent.txt").write_text(equivalent)
+    return ["--mutants", str(tmp_path / "mutants"), "--equivalent", str(tmp_path / "equivalent.txt")]
+
+
+def test_killed_and_timed_out_count_as_killed_passing_and_uncovered_as_survived(tmp_path, capsys):
+    # 9 killed (1: a test failed, 36: timeout), 1 survived (0), 1 without tests (33): 9 / 11
+    codes = {f"m.f__mutmut_{i}": 1 for i in range(8)} | {"m.f__mutmut_8": 36, "m.f__mutmut_9": 0}
+    codes["m.f__mutmut_10"] = 33
+    args = results(tmp_path, {"pkg/a.py": codes})
+    assert mutation_score.main([*args, "--threshold", "81", "--survivors"]) == 0
+    out = capsys.readouterr().out
+    assert "pkg/a.py" in out and "81.8%" in out
+    assert "survived: m.f__mutmut_9" in out and "survived: m.f__mutmut_10" in out
+    assert mutation_score.main([*args, "--threshold", "82"]) == 1
+
+
+def test_equivalent_mutants_leave_the_score(tmp_path, capsys):
+    args = results(
+        tmp_path,
+        {"pkg/a.py": {"m.f__mutmut_1": 1, "m.f__mutmut_2": 0}},
+        "m.f__mutmut_2  # same as the original\n",
+    )
+    assert mutation_score.main([*args, "--threshold", "100"]) == 0
+    assert "100.0%" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("require_all", "code"), [(False, 0), (True, 1)])
+def test_a_module_cut_short_fails_and_one_not_run_fails_only_when_all_are_required(
+    tmp_path, require_all, code
+):
+    ran = {"pkg/a.py": {"m.f__mutmut_1": 1}, "pkg/b.py": {"n.g__mutmut_1": None}}
+    args = results(tmp_path, ran)
+    assert mutation_score.main([*args, *(["--require-all"] if require_all else [])]) == code
+    half = results(tmp_path, {"pkg/a.py": {"m.f__mutmut_1": 1, "m.f__mutmut_2": None}})
+    assert mutation_score.main(half) == 1
+
+
+def test_no_results_is_an_error(tmp_path, capsys):
+    assert mutation_score.main(["--mutants", str(tmp_path / "none")]) == 1
+    assert "run `make mutation` first" in capsys.readouterr().err
