@@ -95,6 +95,7 @@ OTHER = {
     "variant": "gpu",
     "index_url": "https://mirror.example/simple",
     "extra_index_urls": ("https://extra.example/simple",),
+    "sources": ("find-links: ./wheels (from requirements.in:2)",),
 }
 
 

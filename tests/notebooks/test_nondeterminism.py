@@ -1,5 +1,6 @@
 """NB501, unseeded randomness: each kind of random source on its own, seeded and unseeded, with
-the exact cell, line and message of every finding (cells count from 0, lines from 1)."""
+the exact cell, line and message of every finding (cells count from 1 as Jupyter shows them,
+lines from 1)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ SEEDED = [
 @pytest.mark.parametrize(("call", "message"), UNSEEDED, ids=[c for c, _ in UNSEEDED])
 def test_an_unseeded_numpy_generator_is_found_on_its_line(tmp_path: Path, call: str, message: str):
     got = findings(tmp_path, NP, f"n = 3\nrng = {call}\nprint(rng.normal(size=n))")
-    assert got == [("NB501", 1, 2, message)]
+    assert got == [("NB501", 2, 2, message)]
 
 
 @pytest.mark.parametrize("call", SEEDED)
@@ -63,28 +64,28 @@ def test_a_seeded_numpy_generator_is_not_a_finding(tmp_path: Path, call: str):
 
 def test_default_rng_imported_by_name_is_still_found(tmp_path: Path):
     got = findings(tmp_path, "from numpy.random import default_rng as make", "print(make().normal())")
-    assert got == [("NB501", 1, 1, "default_rng() without a seed")]
+    assert got == [("NB501", 2, 1, "default_rng() without a seed")]
 
 
 def test_every_unseeded_generator_is_reported_not_only_the_first(tmp_path: Path):
     got = findings(tmp_path, NP, "a = np.random.default_rng()\nb = np.random.default_rng()\nprint(a, b)")
     assert got == [
-        ("NB501", 1, 1, "default_rng() without a seed"),
-        ("NB501", 1, 2, "default_rng() without a seed"),
+        ("NB501", 2, 1, "default_rng() without a seed"),
+        ("NB501", 2, 2, "default_rng() without a seed"),
     ]
 
 
 def test_legacy_numpy_calls_need_one_module_seed_anywhere(tmp_path: Path):
     calls = "x = np.random.rand(3)\ny = np.random.randn(3)\nprint(x, y)"
     assert findings(tmp_path, NP, calls) == [
-        ("NB501", 1, 1, "np.random.rand() and no np.random.seed(...) in the notebook")
+        ("NB501", 2, 1, "np.random.rand() and no np.random.seed(...) in the notebook")
     ]  # once per notebook, at the first call
     assert findings(tmp_path, NP, calls, "np.random.seed(0)") == []
 
 
 def test_stdlib_random_needs_random_seed(tmp_path: Path):
     assert findings(tmp_path, "import random", "print(random.choice([1, 2]))") == [
-        ("NB501", 1, 1, "random.choice() and no random.seed(...) in the notebook")
+        ("NB501", 2, 1, "random.choice() and no random.seed(...) in the notebook")
     ]
     assert findings(tmp_path, "import random\nrandom.seed(1)", "print(random.choice([1, 2]))") == []
 
@@ -114,12 +115,12 @@ def test_scikit_learn_estimators_and_splits(tmp_path: Path, source: str, expecte
         "params = {}"
     )
     got = findings(tmp_path, imports, source + "\nprint(m)")
-    assert got == [("NB501", 1, line, message) for line, message in expected]
+    assert got == [("NB501", 2, line, message) for line, message in expected]
 
 
 def test_torch_needs_manual_seed(tmp_path: Path):
     """Only the source is read: torch need not be installed."""
     assert findings(tmp_path, "import torch", "print(torch.randn(3))") == [
-        ("NB501", 1, 1, "torch.randn() and no torch.manual_seed(...) in the notebook")
+        ("NB501", 2, 1, "torch.randn() and no torch.manual_seed(...) in the notebook")
     ]
     assert findings(tmp_path, "import torch\ntorch.manual_seed(0)", "print(torch.randn(3))") == []
