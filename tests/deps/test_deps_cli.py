@@ -91,7 +91,7 @@ def test_in_actions_findings_become_annotations_outputs_and_summary(tmp_path: Pa
         result.stdout
     )
     assert "errors=2" in out.read_text()
-    assert "| error | loose-pin | six |" in summary.read_text()
+    assert "| error | loose-pin | requirements.txt:2 |" in summary.read_text()
 
 
 def test_lock_json_reports_pins_and_writes_the_lock(tmp_path: Path):

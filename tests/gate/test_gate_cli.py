@@ -86,7 +86,7 @@ def test_actions_get_a_summary_an_output_and_annotations(evaluated, tmp_path):
     assert result.exit_code == 1
     assert "verdict=fail" in output.read_text()
     assert summary.read_text().startswith("**❌ FAIL")
-    assert "::error title=gate%3A candidate blocked::root_mean_squared_error" in result.stdout
+    assert "::error title=gate%3A blocked::root_mean_squared_error: " in result.stdout
 
 
 def test_subprocess_bad_input_exits_2(tmp_path):

@@ -22,32 +22,33 @@ from display cells and tests may come from there.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from mlrelease import findings as fnd
 from mlrelease.config import Config
 from mlrelease.deps import imports as imp
 from mlrelease.deps import lock as lockmod
 from mlrelease.deps import names
 from mlrelease.deps.requirements import InputLine, LockFile, Policy, read_inputs, read_lock
+from mlrelease.findings import Finding, Location, Severity
 
-Severity = Literal["error", "warning"]
-FailOn = Literal["error", "warning", "never"]
-SEVERITY_RANK = {"error": 2, "warning": 1}
+SEVERITIES: tuple[Severity, ...] = ("error", "warning")  # the check reports no info findings
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
 
 
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Severity
-    message: str
-    package: str | None = None
-    file: str | None = None
-    line: int | None = None
-    hint: str | None = None
+def _finding(
+    rule: str,
+    severity: Severity,
+    message: str,
+    *,
+    package: str | None = None,
+    file: str | None = None,
+    line: int | None = None,
+    hint: str | None = None,
+) -> Finding:
+    """A deps finding: the package it is about travels in ``data``."""
+    return Finding(rule, severity, message, Location(file=file, line=line), hint, data={"package": package})
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,7 @@ class Report:
     locks_checked: tuple[str, ...]
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning")}
-
-    def failed(self, fail_on: FailOn) -> bool:
-        if fail_on == "never":
-            return False
-        return any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in self.findings)
+        return fnd.counts(self.findings, SEVERITIES)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -76,7 +72,7 @@ class Report:
             "dev_declared": list(self.dev_declared),
             "locks_checked": list(self.locks_checked),
             "counts": self.counts(),
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [f.to_json() for f in self.findings],
         }
 
 
@@ -135,7 +131,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
     for failure in failures:
         where = f" (cell {failure.cell})" if failure.cell else ""
         findings.append(
-            Finding(
+            _finding(
                 "unparsable",
                 "warning",
                 f"cannot read{where}: {failure.message}; its imports were not checked",
@@ -165,7 +161,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         source = "the model file" if use.context == "model" else where
         if dist_dev and needs_runtime:
             findings.append(
-                Finding(
+                _finding(
                     "missing",
                     "error",
                     f"'{use.module}' is used at run time ({source}) but {dist_dev} is declared only in "
@@ -178,7 +174,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             )
         elif dist in pinned or any(names.provides(p, use.module) for p in pinned):
             findings.append(
-                Finding(
+                _finding(
                     "transitive",
                     "warning",
                     f"'{use.module}' ({source}) comes only as another package's dependency",
@@ -191,7 +187,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         else:
             target = cfg.requirements if needs_runtime else dev_path
             findings.append(
-                Finding(
+                _finding(
                     "missing",
                     "error" if needs_runtime else "warning",
                     f"'{use.module}' is imported ({source}) but no requirements file declares it",
@@ -209,7 +205,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         uses_of = [u for u in third_party if names.provides(dist, u.module)]
         if dist in names.DEV_ONLY or dist.startswith("pytest-"):
             findings.append(
-                Finding(
+                _finding(
                     "dev-only",
                     "error",
                     f"{dist} is a development tool, not something the served model needs",
@@ -222,7 +218,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         if dist in names.DISPLAY and uses_of and all(u.context in ("display", "test") for u in uses_of):
             cells = sorted({f"{rel(u.file)} cell {u.cell}" for u in uses_of if u.cell})
             findings.append(
-                Finding(
+                _finding(
                     "display-only",
                     "error",
                     f"{dist} is used only to look at data (imported in {', '.join(cells) or 'tests'}; "
@@ -238,7 +234,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             if any(names.provides(a, m) or m.split(".")[0] == a for a in activators for m in used_tops):
                 continue
             findings.append(
-                Finding(
+                _finding(
                     "unused",
                     "warning",
                     f"{dist} is declared but nothing in the handoff imports it "
@@ -254,7 +250,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             other = seen.get(name)
             if other and other != dist:
                 findings.append(
-                    Finding(
+                    _finding(
                         "duplicate",
                         "error",
                         f"{other} and {dist} both provide '{name}': only one can be installed cleanly",
@@ -266,10 +262,9 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                 )
             seen.setdefault(name, dist)
 
-    findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], f.file or "", f.line or 0, f.rule))
     return Report(
         root=root,
-        findings=tuple(findings),
+        findings=tuple(fnd.ranked(findings)),
         files_scanned=len(notebooks) + len(py_files),
         declared=tuple(runtime.lines),
         dev_declared=tuple(dev.lines),
@@ -283,7 +278,7 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
     policy = Policy.of(cfg)
     if not cfg.lock.is_file():
         findings.append(
-            Finding(
+            _finding(
                 "no-lock",
                 "error",
                 f"{rel(cfg.lock)} does not exist, so the image's packages are not pinned",
@@ -322,7 +317,7 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
             rule = {"stale": "stale-lock", "edited": "edited-lock"}.get(result.status, "stale-lock")
             detail = "; ".join(line for line in result.diff if not line.startswith(("---", "+++")))
             findings.append(
-                Finding(
+                _finding(
                     rule,
                     "error",
                     result.message + (f": {detail}" if detail else ""),
@@ -345,7 +340,7 @@ def _loose_pins(lock_file: LockFile, label: str) -> list[Finding]:
             continue
         why = "has no --hash" if pin.exact else "is not pinned with =="
         out.append(
-            Finding(
+            _finding(
                 "loose-pin",
                 "error",
                 f"{pin.text} {why}: the image would install whatever the index serves that day",
@@ -356,19 +351,5 @@ def _loose_pins(lock_file: LockFile, label: str) -> list[Finding]:
             )
         )
     for problem in lock_file.unparsed:
-        out.append(Finding("loose-pin", "error", problem.message, file=label, line=problem.line))
+        out.append(_finding("loose-pin", "error", problem.message, file=label, line=problem.line))
     return out
-
-
-def render_table(report: Report) -> Sequence[str]:
-    """Plain-text table rows for the terminal."""
-    if not report.findings:
-        return []
-    rows = [("severity", "rule", "package", "where", "message")]
-    for f in report.findings:
-        where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "")
-        rows.append(
-            (f.severity, f.rule, f.package or "", where, f.message + (f" (fix: {f.hint})" if f.hint else ""))
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=False)) + "  " + r[4] for r in rows]

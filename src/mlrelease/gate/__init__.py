@@ -38,6 +38,7 @@ from mlrelease.evaluate import (
     SLICE_PREFIX,
     MetricsReport,
 )
+from mlrelease.findings import Finding, Location
 from mlrelease.gate.bootstrap import (
     Interval,
     paired_classification,
@@ -48,7 +49,8 @@ from mlrelease.gate.bootstrap import (
 
 SCHEMA_VERSION = 1
 Verdict = Literal["pass", "fail", "noise", "skip", "info"]
-SEVERITY: dict[str, int] = {"info": 0, "skip": 1, "pass": 2, "noise": 3, "fail": 4}
+# which of a check's verdicts wins when several rules of one metric speak
+VERDICT_ORDER: dict[str, int] = {"info": 0, "skip": 1, "pass": 2, "noise": 3, "fail": 4}
 OVERALL = "overall"
 
 
@@ -122,6 +124,24 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         return _json_safe(data)
+
+    def findings(self) -> list[Finding]:
+        """A blocking check is an error, one within noise a warning; the others say nothing."""
+        out = []
+        for c in self.checks:
+            if c.verdict not in ("fail", "noise"):
+                continue
+            key = c.metric if c.scope == OVERALL else f"{c.metric} (slice {c.scope})"
+            out.append(
+                Finding(
+                    "blocked" if c.verdict == "fail" else "within-noise",
+                    "error" if c.verdict == "fail" else "warning",
+                    c.reason,
+                    Location(key=key),
+                    data={"metric": c.metric, "scope": c.scope, "rule": c.rule},
+                )
+            )
+        return out
 
 
 def _json_safe(value: Any) -> Any:
@@ -385,7 +405,7 @@ def _check(
         )
     if not verdicts:
         return result("info", "reported, not gated")
-    worst = max(verdicts, key=lambda v: SEVERITY[v[0]])[0]
+    worst = max(verdicts, key=lambda v: VERDICT_ORDER[v[0]])[0]
     shown = [r for v, r in verdicts if v == worst] if worst in ("fail", "noise") else [r for _, r in verdicts]
     return result(worst, "; ".join(shown))
 
