@@ -211,8 +211,9 @@ def test_annotations_and_summary_inside_github_actions(tmp_path):
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
     result = run("lint", str(CORPUS / "nb101_out_of_order.ipynb"), env=env)
     assert result.returncode == 1
-    assert "::error file=tests/fixtures/notebooks/nb101_out_of_order.ipynb,line=" in result.stdout
-    assert "title=NB101 out-of-order-execution::" in result.stdout
+    assert "::error file=tests/fixtures/notebooks/nb101_out_of_order.ipynb,line=" in result.stderr
+    assert "title=NB101 out-of-order-execution::" in result.stderr
+    assert "::" not in result.stdout
     assert "Notebook lint" in summary.read_text()
     assert "errors=1" in outputs.read_text() and "failed=true" in outputs.read_text()
 

@@ -93,7 +93,7 @@ def test_summary_markdown_escapes_pipes():
 def test_annotations_use_the_file_line_and_the_level_of_the_severity(monkeypatch, capsys):
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     findings.annotate([ERROR, INFO], title_prefix="lint: ")
-    err = capsys.readouterr().out.splitlines()
+    err = capsys.readouterr().err.splitlines()
     assert err[0] == (
         "::error file=nb.ipynb,line=40,title=lint%3A NB101 ooo::nb.ipynb:cell 3:2: out of order (fix: rerun)"
     )
