@@ -76,6 +76,13 @@ class DataError(UsageError):
     title = "bad data"
 
 
+class ArtifactError(DataError):
+    """A file another step wrote (metrics.json, signature.json, image.json, ...) is missing,
+    unreadable, malformed, or of a schema version this mlrelease does not read (exit 2)."""
+
+    title = "bad artifact"
+
+
 class UnreadableInputs(UsageError):
     """Some inputs of a check could not be read (exit 2); the others were still checked.
     Each is reported on a line of its own, naming the file and the problem."""

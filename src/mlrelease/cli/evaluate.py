@@ -10,7 +10,7 @@ import click
 from mlrelease.cli.options import config_option, json_option, output_dir_option
 
 if TYPE_CHECKING:
-    from mlrelease.evaluate import MetricsReport
+    from mlrelease.artifacts.metrics import MetricsReport
 
 
 @click.command()

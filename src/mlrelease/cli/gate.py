@@ -47,7 +47,7 @@ def gate(
 
     from mlrelease import config as cfgmod
     from mlrelease import findings, github
-    from mlrelease.artifacts import check_writable, write_json, write_text
+    from mlrelease.artifacts import check_writable, write_text
     from mlrelease.gate import decide, load_side
     from mlrelease.gate.report import markdown, print_table
 
@@ -60,7 +60,7 @@ def gate(
     data = result.to_dict()
     text = markdown(result)
     write_text(out_dir / "gate.md", text)
-    write_json(out_dir / "gate.json", data)
+    result.write(out_dir / "gate.json")
 
     github.add_summary(text)
     github.set_output("verdict", result.verdict)

@@ -29,15 +29,16 @@ import numpy as np
 import pandas as pd
 
 from mlrelease import metrics as metricdefs
-from mlrelease.config import Direction, GateConfig, MetricRule, SliceConfig, Tolerance
-from mlrelease.errors import ConfigError, DataError, Problem, UsageError
-from mlrelease.evaluate import (
+from mlrelease.artifacts import malformed, read_document, write_json
+from mlrelease.artifacts.metrics import (
     METRICS_FILE,
     PREDICTIONS_FILE,
     PROBA_PREFIX,
     SLICE_PREFIX,
     MetricsReport,
 )
+from mlrelease.config import Direction, GateConfig, MetricRule, SliceConfig, Tolerance
+from mlrelease.errors import ConfigError, DataError, Problem, UsageError
 from mlrelease.findings import Finding, Location
 from mlrelease.gate.bootstrap import (
     Interval,
@@ -125,6 +126,30 @@ class GateResult:
         data = dataclasses.asdict(self)
         return _json_safe(data)
 
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: Path) -> GateResult:
+        """gate.json back as a ``GateResult`` (ArtifactError, exit 2, when it is not one)."""
+        hint = "run `mlrelease gate` with this version of mlrelease to write it again"
+        data = read_document(path, kind="gate.json", version=SCHEMA_VERSION, hint=hint)
+        try:
+            return cls(
+                verdict=data["verdict"],
+                headline=str(data["headline"]),
+                checks=[_check_from(c) for c in data["checks"]],
+                notes=[str(n) for n in data["notes"]],
+                trade_offs=[str(t) for t in data["trade_offs"]],
+                paired=bool(data["paired"]),
+                candidate=dict(data["candidate"]),
+                baseline=dict(data["baseline"]) if data.get("baseline") is not None else None,
+                reported=[_check_from(c) for c in data.get("reported", [])],
+                different_data=bool(data.get("different_data", False)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(path, "gate.json", exc, hint) from None
+
     def findings(self) -> list[Finding]:
         """A blocking check is an error, one within noise a warning; the others say nothing."""
         out = []
@@ -142,6 +167,11 @@ class GateResult:
                 )
             )
         return out
+
+
+def _check_from(data: dict[str, Any]) -> Check:
+    interval = data.get("interval")
+    return Check(**{**data, "interval": Interval(**interval) if interval is not None else None})
 
 
 def _json_safe(value: Any) -> Any:
