@@ -88,6 +88,28 @@ class Finding:
         out["hint"] = self.hint
         return out | dict(self.data)
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        """The inverse of ``to_json``; keys it does not know go back into ``data``."""
+        if data["severity"] not in RANK:
+            raise ValueError(f"unknown severity {data['severity']!r}")
+        return cls(
+            rule=str(data["rule"]),
+            severity=data["severity"],
+            message=str(data["message"]),
+            location=Location(
+                data.get("file"), data.get("line"), data.get("cell"), data.get("key"), data.get("file_line")
+            ),
+            hint=data.get("hint"),
+            name=data.get("name"),
+            data={k: v for k, v in data.items() if k not in _JSON_KEYS},
+        )
+
+
+_JSON_KEYS = frozenset(
+    {"rule", "name", "severity", "message", "file", "line", "cell", "file_line", "key", "hint"}
+)
+
 
 # ----------------------------------------------------------------------------- the policy
 

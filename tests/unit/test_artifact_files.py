@@ -13,9 +13,11 @@ from jsonschema import Draft202012Validator
 
 from mlrelease.artifacts.catalogue import BY_NAME
 from mlrelease.artifacts.metrics import MetricsReport
+from mlrelease.deps.audit import Report
 from mlrelease.errors import ArtifactError, UsageError
 from mlrelease.gate import GateResult, decide, load_side
 from mlrelease.image.record import ImageRecord
+from mlrelease.notebooks.lint import LintReport
 from mlrelease.signature import Signature
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +57,24 @@ def gate_result() -> GateResult:
     return decide(cfg.gate, cfg.validation.slices if cfg.validation else (), side, side)
 
 
+def lint_report():
+    from mlrelease.notebooks.lint import lint_paths
+
+    corpus = FIXTURES / "notebooks"
+    return lint_paths([corpus / "nb101_out_of_order.ipynb", *sorted((corpus / "malformed").glob("*.ipynb"))])
+
+
+def deps_report():
+    from mlrelease import config
+    from mlrelease.deps import audit
+
+    return audit.check(config.load(FIXTURES / "deps-missing"))
+
+
 # name -> (write the artifact at a path, read it back)
 ROUND_TRIPS = {
+    "lint.json": (lambda p: lint_report().write(p), LintReport.read),
+    "deps.json": (lambda p: deps_report().write(p), Report.read),
     "metrics.json": (lambda p: MetricsReport.read(BASELINE / "metrics.json").write(p), MetricsReport.read),
     "signature.json": (lambda p: Signature.read(BASELINE / "signature.json").write(p), Signature.read),
     "image.json": (lambda p: image_record().write(p), ImageRecord.read),
@@ -76,13 +94,12 @@ def test_written_files_validate_and_read_back_equal(tmp_path, name):
     assert second.read_bytes() == first.read_bytes()
 
 
-def test_lint_and_deps_reports_validate():
-    from mlrelease import config
-    from mlrelease.deps import audit
-    from mlrelease.notebooks.lint import lint_paths
-
-    valid("lint.json", lint_paths([FIXTURES / "notebooks" / "nb101_out_of_order.ipynb"]).to_json())
-    valid("deps.json", json.loads(json.dumps(audit.check(config.load(FIXTURES / "deps-missing")).to_json())))
+def test_unreadable_notebooks_and_findings_survive_the_round_trip(tmp_path):
+    report = lint_report()
+    assert report.unreadable and report.findings
+    report.write(tmp_path / "lint.json")
+    again = LintReport.read(tmp_path / "lint.json")
+    assert again.findings == report.findings and again.unreadable == report.unreadable
 
 
 CORRUPTIONS = {
@@ -90,7 +107,7 @@ CORRUPTIONS = {
     "a list": ("[1, 2]", "expected a JSON object"),
     "too new": ('{"schema_version": 99}', "written by a newer mlrelease"),
     "no version": ("{}", "schema_version None is not"),
-    "fields missing": ('{"schema_version": 1}', "not a valid"),
+    "fields missing": ('{"schema_version": VERSION}', "not a valid"),
 }
 
 
@@ -99,7 +116,7 @@ CORRUPTIONS = {
 def test_corrupted_files_are_refused_with_one_error_naming_the_file(tmp_path, name, case):
     text, expected = CORRUPTIONS[case]
     path = tmp_path / name
-    path.write_text(text)
+    path.write_text(text.replace("VERSION", str(BY_NAME[name].version)))
     _, read = ROUND_TRIPS[name]
     with pytest.raises(ArtifactError) as exc:
         read(path)

@@ -136,3 +136,11 @@ def test_failing_findings_leave_the_cli_with_exit_1_and_one_line(monkeypatch, ca
 
 def test_findings_failed_is_a_failed_check():
     assert FindingsFailed("x").exit_code == 1
+
+
+def test_json_reads_back_into_the_same_finding():
+    with_data = Finding("missing", "error", "m", Location("a.py", 1), "add it", data={"package": "attrs"})
+    for finding in (ERROR, WARNING, INFO, with_data, Finding("r", "info", "m", Location(key="gate.x"))):
+        assert Finding.from_json(finding.to_json()) == finding
+    with pytest.raises(ValueError, match="unknown severity 'fatal'"):
+        Finding.from_json({**ERROR.to_json(), "severity": "fatal"})

@@ -88,7 +88,7 @@ def lint(
     result.unreadable[:0] = targets.missing
     document = result.to_json()
     if report_path is not None:
-        write_json(report_path, document)
+        result.write(report_path)
     if sarif_path is not None:
         write_json(sarif_path, render.sarif(result, base=targets.root))
     if as_json:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlrelease import findings as fnd
+from mlrelease.artifacts import malformed, read_document, write_json
 from mlrelease.config import Config
 from mlrelease.deps import imports as imp
 from mlrelease.deps import lock as lockmod
@@ -33,6 +34,7 @@ from mlrelease.deps import names
 from mlrelease.deps.requirements import InputLine, LockFile, Policy, read_inputs, read_lock
 from mlrelease.findings import Finding, Location, Severity
 
+SCHEMA_VERSION = 1
 SEVERITIES: tuple[Severity, ...] = ("error", "warning")  # the check reports no info findings
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
 
@@ -65,7 +67,7 @@ class Report:
 
     def to_json(self) -> dict[str, object]:
         return {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "root": str(self.root),
             "files_scanned": self.files_scanned,
             "declared": list(self.declared),
@@ -74,6 +76,26 @@ class Report:
             "counts": self.counts(),
             "findings": [f.to_json() for f in self.findings],
         }
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> Report:
+        """What `deps check --json` printed, back as a report (ArtifactError, exit 2, when not)."""
+        hint = "run `mlrelease deps check --json` with this version of mlrelease to write it again"
+        data = read_document(path, kind="deps.json", version=SCHEMA_VERSION, hint=hint)
+        try:
+            return cls(
+                root=Path(data["root"]),
+                findings=tuple(Finding.from_json(f) for f in data["findings"]),
+                files_scanned=int(data["files_scanned"]),
+                declared=tuple(str(d) for d in data["declared"]),
+                dev_declared=tuple(str(d) for d in data.get("dev_declared", ())),
+                locks_checked=tuple(str(lock) for lock in data["locks_checked"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(path, "deps.json", exc, hint) from None
 
 
 @dataclass
