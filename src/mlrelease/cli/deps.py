@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, fail_on_option, json_option
 
 
 @click.command()
@@ -195,13 +195,7 @@ def deps() -> None:
     help="Development requirements (plots, notebooks, tests). Default: requirements-dev.in beside "
     "requirements.in, when it exists.",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warning", "never"]),
-    default="error",
-    show_default=True,
-    help="Lowest severity that makes the check exit 1.",
-)
+@fail_on_option(["error", "warning", "never"], "error", "Lowest severity that makes the check exit 1.")
 @json_option
 def check(config_path: str | None, dev_requirements: Path | None, fail_on: str, as_json: bool) -> None:
     """Find stale locks, loose pins, and unused, missing, misplaced or duplicate packages.

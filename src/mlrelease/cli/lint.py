@@ -7,17 +7,16 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, fail_on_option, json_option
 
 
 @click.command()
 @click.argument("notebooks", nargs=-1, type=click.Path(path_type=Path))
 @config_option
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warning", "info", "never"]),
-    default=None,
-    help="Exit 1 when a finding has this severity or worse. Default: lint.fail_on, else error.",
+@fail_on_option(
+    ["error", "warning", "info", "never"],
+    None,
+    "Exit 1 when a finding has this severity or worse. Default: lint.fail_on, else error.",
 )
 @click.option(
     "--execute",
