@@ -116,10 +116,19 @@ class _Declared:
         return next((d for d in self.lines if names.provides(d, module)), None)
 
 
+@dataclass(frozen=True)
+class _Scan:
+    """What the handoff's code imports, and where."""
+
+    third_party: list[imp.ImportUse]
+    failures: list[imp.ParseFailure]
+    notebooks: list[Path]
+    py_files: list[Path]
+
+
 def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
-    root = cfg.root
-    rel = cfg.relative
-    findings: list[Finding] = []
+    """Every rule family in turn: the lock(s), unreadable files, missing and transitive imports,
+    misplaced and unused declarations, duplicate providers; worst findings first."""
     policy = Policy.of(cfg)
     runtime = _Declared.read(cfg.requirements, policy)
     if dev_requirements is not None:  # named on the command line, not by the handoff
@@ -129,11 +138,27 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         dev_path = cfg.requirements.with_name(f"{cfg.requirements.stem}-dev{cfg.requirements.suffix}")
         dev = _Declared.read(cfg.confine(dev_path, "requirements") if dev_path.exists() else None, policy)
 
-    # ---- the lock(s)
+    findings: list[Finding] = []
     lock_file, locks_checked = _check_locks(cfg, findings)
     pinned = set(lock_file.by_name()) if lock_file else set()
+    scan = _scan(cfg)
+    findings += _unparsable(cfg, scan.failures)
+    findings += _missing(cfg, scan, runtime, dev, dev_path, pinned)
+    findings += _misplaced_or_unused(cfg, scan, runtime, dev_path)
+    findings += _duplicates(cfg, runtime)
+    return Report(
+        root=cfg.root,
+        findings=tuple(fnd.ranked(findings)),
+        files_scanned=len(scan.notebooks) + len(scan.py_files),
+        declared=tuple(runtime.lines),
+        dev_declared=tuple(dev.lines),
+        locks_checked=tuple(locks_checked),
+    )
 
-    # ---- what the code imports
+
+def _scan(cfg: Config) -> _Scan:
+    """The third-party imports of the notebooks, the Python files and the model file."""
+    root = cfg.root
     display_tops = {top: d for d in names.DISPLAY for top in names.import_names(d)}
     uses: list[imp.ImportUse] = []
     failures: list[imp.ParseFailure] = []
@@ -150,21 +175,33 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
     model_path = cfg.model.artifact
     if model_path is not None and model_path.is_file():
         uses += [imp.ImportUse(m, model_path, None, None, "model") for m in imp.model_modules(model_path)]
+    local = imp.local_modules(root) | {nb.stem for nb in notebooks}
+    third_party = [u for u in uses if u.module.split(".", 1)[0] not in STDLIB | local]
+    return _Scan(third_party, failures, list(notebooks), list(py_files))
+
+
+def _unparsable(cfg: Config, failures: list[imp.ParseFailure]) -> list[Finding]:
+    out = []
     for failure in failures:
         where = f" (cell {failure.cell})" if failure.cell else ""
-        findings.append(
+        out.append(
             _finding(
                 "unparsable",
                 "warning",
                 f"cannot read{where}: {failure.message}; its imports were not checked",
-                file=rel(failure.file),
+                file=cfg.relative(failure.file),
             )
         )
+    return out
 
-    local = imp.local_modules(root) | {nb.stem for nb in notebooks}
-    third_party = [u for u in uses if u.module.split(".", 1)[0] not in STDLIB | local]
 
-    # ---- missing and transitive
+def _missing(
+    cfg: Config, scan: _Scan, runtime: _Declared, dev: _Declared, dev_path: Path, pinned: set[str]
+) -> list[Finding]:
+    """Imports no requirements file declares, declared only for development, or only pinned."""
+    rel = cfg.relative
+    third_party = scan.third_party
+    out: list[Finding] = []
     reported: set[tuple[str, str]] = set()
     for use in third_party:
         if use.optional:
@@ -182,7 +219,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         where = f"{rel(use.file)} {use.where()}" if use.line else rel(use.file)
         source = "the model file" if use.context == "model" else where
         if dist_dev and needs_runtime:
-            findings.append(
+            out.append(
                 _finding(
                     "missing",
                     "error",
@@ -195,7 +232,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                 )
             )
         elif dist in pinned or any(names.provides(p, use.module) for p in pinned):
-            findings.append(
+            out.append(
                 _finding(
                     "transitive",
                     "warning",
@@ -208,7 +245,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             )
         else:
             target = cfg.requirements if needs_runtime else dev_path
-            findings.append(
+            out.append(
                 _finding(
                     "missing",
                     "error" if needs_runtime else "warning",
@@ -219,14 +256,20 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                     hint=f"add {dist} to {rel(target)}",
                 )
             )
+    return out
 
-    # ---- misplaced, duplicates, unused (runtime requirements only)
+
+def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path: Path) -> list[Finding]:
+    """Runtime requirements that are development tools, display-only, or imported by nothing."""
+    rel = cfg.relative
+    third_party, notebooks, py_files = scan.third_party, scan.notebooks, scan.py_files
+    out: list[Finding] = []
     used_tops = {u.module for u in third_party}
     for dist, line in runtime.lines.items():
         where = {"file": rel(line.file), "line": line.line}
         uses_of = [u for u in third_party if names.provides(dist, u.module)]
         if dist in names.DEV_ONLY or dist.startswith("pytest-"):
-            findings.append(
+            out.append(
                 _finding(
                     "dev-only",
                     "error",
@@ -239,7 +282,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             continue
         if dist in names.DISPLAY and uses_of and all(u.context in ("display", "test") for u in uses_of):
             cells = sorted({f"{rel(u.file)} cell {u.cell}" for u in uses_of if u.cell})
-            findings.append(
+            out.append(
                 _finding(
                     "display-only",
                     "error",
@@ -255,7 +298,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             activators = names.IMPLICIT.get(dist, ())
             if any(names.provides(a, m) or m.split(".")[0] == a for a in activators for m in used_tops):
                 continue
-            findings.append(
+            out.append(
                 _finding(
                     "unused",
                     "warning",
@@ -266,12 +309,19 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                     **where,
                 )
             )
+    return out
+
+
+def _duplicates(cfg: Config, runtime: _Declared) -> list[Finding]:
+    """Two runtime requirements that provide the same import."""
+    rel = cfg.relative
+    out: list[Finding] = []
     seen: dict[str, str] = {}
     for dist, line in runtime.lines.items():
         for name in names.import_names(dist):
             other = seen.get(name)
             if other and other != dist:
-                findings.append(
+                out.append(
                     _finding(
                         "duplicate",
                         "error",
@@ -283,15 +333,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                     )
                 )
             seen.setdefault(name, dist)
-
-    return Report(
-        root=root,
-        findings=tuple(fnd.ranked(findings)),
-        files_scanned=len(notebooks) + len(py_files),
-        declared=tuple(runtime.lines),
-        dev_declared=tuple(dev.lines),
-        locks_checked=tuple(locks_checked),
-    )
+    return out
 
 
 def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None, list[str]]:
