@@ -14,6 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from gen_docs import write_or_check  # noqa: E402 - the sibling script, on the path as this one's folder
+
 from mlrelease.artifacts.catalogue import ARTIFACTS, markdown  # noqa: E402 - after the path is set
 
 
@@ -26,19 +28,7 @@ def outputs() -> dict[Path, str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when a committed file is out of date")
-    args = parser.parse_args()
-    stale = []
-    for path, text in outputs().items():
-        if args.check:
-            if not path.is_file() or path.read_text("utf-8") != text:
-                stale.append(path.relative_to(ROOT))
-        else:
-            path.parent.mkdir(exist_ok=True)
-            path.write_text(text, "utf-8")
-    if stale:
-        print(f"out of date: {', '.join(map(str, stale))}; run `make docs`", file=sys.stderr)
-        return 1
-    return 0
+    return write_or_check(outputs(), check=parser.parse_args().check)
 
 
 if __name__ == "__main__":

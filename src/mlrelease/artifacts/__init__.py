@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlrelease.errors import ArtifactError, UsageError
+
+T = TypeVar("T")
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -144,3 +148,24 @@ def read_document(path: Path, *, kind: str, version: int, hint: str) -> dict[str
 def malformed(path: Path | str, kind: str, exc: Exception, hint: str) -> ArtifactError:
     """The error for a document whose fields do not match its schema."""
     return ArtifactError(f"{path}: not a valid {kind}: {type(exc).__name__}: {exc}", hint=hint)
+
+
+def read_typed(path: Path, *, kind: str, version: int, hint: str, build: Callable[[dict[str, Any]], T]) -> T:
+    """``read_document``, then ``build`` the typed record from it; a missing or malformed field
+    is the same ``ArtifactError``."""
+    data = read_document(path, kind=kind, version=version, hint=hint)
+    try:
+        return build(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise malformed(path, kind, exc, hint) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, infinity) as None, tuples as lists."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

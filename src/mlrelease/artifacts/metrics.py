@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mlrelease.artifacts import malformed, read_document, write_json
+from mlrelease.artifacts import json_safe, malformed, read_document, write_json
 
 SCHEMA_VERSION = 1
 METRICS_FILE = "metrics.json"
@@ -29,16 +29,6 @@ def _finite(value: Any) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -126,4 +116,4 @@ class MetricsReport:
         return cls.from_dict(data, source=str(path))
 
     def write(self, path: Path) -> None:
-        write_json(path, _json_safe(self.to_dict()))
+        write_json(path, json_safe(self.to_dict()))

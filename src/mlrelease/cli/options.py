@@ -56,28 +56,25 @@ def fail_on_option(choices: Sequence[str], default: str | None, help: str) -> De
     )
 
 
-def data_option(help: str) -> Decorator:
-    """``--data FILE``: a CSV or Parquet file to run the model on."""
+def _path_option(flag: str, envvar: str, *, folder: bool, help: str) -> Decorator:
     return click.option(
-        "--data",
-        type=click.Path(dir_okay=False, path_type=Path),
+        flag,
+        type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
         default=None,
-        envvar="MLRELEASE_DATA",
+        envvar=envvar,
         show_envvar=True,
         help=help,
     )
+
+
+def data_option(help: str) -> Decorator:
+    """``--data FILE``: a CSV or Parquet file to run the model on."""
+    return _path_option("--data", "MLRELEASE_DATA", folder=False, help=help)
 
 
 def evaluation_option(help: str) -> Decorator:
     """``--evaluation DIR``: the folder `mlrelease evaluate -o` wrote."""
-    return click.option(
-        "--evaluation",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        envvar="MLRELEASE_EVALUATION",
-        show_envvar=True,
-        help=help,
-    )
+    return _path_option("--evaluation", "MLRELEASE_EVALUATION", folder=True, help=help)
 
 
 image_json_option = click.option(

@@ -24,9 +24,10 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlrelease import findings as fnd
-from mlrelease.artifacts import malformed, read_document, write_json
+from mlrelease.artifacts import read_typed, write_json
 from mlrelease.config import Config
 from mlrelease.deps import imports as imp
 from mlrelease.deps import lock as lockmod
@@ -84,18 +85,18 @@ class Report:
     def read(cls, path: Path) -> Report:
         """What `deps check --json` printed, back as a report (ArtifactError, exit 2, when not)."""
         hint = "run `mlrelease deps check --json` with this version of mlrelease to write it again"
-        data = read_document(path, kind="deps.json", version=SCHEMA_VERSION, hint=hint)
-        try:
-            return cls(
-                root=Path(data["root"]),
-                findings=tuple(Finding.from_json(f) for f in data["findings"]),
-                files_scanned=int(data["files_scanned"]),
-                declared=tuple(str(d) for d in data["declared"]),
-                dev_declared=tuple(str(d) for d in data.get("dev_declared", ())),
-                locks_checked=tuple(str(lock) for lock in data["locks_checked"]),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise malformed(path, "deps.json", exc, hint) from None
+        return read_typed(path, kind="deps.json", version=SCHEMA_VERSION, hint=hint, build=cls._from_json)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            root=Path(data["root"]),
+            findings=tuple(Finding.from_json(f) for f in data["findings"]),
+            files_scanned=int(data["files_scanned"]),
+            declared=tuple(str(d) for d in data["declared"]),
+            dev_declared=tuple(str(d) for d in data.get("dev_declared", ())),
+            locks_checked=tuple(str(lock) for lock in data["locks_checked"]),
+        )
 
 
 @dataclass

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mlrelease import metrics as metricdefs
-from mlrelease.artifacts import malformed, read_document, write_json
+from mlrelease.artifacts import json_safe, read_typed, write_json
 from mlrelease.artifacts.metrics import (
     METRICS_FILE,
     PREDICTIONS_FILE,
@@ -124,7 +124,7 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        return _json_safe(data)
+        return json_safe(data)
 
     def write(self, path: Path) -> None:
         write_json(path, self.to_dict())
@@ -133,22 +133,22 @@ class GateResult:
     def read(cls, path: Path) -> GateResult:
         """gate.json back as a ``GateResult`` (ArtifactError, exit 2, when it is not one)."""
         hint = "run `mlrelease gate` with this version of mlrelease to write it again"
-        data = read_document(path, kind="gate.json", version=SCHEMA_VERSION, hint=hint)
-        try:
-            return cls(
-                verdict=data["verdict"],
-                headline=str(data["headline"]),
-                checks=[_check_from(c) for c in data["checks"]],
-                notes=[str(n) for n in data["notes"]],
-                trade_offs=[str(t) for t in data["trade_offs"]],
-                paired=bool(data["paired"]),
-                candidate=dict(data["candidate"]),
-                baseline=dict(data["baseline"]) if data.get("baseline") is not None else None,
-                reported=[_check_from(c) for c in data.get("reported", [])],
-                different_data=bool(data.get("different_data", False)),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise malformed(path, "gate.json", exc, hint) from None
+        return read_typed(path, kind="gate.json", version=SCHEMA_VERSION, hint=hint, build=cls._from_json)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> GateResult:
+        return cls(
+            verdict=data["verdict"],
+            headline=str(data["headline"]),
+            checks=[_check_from(c) for c in data["checks"]],
+            notes=[str(n) for n in data["notes"]],
+            trade_offs=[str(t) for t in data["trade_offs"]],
+            paired=bool(data["paired"]),
+            candidate=dict(data["candidate"]),
+            baseline=dict(data["baseline"]) if data.get("baseline") is not None else None,
+            reported=[_check_from(c) for c in data.get("reported", [])],
+            different_data=bool(data.get("different_data", False)),
+        )
 
     def findings(self) -> list[Finding]:
         """A blocking check is an error, one within noise a warning; the others say nothing."""
@@ -172,16 +172,6 @@ class GateResult:
 def _check_from(data: dict[str, Any]) -> Check:
     interval = data.get("interval")
     return Check(**{**data, "interval": Interval(**interval) if interval is not None else None})
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ----------------------------------------------------------------------------- formatting

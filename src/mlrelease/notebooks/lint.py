@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlrelease import findings as fnd
-from mlrelease.artifacts import malformed, read_document, write_json
+from mlrelease.artifacts import read_typed, write_json
 from mlrelease.config import LintConfig
 from mlrelease.findings import Finding, Location, Severity
 from mlrelease.notebooks import checks, engines
@@ -76,18 +76,18 @@ class LintReport:
     def read(cls, path: Path) -> LintReport:
         """lint.json back as a report (ArtifactError, exit 2, when it is not one)."""
         hint = "run `mlrelease lint --report` with this version of mlrelease to write it again"
-        data = read_document(path, kind="lint.json", version=SCHEMA_VERSION, hint=hint)
-        try:
-            return cls(
-                fail_on=str(data["fail_on"]),
-                notebooks=[NotebookSummary(**n) for n in data["notebooks"]],
-                findings=[Finding.from_json(f) for f in data["findings"]],
-                unreadable=[str(u) for u in data["unreadable"]],
-                executed=bool(data.get("executed", False)),
-                kernel=data.get("kernel"),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise malformed(path, "lint.json", exc, hint) from None
+        return read_typed(path, kind="lint.json", version=SCHEMA_VERSION, hint=hint, build=cls._from_json)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> LintReport:
+        return cls(
+            fail_on=str(data["fail_on"]),
+            notebooks=[NotebookSummary(**n) for n in data["notebooks"]],
+            findings=[Finding.from_json(f) for f in data["findings"]],
+            unreadable=[str(u) for u in data["unreadable"]],
+            executed=bool(data.get("executed", False)),
+            kernel=data.get("kernel"),
+        )
 
 
 def display_path(path: Path) -> str:
