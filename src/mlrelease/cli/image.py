@@ -187,8 +187,8 @@ def test_image(
 ) -> None:
     """Run the image without network, read-only, as non-root; compare predictions and packages."""
     from mlrelease import config as cfgmod
-    from mlrelease import github
-    from mlrelease.errors import CheckFailed, UsageError
+    from mlrelease import findings, github
+    from mlrelease.errors import UsageError
     from mlrelease.image.context import lock_for
     from mlrelease.image.lockfile import read_lock
     from mlrelease.image.record import ImageRecord
@@ -220,9 +220,19 @@ def test_image(
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True, default=str))
     else:
         _render_test(result)
-    if not result.ok:
-        github.add_summary(f"### Image test failed: `{reference}`\n\n{_failure_summary(result)}")
-        raise CheckFailed(f"image {reference} does not reproduce the golden run: {_failure_summary(result)}")
+    found = result.findings()
+    findings.annotate(found, title_prefix="test-image: ")
+    if found:
+        summary = _failure_summary(result)
+        github.add_summary(
+            findings.summary_markdown(
+                found, title=f"Image test failed: `{reference}`", failed=True, line=summary
+            )
+        )
+        findings.raise_if_failed(
+            found, "error", f"image {reference} does not reproduce the golden run: {summary}"
+        )
+        return
     github.add_summary(
         f"### Image test passed: `{reference}`\n\n{result.rows} golden rows, {result.packages} packages"
     )
