@@ -53,6 +53,7 @@ mutation: setup
 docs: setup
 	$(BIN)/python scripts/gen_action_docs.py
 	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/python scripts/gen_artifact_docs.py
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -118,10 +118,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail when a committed file is out of date")
     args = parser.parse_args()
-    stale = []
     outputs = {ROOT / "docs" / "config.md": config_reference(), ROOT / "docs" / "cli.md": cli_reference()}
+    return write_or_check(outputs, check=args.check)
+
+
+def write_or_check(outputs: dict[Path, str], *, check: bool) -> int:
+    """Write each generated file, or (``check``) exit 1 naming those that differ from it."""
+    stale = []
     for path, text in outputs.items():
-        if args.check:
+        if check:
             if not path.is_file() or path.read_text("utf-8") != text:
                 stale.append(path.relative_to(ROOT))
         else:

@@ -76,11 +76,42 @@ class DataError(UsageError):
     title = "bad data"
 
 
+class ArtifactError(DataError):
+    """A file another step wrote (metrics.json, signature.json, image.json, ...) is missing,
+    unreadable, malformed, or of a schema version this mlrelease does not read (exit 2)."""
+
+    title = "bad artifact"
+
+
+class UnreadableInputs(UsageError):
+    """Some inputs of a check could not be read (exit 2); the others were still checked.
+    Each is reported on a line of its own, naming the file and the problem."""
+
+    title = "unreadable input"
+
+    def __init__(self, lines: list[str], *, title: str | None = None):
+        super().__init__(
+            f"{len(lines)} input(s) could not be read", problems=[Problem(line) for line in lines]
+        )
+        self.lines = list(lines)
+        if title:
+            self.title = title
+
+
 class CheckFailed(MlreleaseError):
     """A check ran to the end and its verdict is 'fail' (exit 1)."""
 
     exit_code = 1
     title = "check failed"
+
+
+class FindingsFailed(CheckFailed):
+    """A check's findings reach its fail-on severity (exit 1). The findings were already shown
+    and annotated by ``mlrelease.findings``; ``message``, when not empty, is one more line."""
+
+    def __init__(self, message: str, *, findings: list | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.findings = list(findings or [])
 
 
 class EnvironmentUnavailable(MlreleaseError):

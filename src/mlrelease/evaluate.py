@@ -22,11 +22,11 @@ import os
 import platform
 import time
 import tracemalloc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,131 +34,29 @@ from threadpoolctl import threadpool_limits
 
 from mlrelease import metrics as metricdefs
 from mlrelease import process
-from mlrelease.artifacts import sha256_file, write_bytes, write_json
+from mlrelease.artifacts import sha256_file, write_bytes
+from mlrelease.artifacts.metrics import (
+    GOLDEN_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    PROBA_PREFIX,
+    SIGNATURE_FILE,
+    SLICE_PREFIX,
+    DataInfo,
+    MetricsReport,
+    ModelInfo,
+    SliceMetrics,
+)
 from mlrelease.config import FORMAT_BY_SUFFIX, Config, ModelConfig, SliceConfig
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError, MlreleaseError, ModelLoadError, Problem, UsageError
 from mlrelease.model import LoadedModel, load_model
 from mlrelease.signature import Signature, infer_field, infer_signature, with_predictions
 
-SCHEMA_VERSION = 1
-METRICS_FILE = "metrics.json"
-PREDICTIONS_FILE = "predictions.parquet"
-GOLDEN_FILE = "golden.parquet"
-SIGNATURE_FILE = "signature.json"
 GOLDEN_SEED = 0
-PROBA_PREFIX = "proba:"
-SLICE_PREFIX = "slice:"
 LATENCY_BUDGET_S = 5.0  # single-row timings stop here even before the sample count is reached
 MIN_LATENCY_SAMPLES = 50  # 10 per block: below this the percentiles and their noise say little
 LIBRARIES = ("mlrelease", "numpy", "pandas", "scikit-learn", "scipy", "skops", "joblib", "onnxruntime")
-
-
-# ----------------------------------------------------------------------------- metrics.json
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    version: str | None
-    sha256: str | None
-    format: str
-    path: str | None
-
-
-@dataclass(frozen=True)
-class DataInfo:
-    path: str
-    sha256: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class SliceMetrics:
-    rows: int
-    metrics: dict[str, float | None]
-
-
-@dataclass(frozen=True)
-class MetricsReport:
-    """The typed content of ``metrics.json``. A metric that is NaN or infinite is stored as null."""
-
-    model: ModelInfo
-    data: DataInfo
-    task: Literal["regression", "classification"]
-    target: str | None
-    metrics: dict[str, float | None]
-    cost: dict[str, float | None]
-    slices: dict[str, SliceMetrics]
-    noise: dict[str, float] = field(default_factory=dict)  # relative run-to-run spread of cost metrics
-    # How the cost metrics were measured: latency_samples taken, the limits, what stopped it.
-    measurement: dict[str, Any] = field(default_factory=dict)
-    classes: list[Any] | None = None
-    confusion_matrix: list[list[int]] | None = None  # rows: true class, columns: predicted (reported only)
-    libraries: dict[str, str] = field(default_factory=dict)
-    machine: dict[str, Any] = field(default_factory=dict)
-    timestamp: str = ""
-    schema_version: int = SCHEMA_VERSION
-
-    def value(self, name: str) -> float | None:
-        """A quality or cost metric by name (None when absent or not finite)."""
-        return self.metrics.get(name, self.cost.get(name))
-
-    def has(self, name: str) -> bool:
-        return name in self.metrics or name in self.cost
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any, *, source: str) -> MetricsReport:
-        if not isinstance(data, dict):
-            raise DataError(f"{source}: expected a JSON object")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise DataError(
-                f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}",
-                hint="re-run `mlrelease evaluate` with this version of mlrelease",
-            )
-        try:
-            return cls(
-                model=ModelInfo(**data["model"]),
-                data=DataInfo(**data["data"]),
-                task=data["task"],
-                target=data.get("target"),
-                metrics={k: _finite(v) for k, v in data["metrics"].items()},
-                cost={k: _finite(v) for k, v in data.get("cost", {}).items()},
-                slices={
-                    k: SliceMetrics(int(v["rows"]), {m: _finite(x) for m, x in v["metrics"].items()})
-                    for k, v in data.get("slices", {}).items()
-                },
-                noise={k: float(v) for k, v in data.get("noise", {}).items()},
-                measurement=dict(data.get("measurement", {})),
-                classes=data.get("classes"),
-                confusion_matrix=data.get("confusion_matrix"),
-                libraries=dict(data.get("libraries", {})),
-                machine=dict(data.get("machine", {})),
-                timestamp=data.get("timestamp", ""),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise DataError(f"{source}: not a valid metrics.json: {type(exc).__name__}: {exc}") from None
-
-    @classmethod
-    def read(cls, path: Path) -> MetricsReport:
-        import json
-
-        try:
-            data = json.loads(Path(path).read_text("utf-8"))
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except ValueError as exc:
-            raise DataError(f"{path}: not valid JSON: {exc}") from None
-        except RecursionError:
-            raise DataError(
-                f"{path}: nested deeper than the JSON reader allows; not a metrics.json",
-                hint="re-run `mlrelease evaluate` to write it again",
-            ) from None
-        return cls.from_dict(data, source=str(path))
 
 
 def _finite(value: Any) -> float | None:
@@ -189,7 +87,7 @@ class Evaluation:
         write_bytes(paths["predictions"], self.predictions.to_parquet(index=False))
         write_bytes(paths["golden"], self.golden.to_parquet(index=False))
         self.signature.write(paths["signature"])
-        write_json(paths["metrics"], self.report.to_dict())  # last: its presence means the set is whole
+        self.report.write(paths["metrics"])  # last: its presence means the set is whole
         return paths
 
 

@@ -2,6 +2,11 @@
 
 This is the only module that writes workflow commands. Every function is a no-op outside
 GitHub Actions (when ``GITHUB_ACTIONS`` is not ``true``), so domain code may call them freely.
+
+Workflow commands (annotations, masks) go to stderr: the runner parses both streams of a step for
+them (actions/runner's ScriptHandler hands stdout and stderr each to an OutputManager over the
+same command manager, and act does the same), while stdout is kept for data, so that
+``mlrelease <command> --json`` prints one JSON document that parses, inside Actions too.
 """
 
 from __future__ import annotations
@@ -68,20 +73,20 @@ def annotate(
     stream: TextIO | None = None,
     env: Mapping[str, str] | None = None,
 ) -> None:
-    """Print an ``::error``/``::warning``/``::notice`` annotation, inside Actions only."""
+    """Print an ``::error``/``::warning``/``::notice`` annotation on stderr, inside Actions only."""
     if not in_actions(env):
         return
     cmd = annotation_command(level, message, file=file, line=line, end_line=end_line, col=col, title=title)
-    out = stream or sys.stdout
+    out = stream or sys.stderr
     out.write(cmd + "\n")
     out.flush()
 
 
 def mask(value: str, *, stream: TextIO | None = None, env: Mapping[str, str] | None = None) -> None:
-    """Ask the runner to redact ``value`` from every later log line."""
+    """Ask the runner to redact ``value`` from every later log line (the command goes to stderr)."""
     if not value or not in_actions(env):
         return
-    out = stream or sys.stdout
+    out = stream or sys.stderr
     for part in value.splitlines() or [value]:
         if part.strip():
             out.write(f"::add-mask::{escape_data(part)}\n")

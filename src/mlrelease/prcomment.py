@@ -195,28 +195,26 @@ def read_gate(path: Path) -> Gate:
 
 
 def read_lint(path: Path) -> Lint:
-    r = _Reader(path, "lint.json `mlrelease lint --report` wrote")
-    d = r.data
-    counts = r.get(d, "counts", dict, "")
-    findings = []
-    for i, f in enumerate(r.get(d, "findings", list, "")):
-        at = f"findings[{i}]."
-        findings.append(
-            LintFinding(
-                severity=r.get(f, "severity", str, at),
-                rule=r.get(f, "rule", str, at),
-                name=r.get(f, "name", str, at, optional=True) or "",
-                path=r.get(f, "path", str, at),
-                cell=r.get(f, "cell", int, at, optional=True),
-                line=r.get(f, "line", int, at, optional=True),
-                message=r.get(f, "message", str, at),
-            )
-        )
+    """lint.json through its one typed reader (a bad or too-new file is an ArtifactError, exit 2)."""
+    from mlrelease.notebooks.lint import LintReport
+
+    report = LintReport.read(path)
     return Lint(
-        failed=r.get(d, "failed", bool, ""),
-        fail_on=r.get(d, "fail_on", str, "", optional=True) or "error",
-        counts={str(k): int(v) for k, v in counts.items() if isinstance(v, int)},
-        findings=findings,
+        failed=report.failed,
+        fail_on=report.fail_on,
+        counts=report.counts(),
+        findings=[
+            LintFinding(
+                severity=str(f.severity),
+                rule=f.rule,
+                name=f.name or "",
+                path=f.location.file or "",
+                cell=f.location.cell,
+                line=f.location.line,
+                message=f.message,
+            )
+            for f in report.findings
+        ],
     )
 
 

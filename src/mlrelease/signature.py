@@ -8,7 +8,6 @@ generates ``/openapi.json`` from it.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,10 +16,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlrelease.artifacts import write_json
-from mlrelease.errors import DataError
+from mlrelease.artifacts import malformed, read_document, write_json
+from mlrelease.errors import ArtifactError, DataError
 
 SCHEMA_VERSION = 1
+HINT = "run `mlrelease evaluate` (with this version of mlrelease) to write it again"
 Kind = Literal["number", "integer", "boolean", "string"]
 MAX_CATEGORIES = 50
 
@@ -104,7 +104,9 @@ class Signature:
         try:
             version = data.get("schema_version")
             if version != SCHEMA_VERSION:
-                raise DataError(f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}")
+                raise ArtifactError(
+                    f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}", hint=HINT
+                )
             fields = tuple(
                 FieldSpec(**{**f, "categories": tuple(f["categories"]) if f.get("categories") else None})
                 for f in data["fields"]
@@ -118,16 +120,12 @@ class Signature:
                 prediction=PredictionStats(**pred) if pred else None,
                 extra=dict(data.get("extra") or {}),
             )
-        except (KeyError, TypeError) as exc:
-            raise DataError(f"{source}: not a valid signature: {exc}") from None
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise malformed(source, "signature.json", exc, HINT) from None
 
     @classmethod
     def read(cls, path: Path) -> Signature:
-        try:
-            data = json.loads(Path(path).read_text("utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:
-            reason = "nested too deep" if isinstance(exc, RecursionError) else exc
-            raise DataError(f"{path}: cannot read the signature: {reason}") from None
+        data = read_document(path, kind="signature.json", version=SCHEMA_VERSION, hint=HINT)
         return cls.from_dict(data, source=str(path))
 
 

@@ -89,8 +89,8 @@ def test_errors_become_annotations_inside_github_actions(monkeypatch, capsys):
         main(["config", "validate", str(BROKEN)])
     except SystemExit as exc:
         assert exc.code == 2
-    out = capsys.readouterr().out
-    assert "::error file=" in out and ",line=4,title=invalid mlrelease.yaml::" in out
+    err = capsys.readouterr().err
+    assert "::error file=" in err and ",line=4,title=invalid mlrelease.yaml::" in err
 
 
 def test_schema_command_prints_the_schema():

@@ -50,7 +50,7 @@ def test_lint_findings_are_grouped_by_severity_with_the_cell():
 
     assert "### ❌ Notebook lint: 1 error, 7 warning, 5 info (fails on error)" in body
     error_block = body.split("<details open><summary>error: 1</summary>")[1].split("</details>")[0]
-    assert "| notebooks/house_prices.ipynb cell 17 | NB101 out-of-order-execution |" in error_block
+    assert "| notebooks/house_prices.ipynb cell 18 | NB101 out-of-order-execution |" in error_block
     assert "<details><summary>warning: 7</summary>" in body
     assert "Blocked by: notebook lint (1 errors)." in body
 

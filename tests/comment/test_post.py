@@ -212,8 +212,8 @@ def test_the_token_is_masked_inside_actions(github_api, tmp_path):
              "GITHUB_TOKEN": TOKEN},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert f"::add-mask::{TOKEN}" in result.stdout
-    assert TOKEN not in result.stdout.replace(f"::add-mask::{TOKEN}", "") + result.stderr
+    assert f"::add-mask::{TOKEN}" in result.stderr  # workflow commands go to stderr (stdout is data)
+    assert TOKEN not in result.stdout + result.stderr.replace(f"::add-mask::{TOKEN}", "")
 
 
 def test_a_next_page_on_another_host_is_not_sent_the_token(github_api, tmp_path):

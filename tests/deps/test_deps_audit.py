@@ -8,6 +8,7 @@ import pytest
 
 from mlrelease import config
 from mlrelease.deps import audit
+from mlrelease.findings import fails
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -15,7 +16,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 def findings(name: str) -> set[tuple[str, str, str | None]]:
     report = audit.check(config.load(FIXTURES / name))
-    return {(f.rule, f.severity, f.package) for f in report.findings}
+    return {(f.rule, f.severity, f.data["package"]) for f in report.findings}
 
 
 def test_example_is_clean_after_locking():
@@ -49,7 +50,7 @@ def test_two_packages_providing_cv2_are_duplicates():
 
 def test_loose_and_hashless_pins_are_errors_with_lines():
     report = audit.check(config.load(FIXTURES / "deps-loose-pin"))
-    assert {(f.rule, f.package, f.line) for f in report.findings} == {
+    assert {(f.rule, f.data["package"], f.location.line) for f in report.findings} == {
         ("loose-pin", "six", 2),
         ("loose-pin", "idna", 3),
     }
@@ -93,4 +94,4 @@ def test_plot_library_used_by_model_code_belongs_to_runtime(tmp_path: Path):
 @pytest.mark.parametrize(("fail_on", "failed"), [("error", False), ("warning", True), ("never", False)])
 def test_fail_on_decides_which_severities_fail(fail_on: str, failed: bool):
     report = audit.check(config.load(FIXTURES / "deps-unused"))
-    assert report.failed(fail_on) is failed  # type: ignore[arg-type]
+    assert fails(report.findings, fail_on) is failed  # type: ignore[arg-type]

@@ -88,10 +88,10 @@ def test_in_actions_findings_become_annotations_outputs_and_summary(tmp_path: Pa
     )
     assert result.returncode == 1
     assert "::error file=tests/fixtures/deps-loose-pin/requirements.txt,line=2,title=deps%3A loose-pin::" in (
-        result.stdout
+        result.stderr
     )
     assert "errors=2" in out.read_text()
-    assert "| error | loose-pin | six |" in summary.read_text()
+    assert "| error | loose-pin | requirements.txt:2 |" in summary.read_text()
 
 
 def test_lock_json_reports_pins_and_writes_the_lock(tmp_path: Path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mlrelease.evaluate import DataInfo, MetricsReport, ModelInfo, SliceMetrics
+from mlrelease.artifacts.metrics import DataInfo, MetricsReport, ModelInfo, SliceMetrics
 from mlrelease.gate import Side
 
 

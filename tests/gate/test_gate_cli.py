@@ -82,11 +82,13 @@ def test_actions_get_a_summary_an_output_and_annotations(evaluated, tmp_path):
     summary, output = tmp_path / "summary.md", tmp_path / "output"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)}
     args = ["gate", "--candidate", str(evaluated / "degraded"), "--baseline", str(EXAMPLE / "baseline")]
-    result = CliRunner(env=env).invoke(cli, [*args, "-c", str(EXAMPLE), "-o", str(tmp_path / "g")])
+    result = CliRunner(env=env).invoke(cli, [*args, "-c", str(EXAMPLE), "-o", str(tmp_path / "g"), "--json"])
     assert result.exit_code == 1
     assert "verdict=fail" in output.read_text()
     assert summary.read_text().startswith("**❌ FAIL")
-    assert "::error title=gate%3A candidate blocked::root_mean_squared_error" in result.stdout
+    # the annotations go to stderr (the runner reads both streams), so stdout is JSON alone
+    assert "::error title=gate%3A blocked::root_mean_squared_error: " in result.stderr
+    assert json.loads(result.stdout)["verdict"] == "fail"
 
 
 def test_subprocess_bad_input_exits_2(tmp_path):

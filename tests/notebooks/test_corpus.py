@@ -37,7 +37,7 @@ RUFF_FALSE_ALARMS = {
 
 
 def found(findings) -> list[list]:
-    return [[f.rule, f.cell, f.line] for f in findings]
+    return [[f.rule, f.location.cell, f.location.line] for f in findings]
 
 
 def test_the_corpus_is_complete_and_every_notebook_has_expectations():
@@ -57,11 +57,11 @@ def test_results_are_the_same_alone_and_in_any_set():
     together = lint_paths(NOTEBOOKS)
     by_path: dict[str, list] = {}
     for f in together.findings:
-        by_path.setdefault(Path(f.path).stem, []).append([f.rule, f.cell, f.line])
+        by_path.setdefault(Path(f.location.file).stem, []).append([f.rule, f.location.cell, f.location.line])
     assert {p.stem: by_path.get(p.stem, []) for p in NOTEBOOKS} == EXPECTED
     reverse = lint_paths(list(reversed(NOTEBOOKS[:6])))
     for f in reverse.findings:
-        assert [f.rule, f.cell, f.line] in EXPECTED[Path(f.path).stem]
+        assert [f.rule, f.location.cell, f.location.line] in EXPECTED[Path(f.location.file).stem]
 
 
 def test_a_definition_used_only_by_another_notebook_is_unused(tmp_path):
@@ -100,9 +100,9 @@ def unused_recall() -> dict[str, tuple[int, int]]:
         nb = read(path)
         ordinal = {c.index + 1: n for n, c in enumerate(nb.code, 1)}
         ours = {
-            (mapping[f.rule], ordinal[f.cell], f.line)
+            (mapping[f.rule], ordinal[f.location.cell], f.location.line)
             for f in lint_paths([path]).findings
-            if f.rule in mapping and f.cell is not None
+            if f.rule in mapping and f.location.cell is not None
         }
         for code, cell, row, name in _ruff_native(path):
             if (path.stem, code, name) in RUFF_FALSE_ALARMS:

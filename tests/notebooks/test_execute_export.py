@@ -41,16 +41,16 @@ def example(tmp_path):
 def test_execute_reports_the_first_failing_cell_with_its_traceback():
     report = lint_paths([CORPUS / "execute" / "fails_in_fresh_kernel.ipynb"], execute=True)
     (failed,) = [f for f in report.findings if f.rule == "NB801"]
-    assert failed.cell == 2 and failed.severity == "error"
+    assert failed.location.cell == 2 and failed.severity == "error"
     assert "IndexError: list index out of range" in failed.message
     assert "print(values[10])" in failed.message  # the traceback names the line
-    assert report.exit_code == 1
+    assert report.failed
 
 
 def test_execute_reports_stored_outputs_a_fresh_run_does_not_reproduce():
     path = CORPUS / "execute" / "stale_output.ipynb"
     report = lint_paths([path], LintConfig(rtol=1e-6), execute=True)
-    stale = [(f.cell, f.message) for f in report.findings if f.rule == "NB802"]
+    stale = [(f.location.cell, f.message) for f in report.findings if f.rule == "NB802"]
     assert [cell for cell, _ in stale] == [1]  # 'total 44' is now 'total 45'; the others reproduce
     assert "total 44" in stale[0][1] and "total 45" in stale[0][1]
 

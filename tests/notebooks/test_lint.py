@@ -90,7 +90,7 @@ def test_config_changes_severity_and_ignores_rules():
     path = CORPUS / "nb301_unused_import.ipynb"
     report = lint_paths([path], LintConfig(severity={"NB301": "error"}))
     assert [f.severity for f in report.findings] == ["error"]
-    assert report.exit_code == 1
+    assert report.failed
     assert lint_paths([path], LintConfig(ignore=("NB301",))).findings == []
     assert lint_paths([path], LintConfig(ignore=("NB3",))).findings == []
     assert lint_paths([path], LintConfig(severity={"NB301": "off"})).findings == []
@@ -114,15 +114,17 @@ def test_example_notebook_fails_for_the_reasons_the_rules_state():
         by_rule.setdefault(f.rule, []).append(f)
     # cells count from 1 as Jupyter shows them: the model was saved (cell 18, count 12) before
     # the cell that fits it ran (count 14)
-    assert [(f.cell, f.severity) for f in by_rule["NB101"]] == [(18, "error")]
+    assert [(f.location.cell, f.severity) for f in by_rule["NB101"]] == [(18, "error")]
     assert sorted(f.message.split("`")[1] for f in by_rule["NB301"]) == [
         "json", "os", "sklearn.ensemble.RandomForestRegressor"]  # fmt: skip
     assert [f.message for f in by_rule["NB303"]] == ["unused function 'add_age'"]
-    assert [(f.cell, f.line) for f in by_rule["NB201"]] == [(13, 2)]  # line 1 of the cell is prose
-    assert [f.cell for f in by_rule["NB104"]] == [12]
-    assert [f.cell for f in by_rule["NB701"]] == [4, 5, 7, 8, 17]
+    assert [(f.location.cell, f.location.line) for f in by_rule["NB201"]] == [
+        (13, 2)
+    ]  # line 1 of the cell is prose
+    assert [f.location.cell for f in by_rule["NB104"]] == [12]
+    assert [f.location.cell for f in by_rule["NB701"]] == [4, 5, 7, 8, 17]
     assert set(by_rule) == {"NB101", "NB102", "NB104", "NB201", "NB301", "NB303", "NB701"}
-    assert report.counts()["error"] == 1 and report.exit_code == 1
+    assert report.counts()["error"] == 1 and report.failed
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -144,7 +146,7 @@ def test_cli_json_prints_only_json_and_sarif_is_2_1_0(tmp_path):
     )
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert doc["schema_version"] == 1
+    assert doc["schema_version"] == 2
     assert [f["rule"] for f in doc["findings"]] == ["NB201"]
     log = json.loads(sarif.read_text())
     assert log["version"] == "2.1.0"
@@ -209,8 +211,9 @@ def test_annotations_and_summary_inside_github_actions(tmp_path):
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
     result = run("lint", str(CORPUS / "nb101_out_of_order.ipynb"), env=env)
     assert result.returncode == 1
-    assert "::error file=tests/fixtures/notebooks/nb101_out_of_order.ipynb,line=" in result.stdout
-    assert "title=NB101 out-of-order-execution::" in result.stdout
+    assert "::error file=tests/fixtures/notebooks/nb101_out_of_order.ipynb,line=" in result.stderr
+    assert "title=NB101 out-of-order-execution::" in result.stderr
+    assert "::" not in result.stdout
     assert "Notebook lint" in summary.read_text()
     assert "errors=1" in outputs.read_text() and "failed=true" in outputs.read_text()
 

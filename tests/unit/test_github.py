@@ -28,6 +28,14 @@ def test_annotate_is_silent_outside_actions():
     assert out.getvalue() == "::warning::x\n"
 
 
+def test_workflow_commands_go_to_stderr_so_stdout_stays_data(capsys):
+    github.annotate("error", "x", env=ACTIONS)
+    github.mask("s3cret", env=ACTIONS)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "::error::x\n::add-mask::s3cret\n"
+
+
 def test_single_line_output(tmp_path):
     path = tmp_path / "out"
     github.set_output("verdict", "pass", env={**ACTIONS, "GITHUB_OUTPUT": str(path)})

@@ -190,7 +190,7 @@ def test_an_out_of_order_notebook_fails_lint_with_an_annotation_at_the_cell(bloc
     assert job_outcome(blocked, f"{CALLED}/lint") == "failed"
     assert re.search(
         r"::error file=notebooks/house_prices\.ipynb,line=\d+,title=NB101 out-of-order-execution::"
-        r"notebooks/house_prices\.ipynb cell 17: cell 17 ran \(count 12\) before cell 16",
+        r"notebooks/house_prices\.ipynb:cell 18: cell 18 ran \(count 12\) before cell 17",
         log,
     )
 

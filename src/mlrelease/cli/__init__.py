@@ -115,9 +115,18 @@ def main(argv: list[str] | None = None) -> None:
 def report_error(exc: object) -> None:
     """Print a domain error to stderr and, inside GitHub Actions, as annotations."""
     from mlrelease import github
-    from mlrelease.errors import MlreleaseError
+    from mlrelease.errors import FindingsFailed, MlreleaseError, UnreadableInputs
 
     assert isinstance(exc, MlreleaseError)
+    if isinstance(exc, FindingsFailed):  # the findings were shown and annotated already
+        if exc.message:
+            click.echo(f"error: {exc.render()}", err=True)
+        return
+    if isinstance(exc, UnreadableInputs):  # one line each
+        for line in exc.lines:
+            click.echo(f"error: {line}", err=True)
+            github.annotate("error", line, title=exc.title)
+        return
     click.echo(f"error: {exc.render()}", err=True)
     if exc.problems:
         for p in exc.problems:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, fail_on_option, json_option
 
 
 @click.command()
@@ -196,13 +195,7 @@ def deps() -> None:
     help="Development requirements (plots, notebooks, tests). Default: requirements-dev.in beside "
     "requirements.in, when it exists.",
 )
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warning", "never"]),
-    default="error",
-    show_default=True,
-    help="Lowest severity that makes the check exit 1.",
-)
+@fail_on_option(["error", "warning", "never"], "error", "Lowest severity that makes the check exit 1.")
 @json_option
 def check(config_path: str | None, dev_requirements: Path | None, fail_on: str, as_json: bool) -> None:
     """Find stale locks, loose pins, and unused, missing, misplaced or duplicate packages.
@@ -212,44 +205,35 @@ def check(config_path: str | None, dev_requirements: Path | None, fail_on: str, 
     Exit codes: 0 clean, 1 findings at or above --fail-on, 2 bad input.
     """
     from mlrelease import config as cfgmod
-    from mlrelease import github
+    from mlrelease import findings, github
     from mlrelease.deps import audit
-    from mlrelease.errors import CheckFailed
 
     cfg = cfgmod.load(config_path)
     report = audit.check(cfg, dev_requirements=dev_requirements)
     counts = report.counts()
+    line = (
+        f"deps check: {counts['error']} errors, {counts['warning']} warnings "
+        f"({report.files_scanned} files, {len(report.declared)} declared packages, "
+        f"locks: {', '.join(report.locks_checked) or 'none'})"
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        for row in audit.render_table(report):
-            click.echo(row)
-        click.echo(
-            f"deps check: {counts['error']} errors, {counts['warning']} warnings "
-            f"({report.files_scanned} files, {len(report.declared)} declared packages, "
-            f"locks: {', '.join(report.locks_checked) or 'none'})",
-            err=bool(report.findings),
-        )
-    for f in report.findings:
-        file = os.path.relpath(cfg.root / f.file) if f.file else None
-        message = f.message + (f" (fix: {f.hint})" if f.hint else "")
-        github.annotate(f.severity, message, file=file, line=f.line, title=f"deps: {f.rule}")
+        findings.render_table(report.findings)
+        click.echo(line, err=bool(report.findings))
+    findings.annotate(report.findings, title_prefix="deps: ", base=cfg.root)
     github.set_output("errors", str(counts["error"]))
     github.set_output("warnings", str(counts["warning"]))
+    failed = findings.fails(report.findings, fail_on)  # type: ignore[arg-type]
     if report.findings:
         github.add_summary(
-            "### Dependency check\n\n| severity | rule | package | where | message |\n|---|---|---|---|---|\n"
-            + "\n".join(
-                f"| {f.severity} | {f.rule} | {f.package or ''} | {where} | {f.message} |"
-                for f in report.findings
-                for where in [f"{f.file or ''}:{f.line}" if f.line else f.file or ""]
-            )
+            findings.summary_markdown(report.findings, title="Dependency check", failed=failed, line=line)
         )
-    if report.failed(fail_on):  # type: ignore[arg-type]
-        raise CheckFailed(
-            f"deps check failed: {counts['error']} errors, {counts['warning']} warnings",
-            hint="see the table above; `mlrelease lock` fixes stale locks and loose pins",
-        )
+    findings.raise_if_failed(
+        report.findings,
+        fail_on,  # type: ignore[arg-type]
+        f"deps check failed: {counts['error']} errors, {counts['warning']} warnings",
+    )
 
 
 def _workspace_paths(paths: Iterable[Path]) -> str:

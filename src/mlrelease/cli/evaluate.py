@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import config_option, json_option, output_dir_option
+from mlrelease.cli.options import config_option, data_option, json_option, output_dir_option
 
 if TYPE_CHECKING:
-    from mlrelease.evaluate import MetricsReport
+    from mlrelease.artifacts.metrics import MetricsReport
 
 
 @click.command()
@@ -22,12 +22,7 @@ if TYPE_CHECKING:
     default=None,
     help="Evaluate this model file instead of model.artifact (e.g. the baseline). Same trust settings.",
 )
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="CSV or Parquet to evaluate on. Default: validation.data from mlrelease.yaml.",
-)
+@data_option("CSV or Parquet to evaluate on. Default: validation.data from mlrelease.yaml.")
 @output_dir_option("metrics.json, predictions.parquet, golden.parquet and signature.json")
 @click.option(
     "--latency-samples",

@@ -33,9 +33,7 @@ from mlrelease.cli.options import config_option, json_option, output_dir_option,
 @registry_option
 @output_dir_option("gate.json and gate.md")
 @json_option
-@click.pass_context
 def gate(
-    ctx: click.Context,
     candidate: Path,
     baseline: Path | None,
     allow_different_data: bool,
@@ -51,9 +49,9 @@ def gate(
     import json
 
     from mlrelease import config as cfgmod
-    from mlrelease import github
-    from mlrelease.artifacts import check_writable, write_json, write_text
-    from mlrelease.gate import OVERALL, decide, load_side
+    from mlrelease import findings, github
+    from mlrelease.artifacts import check_writable, write_text
+    from mlrelease.gate import decide, load_side
     from mlrelease.gate.report import markdown, print_table
 
     check_writable(out_dir, folder=True)
@@ -75,23 +73,17 @@ def gate(
         data["baseline"]["release"] = f"v{release}"  # read back by `mlrelease release` as the parent
     text = markdown(result)
     write_text(out_dir / "gate.md", text)
-    write_json(out_dir / "gate.json", data)
+    result.write(out_dir / "gate.json")
 
     github.add_summary(text)
     github.set_output("verdict", result.verdict)
     github.set_output("report", str(out_dir / "gate.md"))
-    for c in result.failed:
-        where = "" if c.scope == OVERALL else f" (slice {c.scope})"
-        github.annotate("error", f"{c.metric}{where}: {c.reason}", title="gate: candidate blocked")
-    for c in result.checks:
-        if c.verdict == "noise":
-            github.annotate("warning", f"{c.metric}: {c.reason}", title="gate: within noise")
+    found = result.findings()
+    findings.annotate(found, title_prefix="gate: ")
 
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         print_table(result)
-    if result.verdict == "fail":
-        if as_json:
-            click.echo(result.headline, err=True)
-        ctx.exit(1)
+    # the table said it; with --json the headline goes to stderr
+    findings.raise_if_failed(found, "error", result.headline if as_json else "")

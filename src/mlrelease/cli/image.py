@@ -11,17 +11,7 @@ from typing import Any
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
-
-IMAGE_JSON = "image.json"
-
-image_json_option = click.option(
-    "--image-json",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=IMAGE_JSON,
-    show_default=True,
-    help="The image record: written by build, read by test-image, updated by push.",
-)
+from mlrelease.cli.options import IMAGE_JSON, config_option, evaluation_option, image_json_option, json_option
 
 
 def docker_client() -> Any:
@@ -72,12 +62,7 @@ def progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
 
 @click.command()
 @config_option
-@click.option(
-    "--evaluation",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder of `mlrelease evaluate` (signature.json, metrics.json). Needed to build.",
-)
+@evaluation_option("Output folder of `mlrelease evaluate` (signature.json, metrics.json). Needed to build.")
 @click.option("--base-image", default=None, help="Base of both stages; NAME:TAG or NAME[:TAG]@sha256:DIGEST.")
 @click.option("--gpu/--cpu", "gpu", default=None, help="GPU or CPU variant. Default: image.gpu.")
 @click.option("--tag", default=None, help="Local tag. Default: <model name>:<model.version or git revision>.")
@@ -170,12 +155,7 @@ def build(
     default=None,
     help="golden.parquet from `mlrelease evaluate`. Default: EVALUATION/golden.parquet.",
 )
-@click.option(
-    "--evaluation",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Output folder of `mlrelease evaluate`.",
-)
+@evaluation_option("Output folder of `mlrelease evaluate`.")
 @click.option(
     "--rtol", type=click.FloatRange(min=0), default=1e-7, show_default=True, help="Relative tolerance."
 )
@@ -207,8 +187,8 @@ def test_image(
 ) -> None:
     """Run the image without network, read-only, as non-root; compare predictions and packages."""
     from mlrelease import config as cfgmod
-    from mlrelease import github
-    from mlrelease.errors import CheckFailed, UsageError
+    from mlrelease import findings, github
+    from mlrelease.errors import UsageError
     from mlrelease.image.context import lock_for
     from mlrelease.image.lockfile import read_lock
     from mlrelease.image.record import ImageRecord
@@ -240,9 +220,19 @@ def test_image(
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True, default=str))
     else:
         _render_test(result)
-    if not result.ok:
-        github.add_summary(f"### Image test failed: `{reference}`\n\n{_failure_summary(result)}")
-        raise CheckFailed(f"image {reference} does not reproduce the golden run: {_failure_summary(result)}")
+    found = result.findings()
+    findings.annotate(found, title_prefix="test-image: ")
+    if found:
+        summary = _failure_summary(result)
+        github.add_summary(
+            findings.summary_markdown(
+                found, title=f"Image test failed: `{reference}`", failed=True, line=summary
+            )
+        )
+        findings.raise_if_failed(
+            found, "error", f"image {reference} does not reproduce the golden run: {summary}"
+        )
+        return
     github.add_summary(
         f"### Image test passed: `{reference}`\n\n{result.rows} golden rows, {result.packages} packages"
     )

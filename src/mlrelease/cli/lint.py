@@ -7,17 +7,16 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, fail_on_option, json_option
 
 
 @click.command()
 @click.argument("notebooks", nargs=-1, type=click.Path(path_type=Path))
 @config_option
-@click.option(
-    "--fail-on",
-    type=click.Choice(["error", "warning", "info", "never"]),
-    default=None,
-    help="Exit 1 when a finding has this severity or worse. Default: lint.fail_on, else error.",
+@fail_on_option(
+    ["error", "warning", "info", "never"],
+    None,
+    "Exit 1 when a finding has this severity or worse. Default: lint.fail_on, else error.",
 )
 @click.option(
     "--execute",
@@ -45,9 +44,7 @@ from mlrelease.cli.options import config_option, json_option
     help="Write the findings as lint.json (the same document --json prints).",
 )
 @json_option
-@click.pass_context
 def lint(
-    ctx: click.Context,
     notebooks: tuple[Path, ...],
     config_path: str | None,
     fail_on: str | None,
@@ -64,7 +61,8 @@ def lint(
     when clean, 1 when a finding reaches --fail-on, 2 on bad usage or an unreadable notebook.
     """
     from mlrelease.artifacts import check_writable, write_json
-    from mlrelease.errors import UsageError
+    from mlrelease.errors import UnreadableInputs, UsageError
+    from mlrelease.findings import raise_if_failed
     from mlrelease.notebooks import kernels
     from mlrelease.notebooks import report as render
     from mlrelease.notebooks.lint import display_path, lint_paths
@@ -87,11 +85,9 @@ def lint(
         targets.paths, targets.lint, root=targets.root, execute=execute, fail_on=fail_on, kernel=chosen
     )
     result.unreadable[:0] = targets.missing
-    for line in result.unreadable:
-        click.echo(f"error: {line}", err=True)
     document = result.to_json()
     if report_path is not None:
-        write_json(report_path, document)
+        result.write(report_path)
     if sarif_path is not None:
         write_json(sarif_path, render.sarif(result, base=targets.root))
     if as_json:
@@ -99,7 +95,9 @@ def lint(
     else:
         render.render_table(result)
     render.annotate(result)
-    ctx.exit(result.exit_code)
+    if result.unreadable:
+        raise UnreadableInputs(result.unreadable, title="unreadable notebook")
+    raise_if_failed(result.findings, result.fail_on)  # type: ignore[arg-type]
 
 
 @click.command()

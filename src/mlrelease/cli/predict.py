@@ -6,17 +6,12 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import config_option, data_option, json_option
 
 
 @click.command()
 @config_option
-@click.option(
-    "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="CSV or Parquet to predict on. Default: validation.data from mlrelease.yaml.",
-)
+@data_option("CSV or Parquet to predict on. Default: validation.data from mlrelease.yaml.")
 @click.option(
     "--output",
     "-o",

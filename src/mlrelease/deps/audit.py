@@ -22,32 +22,36 @@ from display cells and tests may come from there.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
+from mlrelease import findings as fnd
+from mlrelease.artifacts import read_typed, write_json
 from mlrelease.config import Config
 from mlrelease.deps import imports as imp
 from mlrelease.deps import lock as lockmod
 from mlrelease.deps import names
 from mlrelease.deps.requirements import InputLine, LockFile, Policy, read_inputs, read_lock
+from mlrelease.findings import Finding, Location, Severity
 
-Severity = Literal["error", "warning"]
-FailOn = Literal["error", "warning", "never"]
-SEVERITY_RANK = {"error": 2, "warning": 1}
+SCHEMA_VERSION = 1
+SEVERITIES: tuple[Severity, ...] = ("error", "warning")  # the check reports no info findings
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__", "__main__"}
 
 
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: Severity
-    message: str
-    package: str | None = None
-    file: str | None = None
-    line: int | None = None
-    hint: str | None = None
+def _finding(
+    rule: str,
+    severity: Severity,
+    message: str,
+    *,
+    package: str | None = None,
+    file: str | None = None,
+    line: int | None = None,
+    hint: str | None = None,
+) -> Finding:
+    """A deps finding: the package it is about travels in ``data``."""
+    return Finding(rule, severity, message, Location(file=file, line=line), hint, data={"package": package})
 
 
 @dataclass(frozen=True)
@@ -60,24 +64,39 @@ class Report:
     locks_checked: tuple[str, ...]
 
     def counts(self) -> dict[str, int]:
-        return {s: sum(f.severity == s for f in self.findings) for s in ("error", "warning")}
-
-    def failed(self, fail_on: FailOn) -> bool:
-        if fail_on == "never":
-            return False
-        return any(SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on] for f in self.findings)
+        return fnd.counts(self.findings, SEVERITIES)
 
     def to_json(self) -> dict[str, object]:
         return {
-            "schema_version": 1,
+            "schema_version": SCHEMA_VERSION,
             "root": str(self.root),
             "files_scanned": self.files_scanned,
             "declared": list(self.declared),
             "dev_declared": list(self.dev_declared),
             "locks_checked": list(self.locks_checked),
             "counts": self.counts(),
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [f.to_json() for f in self.findings],
         }
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> Report:
+        """What `deps check --json` printed, back as a report (ArtifactError, exit 2, when not)."""
+        hint = "run `mlrelease deps check --json` with this version of mlrelease to write it again"
+        return read_typed(path, kind="deps.json", version=SCHEMA_VERSION, hint=hint, build=cls._from_json)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> Report:
+        return cls(
+            root=Path(data["root"]),
+            findings=tuple(Finding.from_json(f) for f in data["findings"]),
+            files_scanned=int(data["files_scanned"]),
+            declared=tuple(str(d) for d in data["declared"]),
+            dev_declared=tuple(str(d) for d in data.get("dev_declared", ())),
+            locks_checked=tuple(str(lock) for lock in data["locks_checked"]),
+        )
 
 
 @dataclass
@@ -98,10 +117,19 @@ class _Declared:
         return next((d for d in self.lines if names.provides(d, module)), None)
 
 
+@dataclass(frozen=True)
+class _Scan:
+    """What the handoff's code imports, and where."""
+
+    third_party: list[imp.ImportUse]
+    failures: list[imp.ParseFailure]
+    notebooks: list[Path]
+    py_files: list[Path]
+
+
 def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
-    root = cfg.root
-    rel = cfg.relative
-    findings: list[Finding] = []
+    """Every rule family in turn: the lock(s), unreadable files, missing and transitive imports,
+    misplaced and unused declarations, duplicate providers; worst findings first."""
     policy = Policy.of(cfg)
     runtime = _Declared.read(cfg.requirements, policy)
     if dev_requirements is not None:  # named on the command line, not by the handoff
@@ -111,11 +139,27 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         dev_path = cfg.requirements.with_name(f"{cfg.requirements.stem}-dev{cfg.requirements.suffix}")
         dev = _Declared.read(cfg.confine(dev_path, "requirements") if dev_path.exists() else None, policy)
 
-    # ---- the lock(s)
+    findings: list[Finding] = []
     lock_file, locks_checked = _check_locks(cfg, findings)
     pinned = set(lock_file.by_name()) if lock_file else set()
+    scan = _scan(cfg)
+    findings += _unparsable(cfg, scan.failures)
+    findings += _missing(cfg, scan, runtime, dev, dev_path, pinned)
+    findings += _misplaced_or_unused(cfg, scan, runtime, dev_path)
+    findings += _duplicates(cfg, runtime)
+    return Report(
+        root=cfg.root,
+        findings=tuple(fnd.ranked(findings)),
+        files_scanned=len(scan.notebooks) + len(scan.py_files),
+        declared=tuple(runtime.lines),
+        dev_declared=tuple(dev.lines),
+        locks_checked=tuple(locks_checked),
+    )
 
-    # ---- what the code imports
+
+def _scan(cfg: Config) -> _Scan:
+    """The third-party imports of the notebooks, the Python files and the model file."""
+    root = cfg.root
     display_tops = {top: d for d in names.DISPLAY for top in names.import_names(d)}
     uses: list[imp.ImportUse] = []
     failures: list[imp.ParseFailure] = []
@@ -132,21 +176,33 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
     model_path = cfg.model.artifact
     if model_path is not None and model_path.is_file():
         uses += [imp.ImportUse(m, model_path, None, None, "model") for m in imp.model_modules(model_path)]
+    local = imp.local_modules(root) | {nb.stem for nb in notebooks}
+    third_party = [u for u in uses if u.module.split(".", 1)[0] not in STDLIB | local]
+    return _Scan(third_party, failures, list(notebooks), list(py_files))
+
+
+def _unparsable(cfg: Config, failures: list[imp.ParseFailure]) -> list[Finding]:
+    out = []
     for failure in failures:
         where = f" (cell {failure.cell})" if failure.cell else ""
-        findings.append(
-            Finding(
+        out.append(
+            _finding(
                 "unparsable",
                 "warning",
                 f"cannot read{where}: {failure.message}; its imports were not checked",
-                file=rel(failure.file),
+                file=cfg.relative(failure.file),
             )
         )
+    return out
 
-    local = imp.local_modules(root) | {nb.stem for nb in notebooks}
-    third_party = [u for u in uses if u.module.split(".", 1)[0] not in STDLIB | local]
 
-    # ---- missing and transitive
+def _missing(
+    cfg: Config, scan: _Scan, runtime: _Declared, dev: _Declared, dev_path: Path, pinned: set[str]
+) -> list[Finding]:
+    """Imports no requirements file declares, declared only for development, or only pinned."""
+    rel = cfg.relative
+    third_party = scan.third_party
+    out: list[Finding] = []
     reported: set[tuple[str, str]] = set()
     for use in third_party:
         if use.optional:
@@ -164,8 +220,8 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
         where = f"{rel(use.file)} {use.where()}" if use.line else rel(use.file)
         source = "the model file" if use.context == "model" else where
         if dist_dev and needs_runtime:
-            findings.append(
-                Finding(
+            out.append(
+                _finding(
                     "missing",
                     "error",
                     f"'{use.module}' is used at run time ({source}) but {dist_dev} is declared only in "
@@ -177,8 +233,8 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                 )
             )
         elif dist in pinned or any(names.provides(p, use.module) for p in pinned):
-            findings.append(
-                Finding(
+            out.append(
+                _finding(
                     "transitive",
                     "warning",
                     f"'{use.module}' ({source}) comes only as another package's dependency",
@@ -190,8 +246,8 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             )
         else:
             target = cfg.requirements if needs_runtime else dev_path
-            findings.append(
-                Finding(
+            out.append(
+                _finding(
                     "missing",
                     "error" if needs_runtime else "warning",
                     f"'{use.module}' is imported ({source}) but no requirements file declares it",
@@ -201,15 +257,21 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                     hint=f"add {dist} to {rel(target)}",
                 )
             )
+    return out
 
-    # ---- misplaced, duplicates, unused (runtime requirements only)
+
+def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path: Path) -> list[Finding]:
+    """Runtime requirements that are development tools, display-only, or imported by nothing."""
+    rel = cfg.relative
+    third_party, notebooks, py_files = scan.third_party, scan.notebooks, scan.py_files
+    out: list[Finding] = []
     used_tops = {u.module for u in third_party}
     for dist, line in runtime.lines.items():
         where = {"file": rel(line.file), "line": line.line}
         uses_of = [u for u in third_party if names.provides(dist, u.module)]
         if dist in names.DEV_ONLY or dist.startswith("pytest-"):
-            findings.append(
-                Finding(
+            out.append(
+                _finding(
                     "dev-only",
                     "error",
                     f"{dist} is a development tool, not something the served model needs",
@@ -221,8 +283,8 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             continue
         if dist in names.DISPLAY and uses_of and all(u.context in ("display", "test") for u in uses_of):
             cells = sorted({f"{rel(u.file)} cell {u.cell}" for u in uses_of if u.cell})
-            findings.append(
-                Finding(
+            out.append(
+                _finding(
                     "display-only",
                     "error",
                     f"{dist} is used only to look at data (imported in {', '.join(cells) or 'tests'}; "
@@ -237,8 +299,8 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
             activators = names.IMPLICIT.get(dist, ())
             if any(names.provides(a, m) or m.split(".")[0] == a for a in activators for m in used_tops):
                 continue
-            findings.append(
-                Finding(
+            out.append(
+                _finding(
                     "unused",
                     "warning",
                     f"{dist} is declared but nothing in the handoff imports it "
@@ -248,13 +310,20 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                     **where,
                 )
             )
+    return out
+
+
+def _duplicates(cfg: Config, runtime: _Declared) -> list[Finding]:
+    """Two runtime requirements that provide the same import."""
+    rel = cfg.relative
+    out: list[Finding] = []
     seen: dict[str, str] = {}
     for dist, line in runtime.lines.items():
         for name in names.import_names(dist):
             other = seen.get(name)
             if other and other != dist:
-                findings.append(
-                    Finding(
+                out.append(
+                    _finding(
                         "duplicate",
                         "error",
                         f"{other} and {dist} both provide '{name}': only one can be installed cleanly",
@@ -265,16 +334,7 @@ def check(cfg: Config, *, dev_requirements: Path | None = None) -> Report:
                     )
                 )
             seen.setdefault(name, dist)
-
-    findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], f.file or "", f.line or 0, f.rule))
-    return Report(
-        root=root,
-        findings=tuple(findings),
-        files_scanned=len(notebooks) + len(py_files),
-        declared=tuple(runtime.lines),
-        dev_declared=tuple(dev.lines),
-        locks_checked=tuple(locks_checked),
-    )
+    return out
 
 
 def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None, list[str]]:
@@ -283,7 +343,7 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
     policy = Policy.of(cfg)
     if not cfg.lock.is_file():
         findings.append(
-            Finding(
+            _finding(
                 "no-lock",
                 "error",
                 f"{rel(cfg.lock)} does not exist, so the image's packages are not pinned",
@@ -322,7 +382,7 @@ def _check_locks(cfg: Config, findings: list[Finding]) -> tuple[LockFile | None,
             rule = {"stale": "stale-lock", "edited": "edited-lock"}.get(result.status, "stale-lock")
             detail = "; ".join(line for line in result.diff if not line.startswith(("---", "+++")))
             findings.append(
-                Finding(
+                _finding(
                     rule,
                     "error",
                     result.message + (f": {detail}" if detail else ""),
@@ -345,7 +405,7 @@ def _loose_pins(lock_file: LockFile, label: str) -> list[Finding]:
             continue
         why = "has no --hash" if pin.exact else "is not pinned with =="
         out.append(
-            Finding(
+            _finding(
                 "loose-pin",
                 "error",
                 f"{pin.text} {why}: the image would install whatever the index serves that day",
@@ -356,19 +416,5 @@ def _loose_pins(lock_file: LockFile, label: str) -> list[Finding]:
             )
         )
     for problem in lock_file.unparsed:
-        out.append(Finding("loose-pin", "error", problem.message, file=label, line=problem.line))
+        out.append(_finding("loose-pin", "error", problem.message, file=label, line=problem.line))
     return out
-
-
-def render_table(report: Report) -> Sequence[str]:
-    """Plain-text table rows for the terminal."""
-    if not report.findings:
-        return []
-    rows = [("severity", "rule", "package", "where", "message")]
-    for f in report.findings:
-        where = f"{f.file}:{f.line}" if f.file and f.line else (f.file or "")
-        rows.append(
-            (f.severity, f.rule, f.package or "", where, f.message + (f" (fix: {f.hint})" if f.hint else ""))
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=False)) + "  " + r[4] for r in rows]

@@ -29,15 +29,17 @@ import numpy as np
 import pandas as pd
 
 from mlrelease import metrics as metricdefs
-from mlrelease.config import Direction, GateConfig, MetricRule, SliceConfig, Tolerance
-from mlrelease.errors import ConfigError, DataError, Problem, UsageError
-from mlrelease.evaluate import (
+from mlrelease.artifacts import json_safe, read_typed, write_json
+from mlrelease.artifacts.metrics import (
     METRICS_FILE,
     PREDICTIONS_FILE,
     PROBA_PREFIX,
     SLICE_PREFIX,
     MetricsReport,
 )
+from mlrelease.config import Direction, GateConfig, MetricRule, SliceConfig, Tolerance
+from mlrelease.errors import ConfigError, DataError, Problem, UsageError
+from mlrelease.findings import Finding, Location
 from mlrelease.gate.bootstrap import (
     Interval,
     paired_classification,
@@ -48,7 +50,8 @@ from mlrelease.gate.bootstrap import (
 
 SCHEMA_VERSION = 1
 Verdict = Literal["pass", "fail", "noise", "skip", "info"]
-SEVERITY: dict[str, int] = {"info": 0, "skip": 1, "pass": 2, "noise": 3, "fail": 4}
+# which of a check's verdicts wins when several rules of one metric speak
+VERDICT_ORDER: dict[str, int] = {"info": 0, "skip": 1, "pass": 2, "noise": 3, "fail": 4}
 OVERALL = "overall"
 
 
@@ -121,17 +124,54 @@ class GateResult:
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        return _json_safe(data)
+        return json_safe(data)
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: Path) -> GateResult:
+        """gate.json back as a ``GateResult`` (ArtifactError, exit 2, when it is not one)."""
+        hint = "run `mlrelease gate` with this version of mlrelease to write it again"
+        return read_typed(path, kind="gate.json", version=SCHEMA_VERSION, hint=hint, build=cls._from_json)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> GateResult:
+        return cls(
+            verdict=data["verdict"],
+            headline=str(data["headline"]),
+            checks=[_check_from(c) for c in data["checks"]],
+            notes=[str(n) for n in data["notes"]],
+            trade_offs=[str(t) for t in data["trade_offs"]],
+            paired=bool(data["paired"]),
+            candidate=dict(data["candidate"]),
+            baseline=dict(data["baseline"]) if data.get("baseline") is not None else None,
+            reported=[_check_from(c) for c in data.get("reported", [])],
+            different_data=bool(data.get("different_data", False)),
+        )
+
+    def findings(self) -> list[Finding]:
+        """A blocking check is an error, one within noise a warning; the others say nothing."""
+        out = []
+        for c in self.checks:
+            if c.verdict not in ("fail", "noise"):
+                continue
+            key = c.metric if c.scope == OVERALL else f"{c.metric} (slice {c.scope})"
+            out.append(
+                Finding(
+                    "blocked" if c.verdict == "fail" else "within-noise",
+                    "error" if c.verdict == "fail" else "warning",
+                    c.reason,
+                    Location(key=key),
+                    data={"metric": c.metric, "scope": c.scope, "rule": c.rule},
+                )
+            )
+        return out
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def _check_from(data: dict[str, Any]) -> Check:
+    interval = data.get("interval")
+    return Check(**{**data, "interval": Interval(**interval) if interval is not None else None})
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -385,7 +425,7 @@ def _check(
         )
     if not verdicts:
         return result("info", "reported, not gated")
-    worst = max(verdicts, key=lambda v: SEVERITY[v[0]])[0]
+    worst = max(verdicts, key=lambda v: VERDICT_ORDER[v[0]])[0]
     shown = [r for v, r in verdicts if v == worst] if worst in ("fail", "noise") else [r for _, r in verdicts]
     return result(worst, "; ".join(shown))
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlrelease.artifacts import write_json
-from mlrelease.errors import UsageError
+from mlrelease.artifacts import malformed, read_document, write_json
 
 SCHEMA_VERSION = 1
+HINT = "run `mlrelease build` (with this version of mlrelease) to write it"
 
 
 @dataclass(frozen=True)
@@ -42,18 +41,7 @@ class ImageRecord:
 
     @classmethod
     def read(cls, path: Path) -> ImageRecord:
-        try:
-            data = json.loads(Path(path).read_text("utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file", hint="run `mlrelease build` first") from None
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{path}: not readable as JSON: {exc}") from None
-        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
-            raise UsageError(
-                f"{path}: schema_version {data.get('schema_version') if isinstance(data, dict) else None!r}"
-                f" is not {SCHEMA_VERSION}",
-                hint="rebuild with this version of mlrelease",
-            )
+        data = read_document(path, kind="image.json", version=SCHEMA_VERSION, hint=HINT)
         try:
             return cls(
                 reference=str(data["reference"]),
@@ -69,4 +57,4 @@ class ImageRecord:
                 repo_digest=data.get("repo_digest"),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(f"{path}: missing or malformed field: {exc}") from None
+            raise malformed(path, "image.json", exc, HINT) from None

@@ -24,6 +24,7 @@ import pandas as pd
 
 from mlrelease.dataset import read_table
 from mlrelease.errors import CheckFailed, DataError, EnvironmentUnavailable
+from mlrelease.findings import Finding
 from mlrelease.image.dockerfile import USER_ID, VENV
 from mlrelease.image.lockfile import Lock, normalize
 
@@ -140,6 +141,39 @@ class ImageTestResult:
     @property
     def ok(self) -> bool:
         return not self.row_diffs and not self.package_diffs and (self.gpu is None or self.gpu.ok)
+
+    def findings(self) -> list[Finding]:
+        """What makes the image differ from the golden run, one finding per cause."""
+        out = []
+        if self.row_diffs:
+            shown = ", ".join(str(_jsonable(d.row_id)) for d in self.row_diffs[:5])
+            more = f" (+{len(self.row_diffs) - 5} more)" if len(self.row_diffs) > 5 else ""
+            out.append(
+                Finding(
+                    "prediction-differs",
+                    "error",
+                    f"{len(self.row_diffs)} of {self.rows} predictions differ from the golden run "
+                    f"(rtol={self.rtol:g}, atol={self.atol:g}); rows {shown}{more}",
+                    hint="rebuild the image from the current lock and model; --json lists every row",
+                    data={"rows": len(self.row_diffs)},
+                )
+            )
+        for d in self.package_diffs:
+            out.append(
+                Finding(
+                    "package-differs",
+                    "error",
+                    f"{d.name}: locked {d.locked or '-'}, installed {d.installed or '-'}",
+                    hint="rebuild the image from the current lock",
+                    data={"package": d.name},
+                )
+            )
+        if self.gpu is not None:
+            for problem in self.gpu.problems():
+                out.append(
+                    Finding("gpu-unavailable", "error", problem, hint="run on a host with the NVIDIA runtime")
+                )
+        return out
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -12,39 +12,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlrelease import findings as fnd
+from mlrelease.artifacts import read_typed, write_json
 from mlrelease.config import LintConfig
+from mlrelease.findings import Finding, Location, Severity
 from mlrelease.notebooks import checks, engines
 from mlrelease.notebooks.kernels import CURRENT, Kernel
-from mlrelease.notebooks.rules import RULES, SEVERITY_RANK, Hit, Severity
+from mlrelease.notebooks.rules import RULES, Hit
 from mlrelease.notebooks.source import Notebook, NotebookUnreadable, read
 
-SCHEMA_VERSION = 1
+# 2: a finding's notebook is under "file" (was "path"), as in every findings list
+SCHEMA_VERSION = 2
 UNUSED_RULES = frozenset({"NB301", "NB302", "NB303", "NB305"})
 # what a cell that does not parse hides: its uses (so "unused" is a guess) and its definitions
 # (so "undefined" is a cascade of the one syntax error, which NB107 reports)
 HELD_BACK_ON_SYNTAX_ERROR = UNUSED_RULES | {"NB106"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    name: str
-    severity: Severity
-    message: str
-    path: str  # as shown to the user (relative to the working folder when inside it)
-    cell: int | None  # 1-based position among all cells, as Jupyter shows them
-    line: int | None  # 1-based line in the cell
-    file_line: int  # 1-based line in the .ipynb file, for SARIF and annotations
-    hint: str
-    engine: str
-
-    def location(self) -> str:
-        where = self.path
-        if self.cell is not None:
-            where += f" cell {self.cell}"
-            if self.line is not None:
-                where += f":{self.line}"
-        return where
 
 
 @dataclass(frozen=True)
@@ -66,24 +48,12 @@ class LintReport:
     kernel: str | None = None  # what the notebooks were executed in, when they were
 
     def counts(self) -> dict[str, int]:
-        out = {"error": 0, "warning": 0, "info": 0}
-        for f in self.findings:
-            out[f.severity] += 1
-        return out
+        return fnd.counts(self.findings)
 
     @property
     def failed(self) -> bool:
         """True when a finding reaches the ``fail_on`` severity."""
-        if self.fail_on == "never":
-            return False
-        floor = SEVERITY_RANK[self.fail_on]
-        return any(SEVERITY_RANK[f.severity] >= floor for f in self.findings)
-
-    @property
-    def exit_code(self) -> int:
-        if self.unreadable:
-            return 2
-        return 1 if self.failed else 0
+        return fnd.fails(self.findings, self.fail_on)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,8 +66,28 @@ class LintReport:
             "counts": self.counts(),
             "notebooks": [asdict(n) for n in self.notebooks],
             "unreadable": list(self.unreadable),
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [f.to_json() for f in self.findings],
         }
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> LintReport:
+        """lint.json back as a report (ArtifactError, exit 2, when it is not one)."""
+        hint = "run `mlrelease lint --report` with this version of mlrelease to write it again"
+        return read_typed(path, kind="lint.json", version=SCHEMA_VERSION, hint=hint, build=cls._from_json)
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> LintReport:
+        return cls(
+            fail_on=str(data["fail_on"]),
+            notebooks=[NotebookSummary(**n) for n in data["notebooks"]],
+            findings=[Finding.from_json(f) for f in data["findings"]],
+            unreadable=[str(u) for u in data["unreadable"]],
+            executed=bool(data.get("executed", False)),
+            kernel=data.get("kernel"),
+        )
 
 
 def display_path(path: Path) -> str:
@@ -212,13 +202,15 @@ def _apply(nb: Notebook, hits: list[Hit], cfg: LintConfig) -> list[Finding]:
                 name=rule.name,
                 severity=sev,
                 message=h.message,
-                path=nb.display,
-                cell=h.cell + 1,  # Hit.cell is the index; people count cells from 1
-                line=h.line,
-                file_line=nb.file_line(h.cell, h.line),
+                location=Location(
+                    file=nb.display,
+                    cell=h.cell + 1,  # Hit.cell is the index; people count cells from 1
+                    line=h.line,
+                    file_line=nb.file_line(h.cell, h.line),
+                ),
                 hint=rule.hint,
-                engine=rule.engine,
+                data={"engine": rule.engine},
             )
         )
-    out.sort(key=lambda f: (f.cell if f.cell is not None else -1, f.line or 0, f.rule))
+    out.sort(key=lambda f: (f.location.cell or -1, f.location.line or 0, f.rule))
     return out

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning", "info"]
-Engine = Literal["mlrelease", "ruff", "vulture"]
+from mlrelease.findings import SarifRule, Severity
 
-SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
+Engine = Literal["mlrelease", "ruff", "vulture"]
 
 
 @dataclass(frozen=True)
@@ -126,3 +125,11 @@ RULES: dict[str, Rule] = {r.id: r for r in _RULES}
 
 def rule(rule_id: str) -> Rule:
     return RULES[rule_id]
+
+
+def sarif_rules() -> list[SarifRule]:
+    """The catalogue as SARIF rule descriptors."""
+    return [
+        SarifRule(r.id, r.name, r.summary, r.hint, r.severity, ("notebook",), {"engine": r.engine})
+        for r in _RULES
+    ]

@@ -1,19 +1,27 @@
-"""Writing the files that pass between steps: atomically, so nothing is ever half-written.
+"""The files that pass between steps: written atomically, read back typed and versioned.
 
 Every artifact (``lint.json``, ``metrics.json``, ``gate.json``, ``image.json``, ...) goes through
 ``write_text``/``write_json``/``write_bytes``: a temporary file in the same folder, then a rename.
+Each JSON artifact is read through ``read_document``, which refuses a file that is unreadable,
+not a JSON object, or of another ``schema_version`` with one error, ``errors.ArtifactError``
+(exit 2). The typed readers live beside it (``artifacts.metrics``); ``artifacts.catalogue`` lists
+every artifact with its JSON Schema (published in ``schemas/``, described in docs/artifacts.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from mlrelease.errors import UsageError
+from mlrelease.errors import ArtifactError, UsageError
+
+T = TypeVar("T")
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -105,3 +113,59 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_document(path: Path, *, kind: str, version: int, hint: str) -> dict[str, Any]:
+    """Read the JSON artifact ``kind`` (e.g. "metrics.json") at ``path`` and check its
+    ``schema_version`` is ``version``. ``hint`` says how to write the file again. Every problem,
+    including a file written by a newer mlrelease, is one ``ArtifactError`` naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path}: no such file", hint=hint) from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read: {exc.strerror or exc}", hint=hint) from None
+    except RecursionError:
+        raise ArtifactError(
+            f"{path}: nested deeper than the JSON reader allows; not a {kind}", hint=hint
+        ) from None
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: not valid JSON: {exc}", hint=hint) from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: expected a JSON object, the content of a {kind}", hint=hint)
+    found = data.get("schema_version")
+    if found != version:
+        newer = isinstance(found, int) and not isinstance(found, bool) and found > version
+        raise ArtifactError(
+            f"{path}: {kind} schema_version {found!r} is not {version}"
+            + (": it was written by a newer mlrelease" if newer else ""),
+            hint=("upgrade mlrelease, or " if newer else "") + hint,
+        )
+    return data
+
+
+def malformed(path: Path | str, kind: str, exc: Exception, hint: str) -> ArtifactError:
+    """The error for a document whose fields do not match its schema."""
+    return ArtifactError(f"{path}: not a valid {kind}: {type(exc).__name__}: {exc}", hint=hint)
+
+
+def read_typed(path: Path, *, kind: str, version: int, hint: str, build: Callable[[dict[str, Any]], T]) -> T:
+    """``read_document``, then ``build`` the typed record from it; a missing or malformed field
+    is the same ``ArtifactError``."""
+    data = read_document(path, kind=kind, version=version, hint=hint)
+    try:
+        return build(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise malformed(path, kind, exc, hint) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every float that is not finite (NaN, infinity) as None, tuples as lists."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
