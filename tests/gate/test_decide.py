@@ -362,7 +362,7 @@ def test_json_has_no_nan_and_keeps_every_check():
     assert [c["metric"] for c in data["checks"]] == [RMSE]
     assert data["candidate"]["predictions"] is False and data["baseline"] is None
     nested = {"a": [{"b": math.nan}, 1.0, math.inf], "c": -math.inf}
-    from mlrelease.gate import _json_safe
+    from mlrelease.artifacts import json_safe as _json_safe
 
     assert _json_safe(nested) == {"a": [{"b": None}, 1.0, None], "c": None}
 

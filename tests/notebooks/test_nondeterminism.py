@@ -32,7 +32,11 @@ def findings(tmp_path: Path, *cells: str) -> list[tuple[str, int, int, str]]:
     path = tmp_path / "book.ipynb"
     path.write_text(json.dumps(book))
     # NB501 only: the unused imports of a one-line case are other rules' business
-    return [(f.rule, f.cell, f.line, f.message) for f in lint_paths([path]).findings if f.rule == "NB501"]
+    return [
+        (f.rule, f.location.cell, f.location.line, f.message)
+        for f in lint_paths([path]).findings
+        if f.rule == "NB501"
+    ]
 
 
 NP = "import numpy as np"

@@ -4,7 +4,7 @@ Two act runs serve every test here (each is minutes on a shared runner):
 
 - ``blocked``: examples/brno-houses with its out-of-order notebook, a stale lock and the degraded
   model, through pr-check.yml and through the root action (tests/fixtures/workflows/pr-check-blocked.yml).
-- ``passed``: the example with its notebook run in order, and tests/fixtures/handoff-churn (config in
+- ``passed``: the example with its notebook run in order, and tests/fixtures/handoff-churn-repo (config in
   ml/churn/) through pr-check.yml with only inputs changed, and the churn handoff through the root
   action (tests/fixtures/workflows/pr-check-pass.yml).
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.act, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "brno-houses"
 DEGRADED_MODEL = REPO_ROOT / "tests" / "fixtures" / "eval-degraded" / "model.skops"
-CHURN = REPO_ROOT / "tests" / "fixtures" / "handoff-churn"
+CHURN = REPO_ROOT / "tests" / "fixtures" / "handoff-churn-repo"
 
 
 PINNED = re.compile(r"uses: (actions/[a-z-]+)@([0-9a-f]{40})")
@@ -153,8 +153,8 @@ def test_the_gate_job_names_the_failing_metrics_in_its_summary(blocked):
     log = job_log(blocked, f"{CALLED}/evaluate and gate")
 
     assert re.search(r"Summary - \*\*❌ FAIL: 1[12] of 13 checks block brno-house-prices", log)
-    assert "::error title=gate%3A candidate blocked::root_mean_squared_error: 65.2%25 worse" in log
-    assert "::error title=gate%3A candidate blocked::mean_absolute_percentage_error: " in log
+    assert "::error title=gate%3A blocked::root_mean_squared_error: 65.2%25 worse" in log
+    assert "::error title=gate%3A blocked::mean_absolute_percentage_error: " in log
     # the summary's table rows follow act's `Summary -` line unprefixed
     row = re.compile(r"^\| root_mean_squared_error \| 601,977 \| 994,411 \| .*❌ fail", re.MULTILINE)
     assert row.search(blocked.stdout)
@@ -208,7 +208,7 @@ def test_the_root_action_blocks_the_same_handoff_in_one_step(blocked):
         "title=deps%3A stale-lock::requirements.txt is stale: its inputs changed since it was locked: "
         "+in: requests>=2.31"
     ) in log
-    assert "::error title=gate%3A candidate blocked::root_mean_squared_error: 65.2%25 worse" in log
+    assert "::error title=gate%3A blocked::root_mean_squared_error: 65.2%25 worse" in log
     # act prints only a summary's first line; gate.md is what the gate step added to it
     assert re.search(r"action gate: \*\*❌ FAIL: 1[12] of 13 checks block", log)
     assert re.search(r"action gate: \| root_mean_squared_error \| 601,977 \| 994,411 \| .*❌ fail", log)

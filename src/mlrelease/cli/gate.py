@@ -46,6 +46,7 @@ def gate(
 
     Exit 0 when it passes, 1 when a rule blocks it, 2 on bad input.
     """
+    import dataclasses
     import json
 
     from mlrelease import config as cfgmod
@@ -68,9 +69,10 @@ def gate(
     base = load_side(baseline, "baseline") if baseline is not None else None
     slices = cfg.validation.slices if cfg.validation else ()
     result = decide(cfg.gate, slices, cand, base, allow_different_data=allow_different_data)
+    if release is not None and result.baseline is not None:
+        # read back by `mlrelease release` as the parent
+        result = dataclasses.replace(result, baseline={**result.baseline, "release": f"v{release}"})
     data = result.to_dict()
-    if release is not None and data.get("baseline"):
-        data["baseline"]["release"] = f"v{release}"  # read back by `mlrelease release` as the parent
     text = markdown(result)
     write_text(out_dir / "gate.md", text)
     result.write(out_dir / "gate.json")

@@ -19,6 +19,8 @@ image_json_option = click.option(
     "--image-json",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
+    envvar="MLRELEASE_IMAGE_JSON",
+    show_envvar=True,
     help="image.json after `mlrelease push` (the image by digest). "
     "Without it: the config's image with a placeholder digest, to look before the first build.",
 )

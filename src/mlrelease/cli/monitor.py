@@ -45,6 +45,8 @@ PATH = click.Path(path_type=Path)
     "config_path",
     type=click.Path(dir_okay=True, path_type=str),
     default=None,
+    envvar="MLRELEASE_CONFIG",
+    show_envvar=True,
     help="mlrelease.yaml, or its folder. Optional: without one, all shared columns at the defaults.",
 )
 @click.option("--labels", type=PATH, default=None, help="Ground truth (CSV/Parquet) for quality per slice.")

@@ -81,6 +81,8 @@ def _change(value: float | None) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("image.json"),
     show_default=True,
+    envvar="MLRELEASE_IMAGE_JSON",
+    show_envvar=True,
     help="What `mlrelease build` and `push` recorded.",
 )
 @click.option(
