@@ -11,7 +11,9 @@ at 1M rows and count for every tool):
 - ``mlrelease``: ``monitor.drift.compare_columns`` (KS, Wasserstein and PSI per
   column, Holm correction, verdicts), the code ``mlrelease monitor`` runs;
 - ``evidently``, ``alibi``, ``nannyml``: ``shared/peer-bench/drift_tools.py`` in their venvs under
-  ``/tmp/peer-bench-work`` (``shared/peer-bench/setup_venvs.sh``), when they are there.
+  ``--peers`` (default ``$MLRELEASE_PEER_BENCH``, else ``/tmp/peer-bench-work``; made by
+  ``shared/peer-bench/setup_venvs.sh``), when they are there. The harness folder is
+  ``$MLRELEASE_PEER_HARNESS``, else ``shared/peer-bench`` beside the checkout or its parent.
 
 Prints time and peak-memory ratios to the floor, the columns each tool flags (p < 0.05 for the
 floor and the peers; mlrelease's verdict, and its uncorrected p < 0.05), and the largest
@@ -32,8 +34,21 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-PEERS = Path("/tmp/peer-bench-work")
-SHARED = HERE.parent.parent.parent / "shared" / "peer-bench"
+PEERS = Path(os.environ.get("MLRELEASE_PEER_BENCH", "/tmp/peer-bench-work"))
+SHARED = next(
+    (
+        p
+        for p in (
+            *([Path(os.environ["MLRELEASE_PEER_HARNESS"])] if "MLRELEASE_PEER_HARNESS" in os.environ else []),
+            HERE.parent.parent / "shared" / "peer-bench",
+            HERE.parent.parent.parent / "shared" / "peer-bench",
+        )
+        if (p / "drift_tools.py").exists()
+    ),
+    HERE.parent.parent / "shared" / "peer-bench",
+)
+# the peers' usage reporting stays off (and cannot reach out from a sandbox anyway)
+QUIET = {"DO_NOT_TRACK": "true", "NML_DISABLE_USAGE_LOGGING": "1", "PYTHONWARNINGS": "ignore"}
 N_FEATURES = 20
 SIZES = {"100k": 100_000, "1m": 1_000_000}
 
@@ -126,25 +141,28 @@ def spawn(argv: list[str], env: dict[str, str] | None = None) -> dict:
     raise RuntimeError(f"{argv[:3]} exit {proc.returncode}: {proc.stderr[-1500:]}")
 
 
-def peer(tool: str, size: str) -> dict | str:
+def peer(tool: str, size: str, peers: Path = PEERS) -> dict | str:
     venv = {"evidently": "venv-evidently", "alibi": "venv-alibi", "nannyml": "venv-nannyml"}[tool]
-    python = PEERS / venv / "bin" / "python"
+    python = peers / venv / "bin" / "python"
     if not python.exists() or not (SHARED / "drift_tools.py").exists():
         return f"not installed ({python} missing)"
-    data = PEERS / "drift" / f"{size}_ref.npy"
+    data = peers / "drift" / f"{size}_ref.npy"
     if not data.exists():
         subprocess.run(
             [
                 str(python),
                 str(SHARED / "drift_data.py"),
                 "--workdir",
-                str(PEERS),
+                str(peers),
                 "--sizes",
                 str(SIZES[size]),
             ],
             check=True,
         )
-    r = spawn([str(python), str(SHARED / "drift_tools.py"), tool, "--size", size, "--workdir", str(PEERS)])
+    r = spawn(
+        [str(python), str(SHARED / "drift_tools.py"), tool, "--size", size, "--workdir", str(peers)],
+        {**os.environ, **QUIET},
+    )
     flagged = [f"f{j:02d}" for j, d in enumerate(r.get("drift") or []) if d]
     return {"time_s": r["cold_s"], "peak_mib": r["peak_rss_mib"], "flagged": flagged}
 
@@ -154,6 +172,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="100k,1m")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--tools", default="floor,mlrelease,evidently,alibi,nannyml")
+    parser.add_argument("--peers", type=Path, default=PEERS, help="folder of the peer venvs")
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -172,7 +191,7 @@ def main() -> int:
                 if tool in ("floor", "mlrelease"):
                     r = spawn([sys.executable, __file__, "--child", tool, size], env)
                 else:
-                    r = peer(tool, size)
+                    r = peer(tool, size, args.peers)
                 prev = results.get(tool)
                 if isinstance(r, dict) and isinstance(prev, dict) and prev["time_s"] < r["time_s"]:
                     continue  # keep the best repetition

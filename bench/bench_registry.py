@@ -8,24 +8,34 @@ releases one after another and, at 10, 100 and 1,000 releases in the registry, t
             every other release marked bad near the top so it has to step over some.
 A rollback decision reads an index (the directory's index.json; the OCI backend's bad-v<N> tags,
 one HEAD per step), not the history: its time should not grow with the count,
-which the printed ratio (1,000 vs 10) shows. MLflow's registry (register_model +
-set_registered_model_alias, sqlite) is compared when mlflow is importable; it is not installed here.
+which the printed ratio (1,000 vs 10) shows.
+
+MLflow's registry (register_model + set_registered_model_alias, sqlite) gets the same releases in
+a subprocess run by the python of <peers>/venv-mlflow (bench/mlflow_registry.py), where <peers> is
+--peers, else $MLRELEASE_PEER_BENCH, else /tmp/peer-bench-work (shared/peer-bench/setup_venvs.sh
+makes it); the table at the end gives MLflow's time over the directory backend's. Skipped, with
+the reason, when that venv is missing.
 
     .venv/bin/python bench/bench_registry.py [--releases 1000] [--oci 127.0.0.1:5000 --oci-releases 200]
+        [--peers /tmp/peer-bench-work]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mlrelease.registry import Backend, Event, open_backend  # noqa: E402
@@ -103,19 +113,45 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=1000)
     parser.add_argument("--oci", default=None, help="HOST[:PORT] of a plain-HTTP OCI registry to bench too")
     parser.add_argument("--oci-releases", type=int, default=200)
+    parser.add_argument(
+        "--peers",
+        type=Path,
+        default=Path(os.environ.get("MLRELEASE_PEER_BENCH", "/tmp/peer-bench-work")),
+        help="folder of the peer venvs (venv-mlflow); default $MLRELEASE_PEER_BENCH or /tmp/peer-bench-work",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
         work = Path(tmp)
         files = work / "files"
         files.mkdir()
-        report("directory", bench("directory", open_backend(work / "registry"), args.releases, files))
+        directory = bench("directory", open_backend(work / "registry"), args.releases, files)
+        report("directory", directory)
         if args.oci:
             oci = open_backend(f"oci+http://{args.oci}/bench{int(time.time())}")
             report("oci", bench("oci", oci, args.oci_releases, files))
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        print("mlflow is not installed here: the MLflow registry comparison is skipped")
+        mlflow_python = args.peers / "venv-mlflow" / "bin" / "python"
+        if not mlflow_python.exists():
+            print(f"no {mlflow_python}: the MLflow registry comparison is skipped")
+            return
+        (work / "mlflow").mkdir()
+        proc = subprocess.run(
+            [str(mlflow_python), str(HERE / "mlflow_registry.py"), "--releases", str(args.releases),
+             "--workdir", str(work / "mlflow")],
+            capture_output=True, text=True, check=False, timeout=3600,
+        )  # fmt: skip
+        line = next((x for x in proc.stdout.splitlines() if x.startswith("MLFLOWJSON ")), None)
+        if line is None:
+            sys.exit(f"mlflow_registry.py exit {proc.returncode}: {proc.stderr[-1500:]}")
+        mlflow = {int(k): v for k, v in json.loads(line[len("MLFLOWJSON ") :]).items()}
+        for i, ops in mlflow.items():
+            print(f"{'mlflow':>9} {i:>5} releases: " + "  ".join(f"{k} {v:8.2f} ms" for k, v in ops.items()))
+        report("mlflow", mlflow)
+        big = max(directory)
+        print(f"\n| at {big} releases | mlrelease directory ms | MLflow (sqlite) ms | MLflow / mlrelease |")
+        print("| --- | ---: | ---: | ---: |")
+        for op in ("release", "releases", "rollback"):
+            a, b = directory[big][op], mlflow[big][op]
+            print(f"| {op} | {a:.2f} | {b:.2f} | x{b / a:.2f} |")
 
 
 if __name__ == "__main__":
