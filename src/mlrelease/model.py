@@ -113,6 +113,21 @@ def load_skops(path: Path, trusted_types: tuple[str, ...] = ()) -> Any:
     )
 
 
+def untrusted_skops_types(path: Path, trusted_types: tuple[str, ...] = ()) -> list[str]:
+    """The types in a skops file that loading would refuse: neither skops' own safe set nor listed.
+
+    Reads the file's schema only (no arrays, no objects built), so `config validate` can say
+    before `predict` does which types a user must review.
+    """
+    import skops.io as sio
+
+    try:
+        found = sio.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise _unreadable_skops(path, exc) from None
+    return [t for t in found if t not in trusted_types]
+
+
 def _unreadable_skops(path: Path, exc: Exception) -> ModelLoadError:
     """Not a zip at all, or a zip whose array or object member fails in numpy or in the class."""
     import zipfile

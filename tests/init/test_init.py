@@ -67,6 +67,13 @@ def init_and_validate(cli, folder: Path, *options: str) -> dict:
     written = folder / "mlrelease.yaml"
     assert done.out.strip() == f"wrote {written}"
     check = cli("config", "validate", folder)
+    text = written.read_text()
+    if "  # trusted_types:" in text:  # listed for review: validate names them until the user trusts them
+        assert check.code == 2 and "model.trusted_types" in check.err, check.err
+        written.write_text(
+            text.replace("  # trusted_types:", "  trusted_types:").replace("  #   - ", "    - ")
+        )
+        check = cli("config", "validate", folder)
     assert check.code == 0, check.err
     return yaml.safe_load(written.read_text())
 

@@ -24,10 +24,24 @@ def validate(path: Path | None, as_json: bool) -> None:
     Exits 0 when valid, 2 with every problem (file, line, key, what was expected) when not.
     """
     from mlrelease import config as cfgmod
-    from mlrelease.errors import ConfigError
+    from mlrelease.errors import ConfigError, Problem
 
     try:
         cfg = cfgmod.load(path)
+        refused = _refused_types(cfg)
+        if refused:
+            raise ConfigError(
+                f"{cfg.model.artifact}: the model holds {len(refused)} type(s) that loading refuses",
+                problems=[
+                    Problem(
+                        f"not trusted: {', '.join(refused)}",
+                        file=str(cfg.path),
+                        key="model.trusted_types",
+                        hint="review them (each runs its own code when the model loads), then list "
+                        "them under model.trusted_types",
+                    )
+                ],
+            )
     except ConfigError as exc:
         if as_json:
             click.echo(
@@ -45,6 +59,16 @@ def validate(path: Path | None, as_json: bool) -> None:
         click.echo(json.dumps({"valid": True, "path": str(cfg.path), "model": cfg.model.name}, indent=2))
     else:
         click.echo(f"{cfg.path}: valid (model '{cfg.model.name}', {cfg.model.task})")
+
+
+def _refused_types(cfg) -> list[str]:
+    """A skops model's types that `predict`, `evaluate` and `serve` would refuse to load."""
+    artifact = cfg.model.artifact
+    if artifact is None or cfg.model.format not in (None, "skops") or artifact.suffix != ".skops":
+        return []
+    from mlrelease.model import untrusted_skops_types
+
+    return untrusted_skops_types(artifact, cfg.model.trusted_types)
 
 
 @config.command("schema")
