@@ -95,3 +95,22 @@ def test_plot_library_used_by_model_code_belongs_to_runtime(tmp_path: Path):
 def test_fail_on_decides_which_severities_fail(fail_on: str, failed: bool):
     report = audit.check(config.load(FIXTURES / "deps-unused"))
     assert fails(report.findings, fail_on) is failed  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dev_list", ["", "ipython\n"])
+def test_a_dev_tool_imported_at_run_time_is_never_advised_into_the_runtime_list(
+    tmp_path: Path, dev_list: str
+):
+    """The fix must not be one the dev-only rule then rejects: keep IPython out of served code."""
+    (tmp_path / "mlrelease.yaml").write_text(
+        "version: 1\nmodel: {name: t, task: regression, entrypoint: m.py:load}\n"
+    )
+    (tmp_path / "m.py").write_text("import six\nfrom IPython.display import display\n")
+    (tmp_path / "requirements.in").write_text("six\n")
+    (tmp_path / "requirements-dev.in").write_text(dev_list)
+    report = audit.check(config.load(tmp_path))
+    missing = [f for f in report.findings if f.rule == "missing"]
+    assert len(missing) == 1, report.findings
+    assert "ipython" in missing[0].hint and "requirements.in may not hold" in missing[0].hint
+    assert "add ipython to requirements.in" not in missing[0].hint
+    assert "move ipython to requirements.in" not in missing[0].hint

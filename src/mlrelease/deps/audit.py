@@ -229,7 +229,7 @@ def _missing(
                     package=dist_dev,
                     file=rel(use.file),
                     line=use.line if use.cell is None else None,
-                    hint=f"move {dist_dev} to {rel(cfg.requirements)}",
+                    hint=_runtime_hint(dist_dev, rel(cfg.requirements), f"move {dist_dev} to"),
                 )
             )
         elif dist in pinned or any(names.provides(p, use.module) for p in pinned):
@@ -245,7 +245,6 @@ def _missing(
                 )
             )
         else:
-            target = cfg.requirements if needs_runtime else dev_path
             out.append(
                 _finding(
                     "missing",
@@ -254,10 +253,27 @@ def _missing(
                     package=dist,
                     file=rel(use.file),
                     line=use.line if use.cell is None else None,
-                    hint=f"add {dist} to {rel(target)}",
+                    hint=_runtime_hint(dist, rel(cfg.requirements), "add {dist} to")
+                    if needs_runtime
+                    else f"add {dist} to {rel(dev_path)}",
                 )
             )
     return out
+
+
+def _dev_only(dist: str) -> bool:
+    return dist in names.DEV_ONLY or dist.startswith("pytest-")
+
+
+def _runtime_hint(dist: str, requirements: str, verb: str) -> str:
+    """The fix for a run-time import: declare it, unless the runtime list may not hold it (a
+    development tool is an error there), then the import has to leave the code that is served."""
+    if _dev_only(dist):
+        return (
+            f"{dist} is a development tool, which {requirements} may not hold: take the import out of "
+            "the code that runs when the model is served (or into a cell only people look at)"
+        )
+    return f"{verb.format(dist=dist)} {requirements}"
 
 
 def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path: Path) -> list[Finding]:
@@ -269,7 +285,7 @@ def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path:
     for dist, line in runtime.lines.items():
         where = {"file": rel(line.file), "line": line.line}
         uses_of = [u for u in third_party if names.provides(dist, u.module)]
-        if dist in names.DEV_ONLY or dist.startswith("pytest-"):
+        if _dev_only(dist):
             out.append(
                 _finding(
                     "dev-only",
