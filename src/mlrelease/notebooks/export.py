@@ -230,7 +230,18 @@ _INLINE_IGNORE_ONLY = re.compile(r"^\s*#\s*mlrelease:\s*ignore")
 def _line_magic(m: MagicLine, translated: str, names: set[str]) -> tuple[str | None, set[str], bool]:
     """(the statement that replaces a magic or shell line, the modules it needs, whether the
     magic is known); statement None: the line goes. ``names``: the notebook's variables, which
-    IPython expands in ``$name`` as in ``{name}``."""
+    IPython expands in ``$name`` as in ``{name}``. A magic whose value is assigned
+    (``files = %ls``) never just goes: the name it binds may be read later, so unless it became a
+    statement it is kept as a comment and reported as not exported."""
+    stmt, needs, known = _translate_line_magic(m, translated, names)
+    if stmt is None and " = get_ipython()" in translated:
+        return None, set(), False
+    return stmt, needs, known
+
+
+def _translate_line_magic(
+    m: MagicLine, translated: str, names: set[str]
+) -> tuple[str | None, set[str], bool]:
     target = translated.strip().split(" = get_ipython()")[0] if " = get_ipython()" in translated else ""
     if m.kind == "help":
         return None, set(), True
