@@ -1,7 +1,7 @@
 """A newcomer's two handoffs (tests/fixtures/handoff-churn, handoff-energy), laid out unlike the
 example, through every step a pull request runs: config validate, lint, lock --check, deps check,
-predict, evaluate, gate and serve --smoke. (build and test-image need the Docker engine and a
-wheelhouse: the image suite runs them on the example.)"""
+predict, evaluate, gate and serve --smoke. init, lint --execute, build and test-image on the same
+handoffs are in test_handoffs_image.py."""
 
 from __future__ import annotations
 
