@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlrelease.errors import UsageError
+from mlrelease.gate import change_text
+from mlrelease.gate import fmt as _num
 
 MARKER = "<!-- mlrelease:pr-check -->"
 SEVERITIES = ("error", "warning", "info")
@@ -283,21 +285,8 @@ def _cell(text: str) -> str:
     )
 
 
-def _num(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value != 0 and abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
 def _change(row: GateRow) -> str:
-    if row.change is None:
-        return "—"
-    text = f"{'+' if row.change >= 0 else ''}{_num(row.change)}"
-    if row.relative_change is not None:
-        text += f" ({row.relative_change:+.1%})"
-    return text
+    return change_text(row.change, row.relative_change)
 
 
 def _interval(row: GateRow) -> str:

@@ -186,11 +186,16 @@ def fmt(value: float | None) -> str:
 
 
 def fmt_change(check: Check) -> str:
-    if check.change is None:
+    return change_text(check.change, check.relative_change)
+
+
+def change_text(change: float | None, relative_change: float | None) -> str:
+    """``+1,234 (+5.0%)``: a change and its relative size, as the gate's table and the PR comment show it."""
+    if change is None:
         return "—"
-    text = f"{'+' if check.change >= 0 else ''}{fmt(check.change)}"
-    if check.relative_change is not None:
-        text += f" ({check.relative_change:+.1%})"
+    text = f"{'+' if change >= 0 else ''}{fmt(change)}"
+    if relative_change is not None:
+        text += f" ({relative_change:+.1%})"
     return text
 
 
