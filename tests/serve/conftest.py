@@ -3,16 +3,15 @@ ports (see servekit.py), each stopped at teardown."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 
 import pytest
-from servekit import EXAMPLE, LineStream, Running
+import servekit
+from servekit import EXAMPLE, Running
 
 from mlrelease import config as cfgmod
 from mlrelease.config import Config
-from mlrelease.serve import runner
-from mlrelease.serve.app import Features, ServerApp
+from mlrelease.serve.app import Features
 from mlrelease.serve.service import Service, load_service
 
 
@@ -31,22 +30,21 @@ def start_server() -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 
     def start(cfg: Config, service: Service, features: Features | None = None) -> Running:
-        import uvicorn
-
-        stream = LineStream()
-        app = ServerApp(service, cfg.serving, features=features or Features(), log_stream=stream)
-        port = runner.free_port()
-        server = uvicorn.Server(runner.uvicorn_config(app, "127.0.0.1", port))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        running = Running(app, port, stream, server, thread)
+        running = servekit.start(cfg, service, features)
         started.append(running)
-        runner.wait_ready(port, timeout=30)
         return running
 
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def module_server(example_cfg: Config, example_service: Service) -> Iterator[Running]:
+    """One example server for a whole module (hypothesis reruns a test body, not its fixtures)."""
+    running = servekit.start(example_cfg, example_service)
+    yield running
+    running.stop()
 
 
 @pytest.fixture

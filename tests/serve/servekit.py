@@ -16,7 +16,7 @@ from typing import Any
 
 from mlrelease.config import Config
 from mlrelease.serve import runner
-from mlrelease.serve.app import ServerApp
+from mlrelease.serve.app import Features, ServerApp
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "brno-houses"
@@ -73,3 +73,22 @@ def with_serving(cfg: Config, **changes: Any) -> Config:
 
 def payload(name: str) -> Any:
     return json.loads((PAYLOADS / name).read_text("utf-8"))
+
+
+def start(cfg: Config, service: Any, features: Features | None = None) -> Running:
+    """A server for ``service`` in a thread on a free 127.0.0.1 port, ready; the caller stops it."""
+    import uvicorn
+
+    stream = LineStream()
+    app = ServerApp(service, cfg.serving, features=features or Features(), log_stream=stream)
+    port = runner.free_port()
+    server = uvicorn.Server(runner.uvicorn_config(app, "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    running = Running(app, port, stream, server, thread)
+    try:
+        runner.wait_ready(port, timeout=30)
+    except BaseException:
+        running.stop()
+        raise
+    return running

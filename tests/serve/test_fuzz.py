@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servekit import payload
@@ -64,28 +63,6 @@ bodies = st.one_of(
 raw = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode))
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(example_cfg, example_service):
-    """One server for all examples (hypothesis reruns the test body, not the fixture)."""
-    import threading
-
-    import uvicorn
-    from servekit import LineStream, Running
-
-    from mlrelease.serve import runner
-    from mlrelease.serve.app import ServerApp
-
-    app = ServerApp(example_service, example_cfg.serving, log_stream=LineStream())
-    port = runner.free_port()
-    server = uvicorn.Server(runner.uvicorn_config(app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    runner.wait_ready(port, timeout=30)
-    running = Running(app, port, app.log.stream, server, thread)
-    yield running
-    running.stop()
-
-
 @settings(
     max_examples=200,
     deadline=None,
@@ -96,10 +73,10 @@ def fuzz_server(example_cfg, example_service):
     body=bodies,
     content_type=st.sampled_from(["application/json", "text/csv", ""]),
 )
-def test_json_bodies_never_get_a_5xx(fuzz_server, route, body, content_type):
+def test_json_bodies_never_get_a_5xx(module_server, route, body, content_type):
     data = json.dumps(body).encode()
     headers = {"Content-Type": content_type} if content_type else {}
-    status, _, answer = fuzz_server.request("POST", route, data, headers)
+    status, _, answer = module_server.request("POST", route, data, headers)
     assert status < 500, answer
     json.loads(answer)
 
@@ -108,15 +85,15 @@ def test_json_bodies_never_get_a_5xx(fuzz_server, route, body, content_type):
 @given(
     route=st.sampled_from(ROUTES), data=raw, content_type=st.sampled_from(["application/json", "text/csv"])
 )
-def test_raw_bytes_never_get_a_5xx(fuzz_server, route, data, content_type):
-    status, _, answer = fuzz_server.request("POST", route, data, {"Content-Type": content_type})
+def test_raw_bytes_never_get_a_5xx(module_server, route, data, content_type):
+    status, _, answer = module_server.request("POST", route, data, {"Content-Type": content_type})
     assert status < 500, answer
 
 
-def test_server_is_healthy_after_the_fuzzing(fuzz_server):
-    assert fuzz_server.request("GET", "/healthz")[0] == 200
-    assert fuzz_server.request("GET", "/readyz")[0] == 200
-    status, answer, _ = fuzz_server.post("/predict", payload("native.json"))
+def test_server_is_healthy_after_the_fuzzing(module_server):
+    assert module_server.request("GET", "/healthz")[0] == 200
+    assert module_server.request("GET", "/readyz")[0] == 200
+    status, answer, _ = module_server.post("/predict", payload("native.json"))
     assert status == 200 and len(answer["predictions"]) == 2
-    metrics = fuzz_server.request("GET", "/metrics")[2].decode()
+    metrics = module_server.request("GET", "/metrics")[2].decode()
     assert 'code="500"' not in metrics

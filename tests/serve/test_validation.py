@@ -78,28 +78,6 @@ SHAPES: dict[str, Callable[[Rows, list[str], dict[str, str]], Body]] = {
 
 
 @pytest.fixture(scope="module")
-def validation_server(example_cfg, example_service):
-    """One server for the module (hypothesis reruns the test body, not the fixture)."""
-    import threading
-
-    import uvicorn
-    from servekit import LineStream, Running
-
-    from mlrelease.serve import runner
-    from mlrelease.serve.app import ServerApp
-
-    app = ServerApp(example_service, example_cfg.serving, log_stream=LineStream())
-    port = runner.free_port()
-    server = uvicorn.Server(runner.uvicorn_config(app, "127.0.0.1", port))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    runner.wait_ready(port, timeout=30)
-    running = Running(app, port, app.log.stream, server, thread)
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def kinds(example_service) -> dict[str, str]:
     return {f.name: f.kind for f in example_service.signature.fields}
 
@@ -115,17 +93,17 @@ def named_fields(answer: dict[str, Any]) -> set[str]:
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_each_shape_scores_the_valid_rows(validation_server, kinds, shape):
+def test_each_shape_scores_the_valid_rows(module_server, kinds, shape):
     """The baseline each invalid case differs from by one value: a 200."""
-    status, answer = send(validation_server, SHAPES[shape](payload("native.json"), list(kinds), kinds))
+    status, answer = send(module_server, SHAPES[shape](payload("native.json"), list(kinds), kinds))
     assert status == 200, answer
 
 
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_a_word_in_a_numeric_column_is_422_naming_the_field_in_every_shape(validation_server, kinds, shape):
+def test_a_word_in_a_numeric_column_is_422_naming_the_field_in_every_shape(module_server, kinds, shape):
     rows = payload("native.json")
     rows[1]["area_m2"] = "big"
-    status, answer = send(validation_server, SHAPES[shape](rows, list(kinds), kinds))
+    status, answer = send(module_server, SHAPES[shape](rows, list(kinds), kinds))
     assert status == 422, answer
     assert named_fields(answer) == {"area_m2"}
     assert "area_m2" in answer.get("error", answer.get("message"))
@@ -134,31 +112,31 @@ def test_a_word_in_a_numeric_column_is_422_naming_the_field_in_every_shape(valid
 
 
 @pytest.mark.parametrize("shape", [s for s in SHAPES if s != "mlflow-csv"])
-def test_a_number_in_a_string_column_is_422_naming_the_field(validation_server, kinds, shape):
+def test_a_number_in_a_string_column_is_422_naming_the_field(module_server, kinds, shape):
     rows = payload("native.json")
     rows[0]["district"] = 7
-    status, answer = send(validation_server, SHAPES[shape](rows, list(kinds), kinds))
+    status, answer = send(module_server, SHAPES[shape](rows, list(kinds), kinds))
     assert status == 422, answer
     assert named_fields(answer) == {"district"}
 
 
 @pytest.mark.parametrize("shape", ["mlflow-dataframe-split", "mlflow-csv"])
-def test_a_column_named_twice_is_400_so_neither_copy_goes_unchecked(validation_server, kinds, shape):
+def test_a_column_named_twice_is_400_so_neither_copy_goes_unchecked(module_server, kinds, shape):
     """With the second copy ignored, ``"big"`` there was never looked at and the row was priced."""
     rows = [{**r, "area_m2#2": "big"} for r in payload("native.json")]
     route, data, ctype = SHAPES[shape](rows, [*kinds, "area_m2#2"], {**kinds, "area_m2#2": "string"})
     data = data.replace(b"area_m2#2", b"area_m2")
-    status, answer = send(validation_server, (route, data, ctype))
+    status, answer = send(module_server, (route, data, ctype))
     assert status == 400, answer
     assert named_fields(answer) == {"area_m2"}
     assert "area_m2 named more than once" in answer.get("error", answer.get("message"))
 
 
-def test_a_v2_input_sent_twice_is_400(validation_server, kinds):
+def test_a_v2_input_sent_twice_is_400(module_server, kinds):
     route, data, ctype = _v2_columns(payload("native.json"), list(kinds), kinds)
     body = json.loads(data)
     body["inputs"].append({**body["inputs"][0], "data": ["big", "big"]})
-    status, answer = send(validation_server, (route, json.dumps(body).encode(), ctype))
+    status, answer = send(module_server, (route, json.dumps(body).encode(), ctype))
     assert status == 400, answer
     assert named_fields(answer) == {"area_m2"} and "inputs[9] (area_m2)" in answer["error"]
 
@@ -192,12 +170,12 @@ DEEP = '"<990 deep>"'  # written out as text: json.dumps itself recurses
         "name-list",
     ],
 )
-def test_malformed_v2_tensors_are_400_with_the_reason(validation_server, kinds, tensor, reason):
+def test_malformed_v2_tensors_are_400_with_the_reason(module_server, kinds, tensor, reason):
     route, data, ctype = _v2_columns(payload("native.json"), list(kinds), kinds)
     body = json.loads(data)
     body["inputs"][0].update(tensor)
     text = json.dumps(body).replace(DEEP, "[" * 990 + "60.6" + "]" * 990)
-    status, answer = send(validation_server, (route, text.encode(), ctype))
+    status, answer = send(module_server, (route, text.encode(), ctype))
     assert status == 400, answer
     assert reason in answer["error"]
 
@@ -267,10 +245,10 @@ def one_invalid_value(draw, kinds: dict[str, str]):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.data())
-def test_a_well_shaped_body_with_one_invalid_value_never_gets_a_200(validation_server, kinds, data):
+def test_a_well_shaped_body_with_one_invalid_value_never_gets_a_200(module_server, kinds, data):
     shape, field, row, value = data.draw(one_invalid_value(kinds))
     rows = payload("native.json")
     rows[row][field] = value
-    status, answer = send(validation_server, SHAPES[shape](rows, list(kinds), kinds))
+    status, answer = send(module_server, SHAPES[shape](rows, list(kinds), kinds))
     assert 400 <= status < 500, (shape, field, value, answer)
     assert field in named_fields(answer), (shape, field, value, answer)
