@@ -69,12 +69,17 @@ def draft_release(
 ) -> tuple[Release, dict[str, Path]]:
     """The release draft (version assigned by the backend) and the files it carries."""
     from mlrelease.evaluate import GOLDEN_FILE, METRICS_FILE, PREDICTIONS_FILE, SIGNATURE_FILE, MetricsReport
-    from mlrelease.gate.record import GateRecord
+    from mlrelease.gate import GateResult
     from mlrelease.image.record import ImageRecord
 
     ev = Path(outputs.evaluate_dir)
     report = MetricsReport.read(ev / METRICS_FILE)
-    gate = GateRecord.read(outputs.gate_json)
+    gate_path = Path(outputs.gate_json)
+    if gate_path.is_dir():
+        gate_path = gate_path / "gate.json"
+    gate = GateResult.read(gate_path)  # gate.json's one reader
+    against = gate.baseline or {}
+    baseline_release = against.get("release")  # "v3" when the gate's baseline came from the registry
     image = ImageRecord.read(outputs.image_json)
     model_path = cfg.model.artifact
     if model_path is None or not model_path.is_file():
@@ -89,7 +94,7 @@ def draft_release(
 
     reasons: list[str] = []
     if gate.verdict != "pass":
-        reasons.append(f"the gate did not pass ({gate.path}): {gate.headline}")
+        reasons.append(f"the gate did not pass ({gate_path}): {gate.headline}")
     if not image.digest or not image.repo_digest:
         reasons.append(f"the image {image.reference} was not pushed ({outputs.image_json} has no digest)")
     model_sha = _sha256(model_path)
@@ -109,7 +114,7 @@ def draft_release(
         "lock": cfg.lock,
         "golden": golden,
         "metrics": ev / METRICS_FILE,
-        "gate": gate.path,
+        "gate": gate_path,
         "config": cfg.path,
     }
     for name, extra in (("signature", ev / SIGNATURE_FILE), ("predictions", ev / PREDICTIONS_FILE)):
@@ -122,7 +127,7 @@ def draft_release(
     rules = [m for m in cfg.gate.metrics if m in metrics]
     headline = rules[0] if rules else (sorted(report.metrics)[0] if report.metrics else None)
     actor, run_url = actor_from_env(dict(env) if env is not None else None)
-    baseline = f"release:{gate.baseline_release}" if gate.baseline_release else gate.baseline_metrics
+    baseline = f"release:{baseline_release}" if baseline_release else against.get("metrics")
     draft = Release(
         model=cfg.model.name,
         version=1,  # the backend numbers it
@@ -142,7 +147,7 @@ def draft_release(
         config=cfg.raw,
         artifacts=artifacts,
         git_commit=_git_commit(cfg.root),
-        parent=parse_version(gate.baseline_release) if gate.baseline_release else None,
+        parent=parse_version(baseline_release) if baseline_release else None,
         forced=("; ".join(reasons) + f" -- forced: {force_reason}") if reasons and force_reason else None,
         actor=actor,
         run_url=run_url,
