@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+PLACES = (".github/workflows", "actions", "action.yml")
 
 
 def _zizmor() -> str:
@@ -39,3 +41,17 @@ def test_workflows_and_actions_have_no_zizmor_findings():
         f"zizmor found problems (exit {result.returncode}):\n{result.stdout}{result.stderr}"
     )
     assert "No findings" in result.stdout
+
+
+def test_every_container_image_is_pinned_by_digest():
+    """A tag such as debian:bookworm moves under us; CI's container must name the exact image."""
+    result = subprocess.run(
+        [_zizmor(), "--offline", "--no-progress", "--persona=pedantic", "--format=json", *PLACES],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = json.loads(result.stdout)
+    unpinned = [f["desc"] for f in findings if f["ident"] == "unpinned-images"]
+    assert unpinned == [], unpinned
