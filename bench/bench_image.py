@@ -9,7 +9,9 @@ host-downloaded wheels with no network in the build, so only the Dockerfile diff
   most first Dockerfiles are written; the wheels and the data stay in the image.
 
 Measured: image size; a full build (no cache); a rebuild after a model-only change (the
-production baseline copied over the candidate), cache warm. Prints the figures and the ratios.
+production baseline copied over the candidate), cache warm; the size of each installed package in
+both images (site-packages, a package's ``.libs`` and ``.dist-info`` counted with it). Prints the
+figures and the ratios.
 
 Usage: ``python bench/bench_image.py`` (needs a Docker engine; about 5 minutes on 2 cores).
 """
@@ -80,6 +82,30 @@ def build_naive(client, handoff: Path, evaluation: Path, base: str, cache: Path,
     return time.monotonic() - started, client.images.get(tag).attrs["Size"]
 
 
+SIZES = (
+    "for d in /opt/venv/lib/python3*/site-packages /venv/lib/python3*/site-packages; do "
+    '[ -d "$d" ] && cd "$d" && du -sk -- * && break; done'
+)
+
+
+def sizes_by_package(client, tag: str) -> dict[str, int]:
+    """Bytes per installed package in the image, from ``du`` in a container of it."""
+    out = client.containers.run(tag, entrypoint=["sh", "-c", SIZES], network_mode="none", remove=True)
+    sizes: dict[str, int] = {}
+    for line in out.decode().splitlines():
+        kib, name = line.split("\t", 1)
+        package = name.split("-")[0].removesuffix(".libs").removesuffix(".py").lower()
+        sizes[package] = sizes.get(package, 0) + int(kib) * 1024
+    return sizes
+
+
+def print_sizes(ours: dict[str, int], naive: dict[str, int], top: int = 12) -> None:
+    print(f"{'package':>16} {'ours MB':>8} {'naive MB':>9}")
+    for package in sorted(naive.keys() | ours.keys(), key=lambda p: -naive.get(p, ours.get(p, 0)))[:top]:
+        print(f"{package:>16} {ours.get(package, 0) / 1e6:8.1f} {naive.get(package, 0) / 1e6:9.1f}")
+    print(f"{'site-packages':>16} {sum(ours.values()) / 1e6:8.1f} {sum(naive.values()) / 1e6:9.1f}")
+
+
 def main() -> int:
     client = docker.from_env(timeout=900)
     base = base_image()
@@ -95,6 +121,7 @@ def main() -> int:
         )
         cache = work / "wheels"
         figures = {}
+        packages = {}
         for name, builder in (("ours", build_ours), ("naive", build_naive)):
             tag = f"mlrelease-bench/{name}:full"
             full, size = builder(client, handoff, evaluation, base, cache, nocache=True, tag=tag)
@@ -102,12 +129,14 @@ def main() -> int:
             rebuild, _ = builder(client, handoff, evaluation, base, cache, nocache=False, tag=f"{tag}-model")
             shutil.copy2(EXAMPLE / "model" / "model.skops", handoff / "model" / "model.skops")
             figures[name] = (size, full, rebuild)
+            packages[name] = sizes_by_package(client, tag)
             client.images.remove(tag, force=True)
             client.images.remove(f"{tag}-model", force=True)
             print(
                 f"{name:>5}: image {size / 1e6:7.0f} MB  full build {full:6.1f} s  "
                 f"model-only rebuild {rebuild:6.1f} s"
             )
+    print_sizes(packages["ours"], packages["naive"])
     (o_size, o_full, o_re), (n_size, n_full, n_re) = figures["ours"], figures["naive"]
     print(f"full build: naive / ours = {n_full / o_full:.2f}")
     print(f"size: ours / naive = {o_size / n_size:.2f} ({(n_size - o_size) / 1e6:.0f} MB smaller)")

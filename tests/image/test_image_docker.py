@@ -123,6 +123,20 @@ def test_built_image_gives_the_golden_predictions_with_no_network_read_only_non_
     assert result["max_abs_diff"] <= 1e-7 * 1e8
 
 
+def test_the_image_holds_no_test_suites_headers_or_parquet_engine(built: Built, docker_client):
+    """What serving never runs stays out of the image; the bytecode that speeds up start-up stays."""
+    listing = docker_client.containers.run(
+        built.record.image_id,
+        entrypoint=["sh", "-c", "cd /opt/venv/lib/python3*/site-packages && find . -maxdepth 3 -type d"],
+        network_mode="none",
+        remove=True,
+    ).decode()
+    dirs = set(listing.split())
+    assert not [d for d in dirs if d.endswith(("/tests", "/include"))], sorted(dirs)[:20]
+    assert "./pyarrow" not in dirs  # pandas imports it when present: 0.27 s of start-up
+    assert "./sklearn/__pycache__" in dirs and "./numpy" in dirs
+
+
 def test_two_builds_from_the_same_inputs_install_the_same_files(built: Built, docker_client):
     """Reproducibility by content: the classic builder gives no byte-identical digests."""
     record = ImageRecord.read(built.image_json)

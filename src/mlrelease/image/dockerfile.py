@@ -167,7 +167,15 @@ def render(spec: ImageSpec) -> str:
         ]
     else:
         lines.append(install_self)
-    lines += ["", f"FROM {base}"]
+    lines += [
+        "# Nothing that serving runs: the packages' own test suites and C headers (121 MB of the",
+        "# example's 757). Bytecode stays: without it the server's imports take 7 s longer at each",
+        "# start on a read-only root file system, which would slow every scale-up.",
+        f"RUN find {VENV}/lib -mindepth 4 -depth -type d \\( -name tests -o -name include \\) \\",
+        "      -path '*/site-packages/*' -exec rm -rf {} +",
+        "",
+        f"FROM {base}",
+    ]
     if spec.base.python_from_apt:
         lines += _python_install(spec, f"python{spec.python}")
     env = [
