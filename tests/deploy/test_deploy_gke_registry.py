@@ -24,6 +24,7 @@ from mlrelease.cli import main
 from mlrelease.deploy.gke import manifests as gke
 from mlrelease.deploy.gke import releases, rollout
 from mlrelease.deploy.release import DeployRelease
+from mlrelease.errors import UsageError
 from mlrelease.registry import Backend, open_backend
 from mlrelease.registry.record import Image
 
@@ -346,3 +347,51 @@ def test_rollback_with_nothing_recorded_on_the_cluster_asks_for_a_version(server
     backend = publish(tmp_path, 2)
     code, _, err = cli(capsys, tmp_path, url, backend, "rollback")
     assert code == 2 and f"the registry knows no release of {NAME} on {TARGET}" in err and "--to" in err
+
+
+def test_the_rollout_status_goes_to_the_job_summary_and_the_step_outputs(
+    server, capsys, tmp_path, monkeypatch
+):
+    _, url = server
+    backend = publish(tmp_path, 2)
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    with Controller(url, NS, NAME, crash(2)):
+        assert cli(capsys, tmp_path, url, backend, "deploy", "v1")[0] == 0
+        assert cli(capsys, tmp_path, url, backend, "deploy", "v2")[0] == 1
+    text = summary.read_text()
+    assert f"### {NAME} v1 on {TARGET}: deployed\n" in text
+    assert "| rollout | NewReplicaSetAvailable: 2 replicas available |" in text
+    failed = text[text.index(f"### {NAME} v2 on {TARGET}: rolled_back") :]
+    assert f"| image | `{ref(digest(2))}` |" in failed
+    assert "| rollout | CrashLoopBackOff: pod brno-house-prices-" in failed
+    assert "| rollback to v1 | NewReplicaSetAvailable: 2 replicas available |" in failed
+    assert "| registry | marked bad v2, rolled back v1 |" in failed
+    assert "Warning BackOff: Back-off restarting failed container model" in failed  # the pods' events
+    assert outputs.read_text().splitlines()[-2:] == ["status=rolled_back", "version="]
+
+
+def test_a_release_record_becomes_what_the_cluster_runs(tmp_path):
+    draft, _ = make_draft(tmp_path, model=NAME)
+    image = Image(reference=ref(digest(3)), digest=digest(3), image_id=digest(3), port=9000)
+    record = replace(
+        draft,
+        version=3,
+        image=image,
+        config={"model": {"name": NAME}, "image": {"gpu": True}},
+        metrics={"peak_memory_bytes": 3e8, "p99_latency_ms": 12.5},
+    )
+    got = DeployRelease.from_record(record)
+    assert (got.model, got.version, got.reference, got.gpu, got.port) == (
+        NAME,
+        "v3",
+        ref(digest(3)),
+        True,
+        9000,
+    )
+    assert (got.figures.peak_memory_bytes, got.figures.p99_latency_ms) == (3e8, 12.5)
+    never_pushed = replace(record, image=replace(image, reference=f"{NAME}:local", digest=None))
+    with pytest.raises(UsageError, match="not named by digest"):
+        DeployRelease.from_record(never_pushed)
