@@ -11,6 +11,7 @@ import click
 from mlrelease.cli.options import config_option, json_option, registry_option
 
 if TYPE_CHECKING:
+    from mlrelease.deploy.gke.canary import CanaryOutcome
     from mlrelease.deploy.gke.rollout import Cluster, DeployOutcome
     from mlrelease.registry import Event
 
@@ -332,7 +333,9 @@ def _deploy_report(
     )
 
 
-def _canary_report(result: Any, target: str | None, events: tuple[Event, ...], as_json: bool) -> None:
+def _canary_report(
+    result: CanaryOutcome, target: str | None, events: tuple[Event, ...], as_json: bool
+) -> None:
     from mlrelease import github
     from mlrelease.errors import CheckFailed
 
