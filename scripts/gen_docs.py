@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mlrelease import config  # noqa: E402 - after the path is set
-from mlrelease.cli import COMMANDS, LazyGroup, cli  # noqa: E402
+from mlrelease.cli import COMMANDS, LazyGroup, cli, gke  # noqa: E402
+from mlrelease.cli.deploy import ByTarget  # noqa: E402
 
 
 def _resolve(node: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +112,8 @@ def cli_reference() -> str:
         command = cli.get_command(click.Context(cli), name)
         if command is not None:
             lines += _help(command, ["mlrelease", name])
+        if isinstance(command, ByTarget):  # `--target gke` is a command of its own, with its own options
+            lines += _help(getattr(gke, command.cluster_command), ["mlrelease", name, "--target", "gke"])
     return "\n".join(lines)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 
-from mlrelease.cli.options import config_option, json_option, registry_option
+from mlrelease.cli.options import Decorator, config_option, json_option, registry_option
 from mlrelease.cli.release import load_config, model_name, model_option, open_registry
 
 target_option = click.option(
@@ -18,14 +19,17 @@ target_option = click.option(
     show_default=True,
     help="Where to run it. local: this machine, behind a proxy on --port.",
 )
-deploy_target_option = click.option(
-    "--target",
-    type=click.Choice(["local", "gke"]),
-    default="local",
-    show_default=True,
-    help="Where to run it. local: this machine, behind a proxy on --port. gke: a Kubernetes "
-    "cluster, with its own options (`mlrelease deploy --target gke --help`).",
-)
+
+
+def cluster_target_option(command: str) -> Decorator:
+    return click.option(
+        "--target",
+        type=click.Choice(["local", "gke"]),
+        default="local",
+        show_default=True,
+        help="Where to run it. local: this machine, behind a proxy on --port. gke: a Kubernetes "
+        f"cluster, with its own options (`mlrelease {command} --target gke --help`).",
+    )
 
 
 def _target_in(args: list[str]) -> str | None:
@@ -43,18 +47,27 @@ class ByTarget(click.Command):
     """``deploy --target gke`` is the cluster command (``cli/gke.py``), with its own options; every
     other target is this one. One command name, as users of kubectl and helm expect."""
 
+    cluster_command = "deploy"  # the command of cli/gke.py that serves --target gke
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if _target_in(args) == "gke":
-            from mlrelease.cli.gke import deploy as cluster
+            from mlrelease.cli import gke
 
+            cluster: click.Command = getattr(gke, self.cluster_command)
             ctx.meta["mlrelease.deploy.command"] = cluster
             ctx.command = cluster  # --help and usage errors speak of the cluster command's options
             return cluster.parse_args(ctx, args)
         return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         cluster = ctx.meta.get("mlrelease.deploy.command")
         return cluster.invoke(ctx) if cluster is not None else super().invoke(ctx)
+
+
+class RollbackByTarget(ByTarget):
+    """``rollback --target gke`` is ``cli/gke.py``'s rollback."""
+
+    cluster_command = "rollback"
 
 
 runtime_option = click.option(
@@ -120,7 +133,7 @@ def _report(done, as_json: bool) -> None:
 
 @click.command(cls=ByTarget)
 @click.argument("version")
-@deploy_target_option
+@cluster_target_option("deploy")
 @runtime_option
 @port_option
 @state_option
@@ -169,14 +182,14 @@ rollback_runtime_option = click.option(
 )
 
 
-@click.command()
+@click.command(cls=RollbackByTarget)
 @click.option(
     "--to",
     "to",
     default=None,
     help="The release to go back to. Default: the newest good one before the current.",
 )
-@target_option
+@cluster_target_option("rollback")
 @rollback_runtime_option
 @port_option
 @state_option

@@ -2,7 +2,7 @@
 
 Made from the config alone (the config's image with a placeholder digest, so a user can look at
 the objects before the first build), from ``image.json`` (+ ``metrics.json``), or from a release
-record of the registry (``from_record``, the hook for ``mlrelease deploy VERSION``). The rendered
+record of the registry (``from_record``: ``mlrelease deploy VERSION --target gke``). The rendered
 Deployment carries it as the ``mlrelease.dev/release`` annotation, so the cluster itself says what
 it runs and a rollback can re-render the previous release from it.
 """
@@ -18,6 +18,7 @@ from mlrelease.config import Config
 from mlrelease.errors import UsageError
 from mlrelease.evaluate import MetricsReport
 from mlrelease.image.record import ImageRecord
+from mlrelease.registry.record import Release
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -133,8 +134,28 @@ class DeployRelease:
             figures=figures,
         )
 
-    # The registry hook: a release record (mlrelease.registry.record.Release) becomes a
-    # DeployRelease here, once that module is merged:
-    #     repo, digest = record.image.reference.split("@", 1)
-    #     DeployRelease(record.model, record.tag, repo, digest, gpu, record.image.port,
-    #                   Figures(peak_memory_bytes=record.metrics.get("peak_memory_bytes"), ...))
+    @classmethod
+    def from_record(cls, record: Release) -> DeployRelease:
+        """A release of the registry, as the cluster runs it: its image by digest, ``vN`` as the
+        version label, GPU from the config it was released with, the figures from its metrics."""
+        repo, sep, digest = record.image.reference.partition("@")
+        if not sep or not DIGEST_RE.match(digest):
+            raise UsageError(
+                f"{record.model} {record.tag}: the image {record.image.reference} is not named by digest",
+                hint="a cluster pulls a pushed image: release a build after `mlrelease push`",
+            )
+        image = record.config.get("image")
+        gpu = bool(image.get("gpu", False)) if isinstance(image, dict) else False
+        return cls(
+            model=record.model,
+            version=record.tag,
+            image=repo,
+            digest=digest,
+            gpu=gpu,
+            port=record.image.port,
+            figures=Figures(
+                peak_memory_bytes=record.metrics.get("peak_memory_bytes"),
+                model_size_bytes=record.metrics.get("model_size_bytes"),
+                p99_latency_ms=record.metrics.get("p99_latency_ms"),
+            ),
+        )
