@@ -362,7 +362,8 @@ class Config:
 def schema() -> dict[str, Any]:
     """The published JSON Schema of ``mlrelease.yaml``."""
     text = resources.files("mlrelease.schema").joinpath("mlrelease.schema.json").read_text("utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +373,8 @@ def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
     target: Any = schema()
     for part in ref.removeprefix("#/").split("/"):
         target = target[part]
-    return target
+    resolved: dict[str, Any] = target
+    return resolved
 
 
 def _fill_defaults(instance: Any, node: dict[str, Any]) -> Any:
@@ -925,7 +927,8 @@ def _model_format(model: Any) -> ModelFormat | None:
     if not isinstance(model, dict):
         return None
     if model.get("format"):
-        return model["format"]
+        given: ModelFormat = model["format"]  # the schema allows only the formats of ModelFormat
+        return given
     artifact = model.get("artifact")
     if isinstance(artifact, str):
         return FORMAT_BY_SUFFIX.get(Path(artifact).suffix.lower())

@@ -415,7 +415,7 @@ def measure_cost(
                 times[taken] = time.perf_counter_ns() - start
                 cpu[taken] = time.process_time_ns() - start_cpu
                 taken += 1
-        runs = []
+        runs: list[int] = []
         budget = time.perf_counter() + 2.0
         while len(runs) < 3 and (not runs or time.perf_counter() < budget):
             start = time.perf_counter_ns()
