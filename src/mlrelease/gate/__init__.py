@@ -123,8 +123,8 @@ class GateResult:
         return [c for c in self.checks if c.verdict == "fail"]
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        return json_safe(data)
+        data: dict[str, Any] = json_safe(dataclasses.asdict(self))
+        return data
 
     def write(self, path: Path) -> None:
         write_json(path, self.to_dict())
@@ -289,7 +289,7 @@ def _pair(
                 y, pb, pc, baseline_loss=losses[0], candidate_loss=losses[1], classes=classes, **kwargs
             )
             column = f"{PROBA_PREFIX}{classes[1]}" if classes and len(classes) == 2 else None
-            if column and column in c.columns and column in b.columns:
+            if classes and column and column in c.columns and column in b.columns:
                 out.intervals[scope].update(
                     paired_roc_auc(
                         y == classes[1],
@@ -592,7 +592,7 @@ def decide(
             "every max_regression rule and every trade-off is skipped."
         )
     relative_rules = any(r.max_regression is not None for r in gate_cfg.metrics.values())
-    guarded = tuple(s for s in slices if s.max_regression is not None)
+    guarded = tuple((s, s.max_regression) for s in slices if s.max_regression is not None)
     pairing = _Pairing(False, "")
     if baseline is not None:
         pairing = _pair(candidate, baseline, slices, gate_cfg.bootstrap, relative_rules or bool(guarded))
@@ -624,7 +624,7 @@ def decide(
                 pairing.rows.get(OVERALL),
             )
         )
-    for s in guarded:
+    for s, slice_tol in guarded:
         if s.name not in cand.slices or (base is not None and s.name not in base.slices):
             where = "candidate" if s.name not in cand.slices else "baseline"
             checks.append(
@@ -636,7 +636,7 @@ def decide(
                     None,
                     None,
                     None,
-                    f"≤ {_tol_text(s.max_regression)} worse",
+                    f"≤ {_tol_text(slice_tol)} worse",
                     "fail",
                     f"slice '{s.name}' is missing from the {where}'s metrics",
                 )
@@ -655,7 +655,7 @@ def decide(
                     name,
                     s.name,
                     slice_rule,
-                    s.max_regression,
+                    slice_tol,
                     cand,
                     base,
                     ivs.get(name),
