@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlrelease.cli.options import config_option, json_option, registry_option
 from mlrelease.cli.release import load_config, model_name, model_option, open_registry
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from mlrelease.config import Config
+    from mlrelease.deploy.local import Runtime
+    from mlrelease.deploy.rollout import Deployed
 
 target_option = click.option(
     "--target",
@@ -52,7 +61,7 @@ class ByTarget(click.Command):
             return cluster.parse_args(ctx, args)
         return super().parse_args(ctx, args)
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         cluster = ctx.meta.get("mlrelease.deploy.command")
         return cluster.invoke(ctx) if cluster is not None else super().invoke(ctx)
 
@@ -81,7 +90,7 @@ state_option = click.option(
 )
 
 
-def _docker(runtime: str):
+def _docker(runtime: Runtime) -> DockerClient | None:
     if runtime != "docker":
         return None
     from mlrelease.cli.image import docker_client
@@ -89,15 +98,19 @@ def _docker(runtime: str):
     return docker_client()
 
 
-def _say(as_json: bool):
-    return lambda line: click.echo(line, err=True) if not as_json else None
+def _say(as_json: bool) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        if not as_json:
+            click.echo(line, err=True)
+
+    return say
 
 
-def _public_port(port: int | None, cfg) -> int:
+def _public_port(port: int | None, cfg: Config | None) -> int:
     return port or (cfg.serving.port if cfg else 8080)
 
 
-def _report(done, as_json: bool) -> None:
+def _report(done: Deployed, as_json: bool) -> None:
     from mlrelease import github
 
     github.set_output("version", f"v{done.version}")
@@ -132,7 +145,7 @@ def _report(done, as_json: bool) -> None:
 def deploy(
     version: str,
     target: str,
-    runtime: str,
+    runtime: Runtime,
     port: int | None,
     state_dir: Path,
     force: bool,
@@ -189,7 +202,7 @@ rollback_runtime_option = click.option(
 def rollback(
     to: str | None,
     target: str,
-    runtime: str | None,
+    runtime: Runtime | None,
     port: int | None,
     state_dir: Path,
     dry_run: bool,

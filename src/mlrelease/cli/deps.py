@@ -167,12 +167,13 @@ def lock(
             )
         )
         return
-    for r in out:
-        state = "written" if r.written else "unchanged"
+    for done in out:
+        state = "written" if done.written else "unchanged"
         click.echo(
-            f"{cfg.relative(r.path)}: {r.pins} pins with hashes, {state} ({r.resolver}, {r.seconds:.1f} s)"
+            f"{cfg.relative(done.path)}: {done.pins} pins with hashes, {state} "
+            f"({done.resolver}, {done.seconds:.1f} s)"
         )
-        for c in r.changes:
+        for c in done.changes:
             if c.old is None:
                 click.echo(f"  + {c.name} {c.new}")
             elif c.new is None:

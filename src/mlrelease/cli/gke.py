@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import config_option, json_option
+
+if TYPE_CHECKING:
+    from mlrelease.config import Config
+    from mlrelease.deploy.release import DeployRelease
 
 target_option = click.option(
     "--target",
@@ -50,10 +54,10 @@ def load_release(
     metrics: Path | None,
     version: str | None,
     image_ref: str | None = None,
-) -> Any:
+) -> tuple[Config, DeployRelease]:
     from mlrelease import config as cfgmod
+    from mlrelease.artifacts.metrics import MetricsReport
     from mlrelease.deploy.release import DeployRelease
-    from mlrelease.evaluate import MetricsReport
     from mlrelease.image.record import ImageRecord
 
     cfg = cfgmod.load(config_path, check_files=False)
