@@ -13,9 +13,11 @@ test: setup lint unit
 
 LINTED := $(wildcard src tests scripts bench examples)
 
+# mypy reads [tool.mypy] in pyproject.toml: src/mlrelease, strict.
 lint: setup
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 unit: setup
 	$(BIN)/pytest $(PYTEST_ARGS)

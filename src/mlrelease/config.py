@@ -362,7 +362,8 @@ class Config:
 def schema() -> dict[str, Any]:
     """The published JSON Schema of ``mlrelease.yaml``."""
     text = resources.files("mlrelease.schema").joinpath("mlrelease.schema.json").read_text("utf-8")
-    return json.loads(text)
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +373,8 @@ def _resolve_ref(node: dict[str, Any]) -> dict[str, Any]:
     target: Any = schema()
     for part in ref.removeprefix("#/").split("/"):
         target = target[part]
-    return target
+    resolved: dict[str, Any] = target
+    return resolved
 
 
 def _fill_defaults(instance: Any, node: dict[str, Any]) -> Any:
@@ -925,7 +927,8 @@ def _model_format(model: Any) -> ModelFormat | None:
     if not isinstance(model, dict):
         return None
     if model.get("format"):
-        return model["format"]
+        given: ModelFormat = model["format"]  # the schema allows only the formats of ModelFormat
+        return given
     artifact = model.get("artifact")
     if isinstance(artifact, str):
         return FORMAT_BY_SUFFIX.get(Path(artifact).suffix.lower())
@@ -982,8 +985,38 @@ def _tol(raw: Any) -> Tolerance | None:
 
 
 def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
-    m = d["model"]
-    model = ModelConfig(
+    # Every optional section and key has a schema default, filled in by _fill_defaults: read
+    # the values as they are, so the schema stays the one place that states a default.
+    return Config(
+        path=path,
+        root=root,
+        model=_model(d["model"], root),
+        notebooks=tuple(d["notebooks"]),
+        requirements=root / d["requirements"],
+        lock=root / d["lock"],
+        validation=_validation(d["validation"], root) if "validation" in d else None,
+        lint=_lint(d["lint"]),
+        gate=_gate(d["gate"]),
+        image=_image(d["image"]),
+        serving=_serving(d["serving"], root),
+        deploy=DeployConfig(gke=_gke(d["deploy"]["gke"]) if d["deploy"].get("gke") else None),
+        monitoring=_monitoring(d["monitoring"]),
+        trust=TrustConfig(
+            outside_paths=frozenset(d["trust"]["outside_paths"]),
+            requirements_options=frozenset(d["trust"]["requirements_options"]),
+        ),
+        raw=d,
+        registry=RegistryConfig(
+            location=d["registry"]["location"]
+            if "://" in d["registry"]["location"]
+            else str(root / d["registry"]["location"])
+        ),
+        watch=WatchConfig(**d["watch"]),
+    )
+
+
+def _model(m: dict[str, Any], root: Path) -> ModelConfig:
+    return ModelConfig(
         name=m["name"],
         task=m["task"],
         artifact=(root / m["artifact"]) if m.get("artifact") else None,
@@ -997,29 +1030,29 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         features=tuple(m["features"]) if m.get("features") else None,
         version=m.get("version"),
     )
-    validation = None
-    if "validation" in d:
-        v = d["validation"]
-        validation = ValidationConfig(
-            data=root / v["data"],
-            reference=(root / v["reference"]) if v.get("reference") else None,
-            golden_rows=v["golden_rows"],
-            slices=tuple(
-                SliceConfig(
-                    name=s["name"],
-                    column=s["column"],
-                    values=tuple(s["values"]) if "values" in s else None,
-                    min=s.get("min"),
-                    max=s.get("max"),
-                    max_regression=_tol(s.get("max_regression")),
-                )
-                for s in v["slices"]
-            ),
-        )
-    # Every optional section and key has a schema default, filled in by _fill_defaults: read
-    # the values as they are, so the schema stays the one place that states a default.
-    lint_d = d["lint"]
-    lint = LintConfig(
+
+
+def _validation(v: dict[str, Any], root: Path) -> ValidationConfig:
+    return ValidationConfig(
+        data=root / v["data"],
+        reference=(root / v["reference"]) if v.get("reference") else None,
+        golden_rows=v["golden_rows"],
+        slices=tuple(
+            SliceConfig(
+                name=s["name"],
+                column=s["column"],
+                values=tuple(s["values"]) if "values" in s else None,
+                min=s.get("min"),
+                max=s.get("max"),
+                max_regression=_tol(s.get("max_regression")),
+            )
+            for s in v["slices"]
+        ),
+    )
+
+
+def _lint(lint_d: dict[str, Any]) -> LintConfig:
+    return LintConfig(
         fail_on=lint_d["fail_on"],
         ignore=tuple(lint_d["ignore"]),
         severity=dict(lint_d["severity"]),
@@ -1027,8 +1060,10 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         cell_timeout_s=lint_d["cell_timeout_s"],
         rtol=lint_d["rtol"],
     )
-    g = d["gate"]
-    gate = GateConfig(
+
+
+def _gate(g: dict[str, Any]) -> GateConfig:
+    return GateConfig(
         metrics={
             name: MetricRule(
                 better=r.get("better"),
@@ -1048,19 +1083,23 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         ),
         bootstrap=BootstrapConfig(**g["bootstrap"]),
     )
-    im = d["image"]
-    image = ImageConfig(
+
+
+def _image(im: dict[str, Any]) -> ImageConfig:
+    return ImageConfig(
         python=im["python"],
         gpu=im["gpu"],
         base=im.get("base"),
         cuda=im.get("cuda"),
         registry=im.get("registry"),
     )
-    s = d["serving"]
+
+
+def _serving(s: dict[str, Any], root: Path) -> ServingConfig:
     out = s["outliers"]
     pred = out.get("prediction")
     log = s["logging"]
-    serving = ServingConfig(
+    return ServingConfig(
         port=s["port"],
         max_batch_rows=s["max_batch_rows"],
         max_body_bytes=s["max_body_bytes"],
@@ -1081,56 +1120,30 @@ def _build(d: dict[str, Any], path: Path, root: Path) -> Config:
         connections=ConnectionsConfig(**s["connections"]),
         classification=ClassificationServing(**s["classification"]),
     )
-    gk = d["deploy"].get("gke")
-    deploy = DeployConfig(
-        gke=GkeConfig(
-            project=gk["project"],
-            location=gk["location"],
-            cluster=gk["cluster"],
-            namespace=gk["namespace"],
-            min_replicas=gk["replicas"]["min"],
-            max_replicas=gk["replicas"].get("max"),
-            target_cpu=gk["target_cpu"],
-            replica_rps=gk["replica_rps"],
-            replica_p99_ms=gk["replica_p99_ms"],
-            baseline_rps=gk.get("baseline_rps"),
-            peak_factor=gk["peak_factor"],
-            cpu=gk["cpu"],
-            memory=gk.get("memory"),
-            service_account=gk.get("service_account"),
-            accelerator=gk["accelerator"],
-            progress_deadline_s=gk["progress_deadline_s"],
-        )
-        if gk
-        else None
+
+
+def _gke(gk: dict[str, Any]) -> GkeConfig:
+    return GkeConfig(
+        project=gk["project"],
+        location=gk["location"],
+        cluster=gk["cluster"],
+        namespace=gk["namespace"],
+        min_replicas=gk["replicas"]["min"],
+        max_replicas=gk["replicas"].get("max"),
+        target_cpu=gk["target_cpu"],
+        replica_rps=gk["replica_rps"],
+        replica_p99_ms=gk["replica_p99_ms"],
+        baseline_rps=gk.get("baseline_rps"),
+        peak_factor=gk["peak_factor"],
+        cpu=gk["cpu"],
+        memory=gk.get("memory"),
+        service_account=gk.get("service_account"),
+        accelerator=gk["accelerator"],
+        progress_deadline_s=gk["progress_deadline_s"],
     )
-    mon = d["monitoring"]
+
+
+def _monitoring(mon: dict[str, Any]) -> MonitoringConfig:
     drift = dict(mon["drift"])
     drift["features"] = {k: FeatureDriftConfig(**v) for k, v in drift["features"].items()}
-    monitoring = MonitoringConfig(drift=DriftConfig(**drift), outliers=OutlierRateConfig(**mon["outliers"]))
-    return Config(
-        path=path,
-        root=root,
-        model=model,
-        notebooks=tuple(d["notebooks"]),
-        requirements=root / d["requirements"],
-        lock=root / d["lock"],
-        validation=validation,
-        lint=lint,
-        gate=gate,
-        image=image,
-        serving=serving,
-        deploy=deploy,
-        monitoring=monitoring,
-        trust=TrustConfig(
-            outside_paths=frozenset(d["trust"]["outside_paths"]),
-            requirements_options=frozenset(d["trust"]["requirements_options"]),
-        ),
-        raw=d,
-        registry=RegistryConfig(
-            location=d["registry"]["location"]
-            if "://" in d["registry"]["location"]
-            else str(root / d["registry"]["location"])
-        ),
-        watch=WatchConfig(**d["watch"]),
-    )
+    return MonitoringConfig(drift=DriftConfig(**drift), outliers=OutlierRateConfig(**mon["outliers"]))

@@ -6,7 +6,12 @@ Exit codes: 1 means a check ran and failed (a verdict), 2 means the input or the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlrelease.findings import Finding
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,9 @@ class FindingsFailed(CheckFailed):
     """A check's findings reach its fail-on severity (exit 1). The findings were already shown
     and annotated by ``mlrelease.findings``; ``message``, when not empty, is one more line."""
 
-    def __init__(self, message: str, *, findings: list | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, findings: Sequence[Finding] | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.findings = list(findings or [])
 

@@ -47,7 +47,7 @@ from mlrelease.artifacts.metrics import (
     ModelInfo,
     SliceMetrics,
 )
-from mlrelease.config import FORMAT_BY_SUFFIX, Config, ModelConfig, SliceConfig
+from mlrelease.config import FORMAT_BY_SUFFIX, Config, ModelConfig, SliceConfig, Task
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError, MlreleaseError, ModelLoadError, Problem, UsageError
 from mlrelease.model import LoadedModel, load_model
@@ -125,7 +125,8 @@ def evaluate(
         if cfg.validation is None:
             raise UsageError("no --data given and mlrelease.yaml has no validation.data")
         data_path = cfg.validation.data
-    if not cfg.model.target:
+    target = cfg.model.target
+    if not target:
         raise UsageError("mlrelease.yaml: model.target is needed to evaluate", hint="name the target column")
     model_cfg = model_config_for(cfg, model_path)
     model = load_model(model_cfg, root=cfg.root)
@@ -143,8 +144,70 @@ def evaluate(
     timings["read_data_s"] = time.perf_counter() - t
 
     task = cfg.model.task
-    target = cfg.model.target
     X = frame[features]
+    y = _target_values(frame, target, task, data_path)
+
+    t = time.perf_counter()
+    predicted = _predict_all(model, X, task, data_path)
+    timings["predict_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scores = _score(task, y, predicted, frame, slices)
+    timings["metrics_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    cost, noise, measurement = measure_cost(model, X, latency_samples, budget_s=latency_budget_s)
+    cost["peak_memory_bytes"] = float(predicted.peak_bytes)
+    if model.path is not None and model.path.is_file():
+        cost["model_size_bytes"] = float(model.path.stat().st_size)
+    timings["cost_s"] = time.perf_counter() - t
+
+    id_column = cfg.model.id_column
+    row_ids = (
+        frame[id_column].to_numpy() if id_column and id_column in frame.columns else np.arange(len(frame))
+    )
+    predictions = _predictions_frame(row_ids, y, predicted, scores.slice_masks)
+    pred, proba, classes = predicted.values, predicted.proba, predicted.classes
+    golden = golden_sample(
+        X, row_ids, pred, cfg.validation.golden_rows if cfg.validation else 200, proba=proba, classes=classes
+    )
+
+    sig = infer_signature(reference if reference is not None else frame, features, target=target, task=task)
+    if np.issubdtype(np.asarray(pred).dtype, np.number):
+        sig = with_predictions(sig, pred)
+
+    report = MetricsReport(
+        model=_model_info(cfg, model_cfg, model),
+        data=DataInfo(path=cfg.relative(data_path.resolve()), sha256=sha256_file(data_path), rows=len(frame)),
+        task=task,
+        target=target,
+        metrics=_clean(scores.quality),
+        cost=_clean(cost),
+        slices=scores.slices,
+        noise={k: round(v, 4) for k, v in noise.items()},
+        measurement=measurement,
+        classes=[_plain(c) for c in scores.labels] if scores.labels is not None else None,
+        confusion_matrix=scores.matrix,
+        libraries=_libraries(),
+        machine={"platform": platform.platform(), "processor": platform.machine(), "cpus": _cpus()},
+        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    timings["total_s"] = time.perf_counter() - t0
+    return Evaluation(report=report, predictions=predictions, golden=golden, signature=sig, timings=timings)
+
+
+def _model_info(cfg: Config, model_cfg: ModelConfig, model: LoadedModel) -> ModelInfo:
+    return ModelInfo(
+        name=cfg.model.name,
+        version=model_cfg.version or _git_revision(cfg.root),
+        sha256=model.sha256,
+        format=model.format,
+        path=cfg.relative(model.path) if model.path else model_cfg.entrypoint,
+    )
+
+
+def _target_values(frame: pd.DataFrame, target: str, task: Task, data_path: Path) -> np.ndarray:
+    """The target column; refused when a value is missing, or when a regression's is not a number."""
     y = frame[target].to_numpy()
     if pd.isna(y).any():
         rows = np.flatnonzero(pd.isna(y))[:5].tolist()
@@ -157,8 +220,19 @@ def evaluate(
             f"{data_path}: the target column '{target}' holds text, but a regression needs numbers ({shown})",
             hint="fix those values, or set model.task: classification if the target is a label",
         )
+    return y
 
-    t = time.perf_counter()
+
+@dataclass
+class _Predicted:
+    values: np.ndarray
+    proba: np.ndarray | None  # rows x classes, only with the labels to name its columns
+    classes: list[Any] | None
+    peak_bytes: int  # the traced peak of memory while predicting
+
+
+def _predict_all(model: LoadedModel, X: pd.DataFrame, task: Task, data_path: Path) -> _Predicted:
+    """Predictions with the peak memory they took, and a classifier's probabilities."""
     tracemalloc.start()
     try:
         pred = _predict(model, X, data_path)
@@ -170,9 +244,23 @@ def evaluate(
     if proba is not None and (classes is None or len(classes) != proba.shape[1]):
         classes = None
         proba = None  # probabilities without labels cannot be scored
-    timings["predict_s"] = time.perf_counter() - t
+    return _Predicted(pred, proba, classes, peak)
 
-    t = time.perf_counter()
+
+@dataclass
+class _Scores:
+    quality: dict[str, float]
+    slice_masks: dict[str, np.ndarray]
+    slices: dict[str, SliceMetrics]
+    labels: list[Any] | None  # a classifier's labels, the confusion matrix's order
+    matrix: list[list[int]] | None
+
+
+def _score(
+    task: Task, y: np.ndarray, predicted: _Predicted, frame: pd.DataFrame, slices: tuple[SliceConfig, ...]
+) -> _Scores:
+    """The quality metrics overall and on each slice, and a classifier's confusion matrix."""
+    pred, proba, classes = predicted.values, predicted.proba, predicted.classes
     quality = metricdefs.quality_metrics(task, y, pred, proba, classes)
     slice_masks = {s.name: slice_mask(frame, s) for s in slices}
     slice_metrics = {
@@ -193,58 +281,20 @@ def evaluate(
     if task == "classification":
         labels = classes or sorted(set(np.unique(y).tolist()) | set(np.unique(pred).tolist()), key=str)
         matrix = metricdefs.confusion(y, pred, labels)
-    timings["metrics_s"] = time.perf_counter() - t
+    return _Scores(quality, slice_masks, slice_metrics, labels, matrix)
 
-    t = time.perf_counter()
-    cost, noise, measurement = measure_cost(model, X, latency_samples, budget_s=latency_budget_s)
-    cost["peak_memory_bytes"] = float(peak)
-    if model.path is not None and model.path.is_file():
-        cost["model_size_bytes"] = float(model.path.stat().st_size)
-    timings["cost_s"] = time.perf_counter() - t
 
-    row_ids = (
-        frame[cfg.model.id_column].to_numpy()
-        if cfg.model.id_column and cfg.model.id_column in frame.columns
-        else np.arange(len(frame))
-    )
-    predictions = pd.DataFrame({"row_id": row_ids, "prediction": pred, "target": y})
-    if proba is not None and classes is not None:
-        for i, c in enumerate(classes):
-            predictions[f"{PROBA_PREFIX}{c}"] = proba[:, i]
+def _predictions_frame(
+    row_ids: np.ndarray, y: np.ndarray, predicted: _Predicted, slice_masks: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """predictions.parquet: row id, prediction, target, each class's probability, each slice's mask."""
+    predictions = pd.DataFrame({"row_id": row_ids, "prediction": predicted.values, "target": y})
+    if predicted.proba is not None and predicted.classes is not None:
+        for i, c in enumerate(predicted.classes):
+            predictions[f"{PROBA_PREFIX}{c}"] = predicted.proba[:, i]
     for name, mask in slice_masks.items():
         predictions[f"{SLICE_PREFIX}{name}"] = mask
-    golden = golden_sample(
-        X, row_ids, pred, cfg.validation.golden_rows if cfg.validation else 200, proba=proba, classes=classes
-    )
-
-    sig = infer_signature(reference if reference is not None else frame, features, target=target, task=task)
-    if np.issubdtype(np.asarray(pred).dtype, np.number):
-        sig = with_predictions(sig, pred)
-
-    report = MetricsReport(
-        model=ModelInfo(
-            name=cfg.model.name,
-            version=model_cfg.version or _git_revision(cfg.root),
-            sha256=model.sha256,
-            format=model.format,
-            path=cfg.relative(model.path) if model.path else model_cfg.entrypoint,
-        ),
-        data=DataInfo(path=cfg.relative(data_path.resolve()), sha256=sha256_file(data_path), rows=len(frame)),
-        task=task,
-        target=target,
-        metrics=_clean(quality),
-        cost=_clean(cost),
-        slices=slice_metrics,
-        noise={k: round(v, 4) for k, v in noise.items()},
-        measurement=measurement,
-        classes=[_plain(c) for c in labels] if labels is not None else None,
-        confusion_matrix=matrix,
-        libraries=_libraries(),
-        machine={"platform": platform.platform(), "processor": platform.machine(), "cpus": _cpus()},
-        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    timings["total_s"] = time.perf_counter() - t0
-    return Evaluation(report=report, predictions=predictions, golden=golden, signature=sig, timings=timings)
+    return predictions
 
 
 def _predict(model: LoadedModel, X: pd.DataFrame, data_path: Path) -> np.ndarray:
@@ -415,7 +465,7 @@ def measure_cost(
                 times[taken] = time.perf_counter_ns() - start
                 cpu[taken] = time.process_time_ns() - start_cpu
                 taken += 1
-        runs = []
+        runs: list[int] = []
         budget = time.perf_counter() + 2.0
         while len(runs) < 3 and (not runs or time.perf_counter() < budget):
             start = time.perf_counter_ns()

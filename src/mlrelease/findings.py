@@ -115,7 +115,7 @@ _JSON_KEYS = frozenset(
 
 
 def counts(findings: Iterable[Finding], severities: Sequence[Severity] = SEVERITIES) -> dict[str, int]:
-    out = dict.fromkeys(severities, 0)
+    out: dict[str, int] = dict.fromkeys(severities, 0)
     for f in findings:
         out[f.severity] = out.get(f.severity, 0) + 1
     return out

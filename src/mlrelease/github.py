@@ -248,7 +248,7 @@ class CommentClient:
                 raise GitHubAPIError(message)
         return None
 
-    def upsert_comment(self, repo: str, number: int, body: str, marker: str) -> tuple[str, object]:
+    def upsert_comment(self, repo: str, number: int, body: str, marker: str) -> tuple[str, str | None]:
         """Update the comment holding ``marker`` in place, or create it: ("updated"|"created", url)."""
         found = self.find_comment(repo, number, marker)
         if found is not None:
@@ -259,7 +259,8 @@ class CommentClient:
             url = f"{self.api_url}/repos/{repo}/issues/{number}/comments"
             answer, _ = self._call("POST", url, {"body": body})
             action = "created"
-        return action, answer.get("html_url") if isinstance(answer, dict) else None
+        html_url = answer.get("html_url") if isinstance(answer, dict) else None
+        return action, html_url if isinstance(html_url, str) else None
 
 
 def _next_link(header: str) -> str | None:

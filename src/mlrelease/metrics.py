@@ -139,7 +139,8 @@ def classification_metrics(
 def confusion(y: np.ndarray, pred: np.ndarray, labels: list[Any]) -> list[list[int]]:
     from sklearn.metrics import confusion_matrix
 
-    return confusion_matrix(y, pred, labels=labels).tolist()
+    matrix: list[list[int]] = confusion_matrix(y, pred, labels=labels).tolist()
+    return matrix
 
 
 def quality_metrics(

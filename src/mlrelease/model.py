@@ -239,7 +239,8 @@ class OnnxModel:
 
     def _run(self, frame: pd.DataFrame) -> list[Any]:
         try:
-            return self.session.run(None, self._feed(frame))
+            outputs: list[Any] = self.session.run(None, self._feed(frame))
+            return outputs
         except Exception as exc:  # onnxruntime's errors carry the node and the shapes
             raise DataError(f"the ONNX model rejected the input: {exc}") from None
 
@@ -314,6 +315,7 @@ def load_entrypoint(spec: str, root: Path) -> Any:
 def load_model(cfg: ModelConfig, *, root: Path | None = None) -> LoadedModel:
     """Load the model that ``cfg`` names. ``root`` resolves a relative entrypoint path
     (the config's folder; the current directory when not given)."""
+    features: list[str] | None
     if cfg.entrypoint and cfg.artifact is None:
         estimator = load_entrypoint(cfg.entrypoint, root or Path.cwd())
         features = list(cfg.features) if cfg.features else _feature_names(estimator)
@@ -350,7 +352,7 @@ def load_model(cfg: ModelConfig, *, root: Path | None = None) -> LoadedModel:
     if not callable(getattr(estimator, "predict", None)):
         raise ModelLoadError(f"{path}: the loaded {type(estimator).__name__} has no predict method")
     if cfg.features:
-        features: list[str] | None = list(cfg.features)
+        features = list(cfg.features)
     elif isinstance(estimator, OnnxModel):
         features = estimator.features
     else:

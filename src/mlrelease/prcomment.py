@@ -369,14 +369,14 @@ def render(reports: Reports) -> str:
         lines += ["## ❌ mlrelease: BLOCKED", "", "Blocked by: " + "; ".join(_cell(b) for b in blocked) + "."]
     else:
         lines += ["## ✅ mlrelease: PASSED", "", "Every check that ran passed."]
-    for section, report in (
-        (_gate_section, reports.gate),
-        (_lint_section, reports.lint),
-        (_lock_section, reports.locks),
-        (_image_section, reports.image),
-    ):
-        if report is not None:
-            lines += ["", *section(report)]  # type: ignore[operator]
+    if reports.gate is not None:
+        lines += ["", *_gate_section(reports.gate)]
+    if reports.lint is not None:
+        lines += ["", *_lint_section(reports.lint)]
+    if reports.locks is not None:
+        lines += ["", *_lock_section(reports.locks)]
+    if reports.image is not None:
+        lines += ["", *_image_section(reports.image)]
     if reports.links:
         links = " · ".join(f"[{_cell(title)}]({url})" for title, url in reports.links.items())
         lines += ["", "---", f"Details: {links}"]

@@ -8,9 +8,10 @@ and, when the data holds the target, whether the label was right (``correct``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from mlrelease.model import LoadedModel, load_model
 if TYPE_CHECKING:
     from rich.table import Table
 
+R = TypeVar("R")
 PROBA_PREFIX = "proba:"  # the same column names as predictions.parquet
 CORRECT = "correct"
 MAX_PROBA_SHOWN = 4  # the table shows each class's probability up to this many classes, else the top one
@@ -103,7 +105,7 @@ def predict_file(cfg: Config, data: Path) -> PredictionResult:
     )
 
 
-def _call(method: Any, frame: pd.DataFrame, data: Path) -> np.ndarray:
+def _call(method: Callable[[pd.DataFrame], R], frame: pd.DataFrame, data: Path) -> R:
     try:
         return method(frame)
     except (ValueError, TypeError, KeyError) as exc:
@@ -186,19 +188,20 @@ def table(result: PredictionResult, rows: int) -> Table:
             table.add_column("p(prediction)", justify="right")
     if result.has_target:
         table.add_column("right" if result.task == "classification" else "error", justify="right")
+    target = result.target if result.has_target else None
     for _, row in frame.head(rows).iterrows():
         cells = [_fmt(row[c]) for c in shown]
-        if result.has_target:
-            cells.append(_fmt(row[result.target]))
+        if target is not None:
+            cells.append(_fmt(row[target]))
         cells.append(_fmt(row["prediction"]))
         if classes:
             probs = [row[f"{PROBA_PREFIX}{c}"] for c in classes]
             cells += [f"{p:.3f}" for p in probs] if each else [f"{max(probs):.3f}"]
-        if result.has_target:
+        if target is not None:
             if result.task == "classification":
                 cells.append("✓" if row[CORRECT] else "✗")
             else:
-                cells.append(_error(row["prediction"], row[result.target]))
+                cells.append(_error(row["prediction"], row[target]))
         table.add_row(*[escape(c) for c in cells])
     return table
 
@@ -213,7 +216,7 @@ def _error(prediction: object, target: object) -> str:
     """The prediction's error: relative to the target, or absolute where the target is 0."""
     if not (_is_number(prediction) and _is_number(target)):
         return ""
-    p, t = float(prediction), float(target)  # type: ignore[arg-type]
+    p, t = float(prediction), float(target)
     if not (np.isfinite(p) and np.isfinite(t)):
         return ""
     if t == 0:
@@ -221,7 +224,7 @@ def _error(prediction: object, target: object) -> str:
     return f"{(p - t) / abs(t):+.1%}"
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float | np.number[Any]]:
     return isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_)
 
 
@@ -229,7 +232,7 @@ def _fmt(value: object) -> str:
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     if isinstance(value, int | np.integer):
-        return f"{value:,}" if abs(value) >= 10000 else str(value)
+        return f"{value:,}" if abs(int(value)) >= 10000 else str(value)
     if isinstance(value, float | np.floating):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(float(value)) >= 1000 else f"{value:.4g}"
     return str(value)

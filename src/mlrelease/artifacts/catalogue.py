@@ -90,7 +90,7 @@ def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return {"type": "array", "items": _type_schema(item, defs)}
     if origin is dict:
         return {"type": "object", "additionalProperties": _type_schema(args[1], defs)}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         name = tp.__name__
         if name not in defs:
             defs[name] = {}  # placeholder against recursion
@@ -268,7 +268,7 @@ def _describe(prop: dict[str, Any]) -> str:
     if "const" in prop:
         return f"`{prop['const']}`"
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if "enum" in prop:
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
     if "anyOf" in prop:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease import __version__
+
+if TYPE_CHECKING:
+    from mlrelease.errors import MlreleaseError
 
 # name -> (module, attribute, one-line help). The help is here so `--help` imports nothing else.
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -74,7 +78,10 @@ class LazyGroup(click.Group):
         if spec is None:
             return None
         module, attr, _ = spec
-        return getattr(importlib.import_module(module), attr)
+        command = getattr(importlib.import_module(module), attr)
+        if not isinstance(command, click.Command):  # COMMANDS names each subcommand's module and attribute
+            raise TypeError(f"{module}.{attr} is not a click command")
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -112,12 +119,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def report_error(exc: object) -> None:
+def report_error(exc: MlreleaseError) -> None:
     """Print a domain error to stderr and, inside GitHub Actions, as annotations."""
     from mlrelease import github
-    from mlrelease.errors import FindingsFailed, MlreleaseError, UnreadableInputs
+    from mlrelease.errors import FindingsFailed, UnreadableInputs
 
-    assert isinstance(exc, MlreleaseError)
     if isinstance(exc, FindingsFailed):  # the findings were shown and annotated already
         if exc.message:
             click.echo(f"error: {exc.render()}", err=True)

@@ -103,7 +103,7 @@ def comment(
     github.mask(token)
     client = github.CommentClient(api_url or env.get("GITHUB_API_URL") or "https://api.github.com", token)
     try:
-        action, url = client.upsert_comment(repo, number, body, MARKER)
+        action, comment_url = client.upsert_comment(repo, number, body, MARKER)
     except github.GitHubAPIError as exc:
         hint = "the workflow posting the comment needs `pull-requests: write`"
         if exc.status == 0:
@@ -111,4 +111,4 @@ def comment(
                 f"posting the comment failed: {exc}", hint=f"the body is in {target}"
             ) from None
         raise UsageError(f"posting the comment failed: {exc}", hint=hint) from None
-    click.echo(f"{action} the comment on {repo}#{number}: {url or ''}".rstrip(": "), err=True)
+    click.echo(f"{action} the comment on {repo}#{number}: {comment_url or ''}".rstrip(": "), err=True)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import json_option
+
+if TYPE_CHECKING:
+    from mlrelease.config import Config
 
 
 @click.group()
@@ -61,7 +65,7 @@ def validate(path: Path | None, as_json: bool) -> None:
         click.echo(f"{cfg.path}: valid (model '{cfg.model.name}', {cfg.model.task})")
 
 
-def _refused_types(cfg) -> list[str]:
+def _refused_types(cfg: Config) -> list[str]:
     """A skops model's types that `predict`, `evaluate` and `serve` would refuse to load."""
     artifact = cfg.model.artifact
     if artifact is None or cfg.model.format not in (None, "skops") or artifact.suffix != ".skops":

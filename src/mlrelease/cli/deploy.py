@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlrelease.cli.options import Decorator, config_option, json_option, registry_option
+from mlrelease.cli.options import FC, config_option, json_option, registry_option
 from mlrelease.cli.release import load_config, model_name, model_option, open_registry
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+    from mlrelease.config import Config
+    from mlrelease.deploy.local import Runtime
+    from mlrelease.deploy.rollout import Deployed
 
 target_option = click.option(
     "--target",
@@ -21,7 +29,7 @@ target_option = click.option(
 )
 
 
-def cluster_target_option(command: str) -> Decorator:
+def cluster_target_option(command: str) -> Callable[[FC], FC]:
     return click.option(
         "--target",
         type=click.Choice(["local", "gke"]),
@@ -94,7 +102,7 @@ state_option = click.option(
 )
 
 
-def _docker(runtime: str):
+def _docker(runtime: Runtime) -> DockerClient | None:
     if runtime != "docker":
         return None
     from mlrelease.cli.image import docker_client
@@ -102,15 +110,19 @@ def _docker(runtime: str):
     return docker_client()
 
 
-def _say(as_json: bool):
-    return lambda line: click.echo(line, err=True) if not as_json else None
+def _say(as_json: bool) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        if not as_json:
+            click.echo(line, err=True)
+
+    return say
 
 
-def _public_port(port: int | None, cfg) -> int:
+def _public_port(port: int | None, cfg: Config | None) -> int:
     return port or (cfg.serving.port if cfg else 8080)
 
 
-def _report(done, as_json: bool) -> None:
+def _report(done: Deployed, as_json: bool) -> None:
     from mlrelease import github
 
     github.set_output("version", f"v{done.version}")
@@ -145,7 +157,7 @@ def _report(done, as_json: bool) -> None:
 def deploy(
     version: str,
     target: str,
-    runtime: str,
+    runtime: Runtime,
     port: int | None,
     state_dir: Path,
     force: bool,
@@ -202,7 +214,7 @@ rollback_runtime_option = click.option(
 def rollback(
     to: str | None,
     target: str,
-    runtime: str | None,
+    runtime: Runtime | None,
     port: int | None,
     state_dir: Path,
     dry_run: bool,

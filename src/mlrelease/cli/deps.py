@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import config_option, fail_on_option, json_option
+
+if TYPE_CHECKING:
+    from mlrelease.config import Config
+    from mlrelease.deps.lock import LockRequest, LockResult, Resolver
 
 
 @click.command()
@@ -70,7 +75,7 @@ def lock(
     index_url: str | None,
     extra_index_urls: tuple[str, ...],
     server: bool | None,
-    resolver: str,
+    resolver: Resolver,
     output: Path | None,
     check: bool,
     as_json: bool,
@@ -84,10 +89,8 @@ def lock(
     from dataclasses import replace
 
     from mlrelease import config as cfgmod
-    from mlrelease import github
     from mlrelease.deps import lock as lockmod
     from mlrelease.deps.requirements import Policy
-    from mlrelease.errors import CheckFailed
 
     cfg = cfgmod.load(config_path)
     specs = variants or ("default",)
@@ -109,76 +112,87 @@ def lock(
         index_url=index_url or lockmod.PYPI,
         extra_index_urls=extra_index_urls,
         server=True if server is None else server,
-        resolver=resolver,  # type: ignore[arg-type]
+        resolver=resolver,
         policy=Policy.of(cfg),
     )
     requests = [
         replace(base, variant=lockmod.Variant.parse(spec, cuda=cfg.image.cuda))
         for spec in dict.fromkeys(specs)
     ]
-
     if check:
-        results = [lockmod.check(lockmod.recorded_request(r, given)) for r in requests]
-        github.set_output("lock-files", _workspace_paths(r.path for r in results))
-        github.set_output("changed", "false")
-        if as_json:
-            click.echo(json.dumps({"locks": [r.to_json() for r in results]}, indent=2))
-        else:
-            for r in results:
-                click.echo(f"{cfg.relative(r.path)}: {r.status}: {r.message}")
-                for line in r.diff:
-                    click.echo(f"  {line}")
-        bad = [r for r in results if not r.ok]
-        if bad:
-            github.add_summary(
-                "### Lock check failed\n\n"
-                + "\n".join(f"- `{cfg.relative(r.path)}`: {r.message}" for r in bad)
-                + "\n\n```diff\n"
-                + "\n".join(line for r in bad for line in r.diff)
-                + "\n```"
-            )
-            raise CheckFailed(
-                "lock check failed",
-                problems=[r.problem() for r in bad],
-                hint="run `mlrelease lock` and commit the new lock",
-            )
-        return
+        _check_locks(cfg, requests, given, as_json)
+    else:
+        _write_locks(cfg, requests, as_json)
+
+
+def _check_locks(cfg: Config, requests: list[LockRequest], given: set[str], as_json: bool) -> None:
+    """``lock --check``: each lock against the inputs it records (bar the ``given`` options),
+    without resolving; exit 1 when one is stale."""
+    from mlrelease import github
+    from mlrelease.deps import lock as lockmod
+    from mlrelease.errors import CheckFailed
+
+    results = [lockmod.check(lockmod.recorded_request(r, given)) for r in requests]
+    github.set_output("lock-files", _workspace_paths(r.path for r in results))
+    github.set_output("changed", "false")
+    if as_json:
+        click.echo(json.dumps({"locks": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            click.echo(f"{cfg.relative(r.path)}: {r.status}: {r.message}")
+            for line in r.diff:
+                click.echo(f"  {line}")
+    bad = [r for r in results if not r.ok]
+    if bad:
+        github.add_summary(
+            "### Lock check failed\n\n"
+            + "\n".join(f"- `{cfg.relative(r.path)}`: {r.message}" for r in bad)
+            + "\n\n```diff\n"
+            + "\n".join(line for r in bad for line in r.diff)
+            + "\n```"
+        )
+        raise CheckFailed(
+            "lock check failed",
+            problems=[r.problem() for r in bad],
+            hint="run `mlrelease lock` and commit the new lock",
+        )
+
+
+def _write_locks(cfg: Config, requests: list[LockRequest], as_json: bool) -> None:
+    """Resolve and write each lock, then say what changed."""
+    from mlrelease import github
+    from mlrelease.deps import lock as lockmod
 
     out = [lockmod.lock(r) for r in requests]
     github.set_output("lock-files", _workspace_paths(r.path for r in out))
     github.set_output("changed", "true" if any(r.written for r in out) else "false")
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "locks": [
-                        {
-                            "path": str(r.path),
-                            "resolver": r.resolver,
-                            "seconds": round(r.seconds, 3),
-                            "pins": r.pins,
-                            "written": r.written,
-                            "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in r.changes],
-                        }
-                        for r in out
-                    ]
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps({"locks": [_lock_json(r) for r in out]}, indent=2))
         return
-    for r in out:
-        state = "written" if r.written else "unchanged"
+    for done in out:
+        state = "written" if done.written else "unchanged"
         click.echo(
-            f"{cfg.relative(r.path)}: {r.pins} pins with hashes, {state} ({r.resolver}, {r.seconds:.1f} s)"
+            f"{cfg.relative(done.path)}: {done.pins} pins with hashes, {state} "
+            f"({done.resolver}, {done.seconds:.1f} s)"
         )
-        for c in r.changes:
+        for c in done.changes:
             if c.old is None:
                 click.echo(f"  + {c.name} {c.new}")
             elif c.new is None:
                 click.echo(f"  - {c.name} {c.old}")
             else:
                 click.echo(f"  ~ {c.name} {c.old} -> {c.new}")
+
+
+def _lock_json(r: LockResult) -> dict[str, object]:
+    return {
+        "path": str(r.path),
+        "resolver": r.resolver,
+        "seconds": round(r.seconds, 3),
+        "pins": r.pins,
+        "written": r.written,
+        "changes": [{"name": c.name, "old": c.old, "new": c.new} for c in r.changes],
+    }
 
 
 @click.group()

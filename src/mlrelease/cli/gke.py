@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from mlrelease.deploy.gke.rollout import Cluster, DeployOutcome
     from mlrelease.registry import Event
 
+if TYPE_CHECKING:
+    from mlrelease.config import Config
+    from mlrelease.deploy.release import DeployRelease
+
 target_option = click.option(
     "--target",
     type=click.Choice(["gke"]),
@@ -80,10 +84,10 @@ def load_release(
     metrics: Path | None,
     version: str | None,
     image_ref: str | None = None,
-) -> Any:
+) -> tuple[Config, DeployRelease]:
     from mlrelease import config as cfgmod
+    from mlrelease.artifacts.metrics import MetricsReport
     from mlrelease.deploy.release import DeployRelease
-    from mlrelease.evaluate import MetricsReport
     from mlrelease.image.record import ImageRecord
 
     cfg = cfgmod.load(config_path, check_files=False)

@@ -7,14 +7,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import IMAGE_JSON, config_option, evaluation_option, image_json_option, json_option
 
+if TYPE_CHECKING:
+    from docker import DockerClient
 
-def docker_client() -> Any:
+    from mlrelease.image.build import EngineEvent
+    from mlrelease.image.verify import ImageTestResult
+
+
+def docker_client() -> DockerClient:
     """The engine's client, made here at the edge; exit 3 when no engine answers."""
     import docker
 
@@ -32,7 +38,7 @@ def docker_client() -> Any:
 
 
 @contextmanager
-def progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
+def progress(title: str) -> Iterator[Callable[[EngineEvent], None]]:
     """An event sink: a live status line on a TTY, plain lines on stderr otherwise."""
     if sys.stderr.isatty():
         from mlrelease import terminal
@@ -40,7 +46,7 @@ def progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
         console = terminal.console(stderr=True)
         with console.status(title) as status:
 
-            def show(event: dict[str, Any]) -> None:
+            def show(event: EngineEvent) -> None:
                 text = str(event.get("stream") or event.get("status") or "").strip()
                 if text.startswith("Step ") or event.get("status"):
                     status.update(f"{title}: {text[:100]}")
@@ -48,7 +54,7 @@ def progress(title: str) -> Iterator[Callable[[dict[str, Any]], None]]:
             yield show
     else:
 
-        def show(event: dict[str, Any]) -> None:
+        def show(event: EngineEvent) -> None:
             if event.get("progressDetail"):  # per-layer byte counts: noise in a log
                 return
             text = str(event.get("stream") or "").rstrip()
@@ -201,8 +207,12 @@ def test_image(
         golden = evaluation / "golden.parquet"
     if not golden.is_file():
         raise UsageError(f"{golden}: no such file", hint="run `mlrelease evaluate -o DIR` first")
-    record = None if image_ref else ImageRecord.read(image_json)
-    reference = image_ref or record.reference
+    record: ImageRecord | None = None
+    if image_ref:
+        reference = image_ref
+    else:
+        record = ImageRecord.read(image_json)
+        reference = record.reference
     lock = read_lock(lock_for(cfg, gpu or (record.gpu if record else cfg.image.gpu)))
     client = docker_client()
     result = run_image_test(
@@ -238,7 +248,7 @@ def test_image(
     )
 
 
-def _failure_summary(result: Any) -> str:
+def _failure_summary(result: ImageTestResult) -> str:
     parts = []
     if result.row_diffs:
         rows = len({str(d.row_id) for d in result.row_diffs})
@@ -251,7 +261,7 @@ def _failure_summary(result: Any) -> str:
     return ", ".join(parts)
 
 
-def _render_test(result: Any) -> None:
+def _render_test(result: ImageTestResult) -> None:
     say = click.echo
     say(
         f"{result.reference}: healthy after {result.seconds_to_healthy:.1f}s, "
@@ -274,8 +284,8 @@ def _render_test(result: Any) -> None:
             )
     if result.package_diffs:
         say(f"packages: {len(result.package_diffs)} differ from the lock")
-        for diff in result.package_diffs:
-            say(f"  {diff.name:<32} locked {diff.locked or '-':<16} installed {diff.installed or '-'}")
+        for pkg in result.package_diffs:
+            say(f"  {pkg.name:<32} locked {pkg.locked or '-':<16} installed {pkg.installed or '-'}")
     else:
         say(f"packages: the image holds exactly the {result.packages - 1} locked packages (+ mlrelease)")
     if result.gpu is not None:

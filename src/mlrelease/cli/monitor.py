@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import json_option
+
+if TYPE_CHECKING:
+    from google.cloud.logging import Client as LoggingClient
 
 PATH = click.Path(path_type=Path)
 
@@ -122,7 +126,7 @@ def monitor(
         ctx.exit(1)
 
 
-def _logging_client(project: str, endpoint: str | None):
+def _logging_client(project: str, endpoint: str | None) -> LoggingClient:
     """The Cloud Logging client (HTTP/JSON transport), made here and handed to the domain."""
     from mlrelease.errors import EnvironmentUnavailable
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 IMAGE_JSON = "image.json"
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# What click.option decorates: a command callback (click's own bound for its decorators).
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 config_option = click.option(
     "--config",
@@ -31,7 +32,7 @@ config_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print only JSON, for machines.")
 
 
-def output_dir_option(what: str) -> Decorator:
+def output_dir_option(what: str) -> Callable[[FC], FC]:
     """``-o/--output DIR`` (required), passed as ``out_dir``: the folder a step writes ``what`` into."""
     return click.option(
         "--output",
@@ -43,7 +44,7 @@ def output_dir_option(what: str) -> Decorator:
     )
 
 
-def fail_on_option(choices: Sequence[str], default: str | None, help: str) -> Decorator:
+def fail_on_option(choices: Sequence[str], default: str | None, help: str) -> Callable[[FC], FC]:
     """``--fail-on SEVERITY``: the lowest severity that makes a check exit 1."""
     return click.option(
         "--fail-on",
@@ -56,7 +57,7 @@ def fail_on_option(choices: Sequence[str], default: str | None, help: str) -> De
     )
 
 
-def _path_option(flag: str, envvar: str, *, folder: bool, help: str) -> Decorator:
+def _path_option(flag: str, envvar: str, *, folder: bool, help: str) -> Callable[[FC], FC]:
     return click.option(
         flag,
         type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path),
@@ -67,12 +68,12 @@ def _path_option(flag: str, envvar: str, *, folder: bool, help: str) -> Decorato
     )
 
 
-def data_option(help: str) -> Decorator:
+def data_option(help: str) -> Callable[[FC], FC]:
     """``--data FILE``: a CSV or Parquet file to run the model on."""
     return _path_option("--data", "MLRELEASE_DATA", folder=False, help=help)
 
 
-def evaluation_option(help: str) -> Decorator:
+def evaluation_option(help: str) -> Callable[[FC], FC]:
     """``--evaluation DIR``: the folder `mlrelease evaluate -o` wrote."""
     return _path_option("--evaluation", "MLRELEASE_EVALUATION", folder=True, help=help)
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import config_option, json_option
+
+if TYPE_CHECKING:
+    from mlrelease.serve.runner import SmokeResult
 
 
 @click.command()
@@ -58,10 +62,7 @@ def serve(
     runner.raise_on_failures(result)
 
 
-def render_smoke(result: object) -> None:
-    from mlrelease.serve.runner import SmokeResult
-
-    assert isinstance(result, SmokeResult)
+def render_smoke(result: SmokeResult) -> None:
     click.echo(f"server ready in {result.ready_s:.2f} s on 127.0.0.1:{result.port}")
     for ex in result.exchanges:
         answer = ex["answer"]

@@ -159,7 +159,8 @@ class LocalTarget:
         import docker.errors
 
         try:
-            return self.docker.containers.get(inst.container).status == "running"
+            status: str = self.docker.containers.get(inst.container).status
+            return status == "running"
         except docker.errors.DockerException:
             return False
 

@@ -14,9 +14,9 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from mlrelease.artifacts.metrics import MetricsReport
 from mlrelease.config import Config
 from mlrelease.errors import UsageError
-from mlrelease.evaluate import MetricsReport
 from mlrelease.image.record import ImageRecord
 from mlrelease.registry.record import Release
 

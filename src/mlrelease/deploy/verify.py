@@ -34,7 +34,7 @@ def check_version(port: int, release: Release) -> dict[str, object]:
     status, _, body = request(port, "GET", "/version", timeout=10)
     if status != 200:
         raise CheckFailed(f"GET /version on port {port} answered {status}")
-    info = json.loads(body)
+    info: dict[str, object] = json.loads(body)
     wrong = [
         f"{key} is {info.get(key)!r}, not {want!r}"
         for key, want in (

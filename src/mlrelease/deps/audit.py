@@ -283,7 +283,7 @@ def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path:
     out: list[Finding] = []
     used_tops = {u.module for u in third_party}
     for dist, line in runtime.lines.items():
-        where = {"file": rel(line.file), "line": line.line}
+        file, lineno = rel(line.file), line.line
         uses_of = [u for u in third_party if names.provides(dist, u.module)]
         if _dev_only(dist):
             out.append(
@@ -293,7 +293,8 @@ def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path:
                     f"{dist} is a development tool, not something the served model needs",
                     package=dist,
                     hint=f"move it to {rel(dev_path)}",
-                    **where,
+                    file=file,
+                    line=lineno,
                 )
             )
             continue
@@ -307,7 +308,8 @@ def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path:
                     "the cells that use it feed no other cell), not by the model at run time",
                     package=dist,
                     hint=f"move it to {rel(dev_path)}",
-                    **where,
+                    file=file,
+                    line=lineno,
                 )
             )
             continue
@@ -323,7 +325,8 @@ def _misplaced_or_unused(cfg: Config, scan: _Scan, runtime: _Declared, dev_path:
                     f"({len(notebooks)} notebooks, {len(py_files)} Python files, the model file)",
                     package=dist,
                     hint="remove it, or say in a comment what loads it",
-                    **where,
+                    file=file,
+                    line=lineno,
                 )
             )
     return out

@@ -93,7 +93,7 @@ def explain(output: str, *, request: LockRequest, inputs: Sequence[InputLine]) -
             )
         return UsageError(f"cannot lock: the resolver failed\n{text}")
 
-    problems: list[Problem] = []
+    problems = []
     for package in dict.fromkeys(mentioned):
         wants = [line for line in inputs if line.name == package]
         for line in wants:

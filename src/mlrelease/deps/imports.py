@@ -69,9 +69,9 @@ def _visit(tree: ast.AST) -> _Cell:
         elif isinstance(node, ast.ImportFrom):
             if node.level or not node.module:
                 continue  # relative: the handoff's own code
-            bound = tuple(a.asname or a.name for a in node.names if a.name != "*")
-            cell.imports.append((node.module, node.lineno, id(node) in optional_nodes, bound))
-            cell.stores.update(bound)
+            names = tuple(a.asname or a.name for a in node.names if a.name != "*")
+            cell.imports.append((node.module, node.lineno, id(node) in optional_nodes, names))
+            cell.stores.update(names)
         elif isinstance(node, ast.Name):
             (cell.loads if isinstance(node.ctx, ast.Load) else cell.stores).add(node.id)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):

@@ -548,7 +548,7 @@ def recorded_request(request: LockRequest, given: set[str]) -> LockRequest:
         request = replace(request, platform=next((v for k, v in rec if k == "platform"), request.platform))
     # Indexes that requirements.in gave are recorded with "(from file:line)": they come from the
     # file again, not from the command line.
-    rec = [(k, v) for k, v in rec if " (from " not in v]
+    rec = [[k, v] for k, v in rec if " (from " not in v]
     if "index_url" not in given:
         request = replace(request, index_url=next((v for k, v in rec if k == "index-url"), request.index_url))
     if "extra_index_urls" not in given:

@@ -55,7 +55,7 @@ def canonical(name: str) -> str:
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, content) per logical line: continuations joined, comments removed."""
-    start, parts = 0, []
+    start, parts = 0, list[str]()
     for number, raw in enumerate(text.splitlines(), 1):
         line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
         if not parts:

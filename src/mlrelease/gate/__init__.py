@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ from mlrelease.artifacts.metrics import (
     SLICE_PREFIX,
     MetricsReport,
 )
-from mlrelease.config import Direction, GateConfig, MetricRule, SliceConfig, Tolerance
+from mlrelease.config import BootstrapConfig, Direction, GateConfig, MetricRule, SliceConfig, Tolerance
 from mlrelease.errors import ConfigError, DataError, Problem, UsageError
 from mlrelease.findings import Finding, Location
 from mlrelease.gate.bootstrap import (
@@ -123,8 +124,8 @@ class GateResult:
         return [c for c in self.checks if c.verdict == "fail"]
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        return json_safe(data)
+        data: dict[str, Any] = json_safe(dataclasses.asdict(self))
+        return data
 
     def write(self, path: Path) -> None:
         write_json(path, self.to_dict())
@@ -243,8 +244,16 @@ class _Pairing:
     rows: dict[str, int] = field(default_factory=dict)
 
 
+class _Resampling(TypedDict):
+    """The bootstrap settings every paired interval takes."""
+
+    resamples: int
+    confidence: float
+    seed: int
+
+
 def _pair(
-    candidate: Side, baseline: Side, slices: tuple[SliceConfig, ...], boot: Any, want: bool
+    candidate: Side, baseline: Side, slices: tuple[SliceConfig, ...], boot: BootstrapConfig, want: bool
 ) -> _Pairing:
     c, b = candidate.predictions, baseline.predictions
     if c is None or b is None:
@@ -277,7 +286,7 @@ def _pair(
         y = c["target"].to_numpy()[mask]
         pb = b["prediction"].to_numpy()[mask]
         pc = c["prediction"].to_numpy()[mask]
-        kwargs = {"resamples": boot.resamples, "confidence": boot.confidence, "seed": boot.seed}
+        kwargs: _Resampling = {"resamples": boot.resamples, "confidence": boot.confidence, "seed": boot.seed}
         if task == "regression":
             out.intervals[scope] = paired_regression(y, pb, pc, **kwargs)
         else:
@@ -289,7 +298,7 @@ def _pair(
                 y, pb, pc, baseline_loss=losses[0], candidate_loss=losses[1], classes=classes, **kwargs
             )
             column = f"{PROBA_PREFIX}{classes[1]}" if classes and len(classes) == 2 else None
-            if column and column in c.columns and column in b.columns:
+            if classes and column and column in c.columns and column in b.columns:
                 out.intervals[scope].update(
                     paired_roc_auc(
                         y == classes[1],
@@ -562,11 +571,58 @@ def decide(
     cand = candidate.report
     base = baseline.report if baseline else None
     notes: list[str] = []
-    if base is not None and base.task != cand.task:
+    different_data = _different_data(candidate, baseline, allow_different_data)
+    if base is None:
+        notes.append(
+            "No baseline given: only the absolute rules (min/max) are checked; "
+            "every max_regression rule and every trade-off is skipped."
+        )
+    relative_rules = any(r.max_regression is not None for r in gate_cfg.metrics.values())
+    guarded = tuple((s, s.max_regression) for s in slices if s.max_regression is not None)
+    pairing = _Pairing(False, "")
+    if baseline is not None:
+        pairing = _pair(candidate, baseline, slices, gate_cfg.bootstrap, relative_rules or bool(guarded))
+        notes.append(pairing.reason[0].upper() + pairing.reason[1:] + ".")
+    if different_data:
+        notes.insert(
+            0,
+            "Different data, allowed by --allow-different-data: the baseline was evaluated on "
+            f"{base.data.path if base else '?'} and the candidate on {cand.data.path}; the verdict "
+            "compares point estimates on different rows and says less than a paired comparison.",
+        )
+    overall_iv = pairing.intervals.get(OVERALL, {})
+    widened, applied = _trade_offs(gate_cfg, cand, base, overall_iv)
+    checks = _metric_checks(gate_cfg, widened, cand, base, pairing, notes)
+    checks += _slice_checks(gate_cfg, guarded, cand, base, pairing, notes)
+    reported = [
+        _check(name, OVERALL, MetricRule(), None, cand, base, overall_iv.get(name), "", [], None)
+        for name in [*cand.metrics, *cand.cost]
+        if name not in gate_cfg.metrics
+    ]
+    return GateResult(
+        verdict="fail" if any(c.verdict == "fail" for c in checks) else "pass",
+        headline=_headline(checks, cand, base, different_data),
+        checks=checks,
+        notes=notes,
+        trade_offs=applied,
+        paired=pairing.paired,
+        candidate=_side_info(candidate),
+        baseline=_side_info(baseline) if baseline else None,
+        reported=reported,
+        different_data=different_data,
+    )
+
+
+def _different_data(candidate: Side, baseline: Side | None, allow_different_data: bool) -> bool:
+    """Whether the sides were evaluated on different data. Refuses a baseline of another task,
+    and different data unless ``allow_different_data``."""
+    if baseline is None:
+        return False
+    cand, base = candidate.report, baseline.report
+    if base.task != cand.task:
         raise UsageError(f"the candidate is a {cand.task} model but the baseline is a {base.task} model")
-    different_data = base is not None and base.data.sha256 != cand.data.sha256
-    if different_data and not allow_different_data:
-        assert baseline is not None and base is not None
+    different = base.data.sha256 != cand.data.sha256
+    if different and not allow_different_data:
         raise UsageError(
             "the candidate and the baseline were evaluated on different data, so their metrics "
             "cannot be compared",
@@ -586,28 +642,20 @@ def decide(
             "(`mlrelease evaluate --model <baseline model> -o <folder>`), or pass "
             "--allow-different-data to compare them anyway as point estimates",
         )
-    if base is None:
-        notes.append(
-            "No baseline given: only the absolute rules (min/max) are checked; "
-            "every max_regression rule and every trade-off is skipped."
-        )
-    relative_rules = any(r.max_regression is not None for r in gate_cfg.metrics.values())
-    guarded = tuple(s for s in slices if s.max_regression is not None)
-    pairing = _Pairing(False, "")
-    if baseline is not None:
-        pairing = _pair(candidate, baseline, slices, gate_cfg.bootstrap, relative_rules or bool(guarded))
-        notes.append(pairing.reason[0].upper() + pairing.reason[1:] + ".")
-    if different_data:
-        notes.insert(
-            0,
-            "Different data, allowed by --allow-different-data: the baseline was evaluated on "
-            f"{base.data.path if base else '?'} and the candidate on {cand.data.path}; the verdict "
-            "compares point estimates on different rows and says less than a paired comparison.",
-        )
-    overall_iv = pairing.intervals.get(OVERALL, {})
-    widened, applied = _trade_offs(gate_cfg, cand, base, overall_iv)
+    return different
 
-    checks: list[Check] = []
+
+def _metric_checks(
+    gate_cfg: GateConfig,
+    widened: Mapping[str, tuple[Tolerance, str]],
+    cand: MetricsReport,
+    base: MetricsReport | None,
+    pairing: _Pairing,
+    notes: list[str],
+) -> list[Check]:
+    """One check per gated metric on the whole validation set, with trade-offs applied."""
+    overall_iv = pairing.intervals.get(OVERALL, {})
+    checks = []
     for name, rule in gate_cfg.metrics.items():
         tol, note = widened.get(name, (rule.max_regression, ""))
         checks.append(
@@ -624,7 +672,20 @@ def decide(
                 pairing.rows.get(OVERALL),
             )
         )
-    for s in guarded:
+    return checks
+
+
+def _slice_checks(
+    gate_cfg: GateConfig,
+    guarded: tuple[tuple[SliceConfig, Tolerance], ...],
+    cand: MetricsReport,
+    base: MetricsReport | None,
+    pairing: _Pairing,
+    notes: list[str],
+) -> list[Check]:
+    """Each gated metric on each slice with a max_regression; a slice missing from a side fails."""
+    checks = []
+    for s, slice_tol in guarded:
         if s.name not in cand.slices or (base is not None and s.name not in base.slices):
             where = "candidate" if s.name not in cand.slices else "baseline"
             checks.append(
@@ -636,7 +697,7 @@ def decide(
                     None,
                     None,
                     None,
-                    f"≤ {_tol_text(s.max_regression)} worse",
+                    f"≤ {_tol_text(slice_tol)} worse",
                     "fail",
                     f"slice '{s.name}' is missing from the {where}'s metrics",
                 )
@@ -655,7 +716,7 @@ def decide(
                     name,
                     s.name,
                     slice_rule,
-                    s.max_regression,
+                    slice_tol,
                     cand,
                     base,
                     ivs.get(name),
@@ -664,13 +725,13 @@ def decide(
                     pairing.rows.get(s.name),
                 )
             )
-    reported = []
-    for name in [*cand.metrics, *cand.cost]:
-        if name in gate_cfg.metrics:
-            continue
-        rule = MetricRule()
-        reported.append(_check(name, OVERALL, rule, None, cand, base, overall_iv.get(name), "", [], None))
+    return checks
 
+
+def _headline(
+    checks: list[Check], cand: MetricsReport, base: MetricsReport | None, different_data: bool
+) -> str:
+    """The verdict in one line: what blocks (the first three failures), or how many checks passed."""
     failed = [c for c in checks if c.verdict == "fail"]
     noisy = [c for c in checks if c.verdict == "noise"]
     gated = [c for c in checks if c.verdict in ("pass", "fail", "noise")]
@@ -684,22 +745,9 @@ def decide(
             for c in failed[:3]
         )
         more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
-        headline = f"FAIL: {len(failed)} of {len(gated)} checks block {who} against {against}: {names}{more}"
-    else:
-        extra = f", {len(noisy)} beyond the margin but within noise" if noisy else ""
-        headline = f"PASS: {who} passes all {len(gated)} checks against {against}{extra}"
-    return GateResult(
-        verdict="fail" if failed else "pass",
-        headline=headline,
-        checks=checks,
-        notes=notes,
-        trade_offs=applied,
-        paired=pairing.paired,
-        candidate=_side_info(candidate),
-        baseline=_side_info(baseline) if baseline else None,
-        reported=reported,
-        different_data=different_data,
-    )
+        return f"FAIL: {len(failed)} of {len(gated)} checks block {who} against {against}: {names}{more}"
+    extra = f", {len(noisy)} beyond the margin but within noise" if noisy else ""
+    return f"PASS: {who} passes all {len(gated)} checks against {against}{extra}"
 
 
 def _side_info(side: Side) -> dict[str, Any]:

@@ -195,7 +195,7 @@ def paired_classification(
     codes_c = yi * k + np.array([index[v] for v in np.asarray(candidate).tolist()])
     parts = [_onehot(codes_b, k * k), _onehot(codes_c, k * k)]
     with_loss = baseline_loss is not None and candidate_loss is not None
-    if with_loss:
+    if baseline_loss is not None and candidate_loss is not None:
         parts.append(np.column_stack([baseline_loss, candidate_loss]))
     columns = np.hstack(parts)
     named = {index[label]: label for label in classes or []}
@@ -261,4 +261,5 @@ def per_row_log_loss(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> np
     p = np.clip(proba, eps, 1 - eps)
     p = p / p.sum(axis=1, keepdims=True)
     picked = np.where(cols >= 0, p[np.arange(len(cols)), np.maximum(cols, 0)], eps)
-    return -np.log(picked)
+    loss: np.ndarray = -np.log(picked)
+    return loss

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,9 @@ from mlrelease.errors import CheckFailed, EnvironmentUnavailable
 from mlrelease.image.context import BuildPlan, assemble
 from mlrelease.image.dockerfile import APP, USER_ID, VENV
 from mlrelease.image.record import ImageRecord
+
+# One decoded progress event of the engine's JSON stream (build or push): stream, status, aux, error...
+EngineEvent = Mapping[str, object]
 
 # Walks the installed environment and the app inside the image: path -> sha256 (links by target).
 _MANIFEST = f"""
@@ -45,7 +48,7 @@ def ping(client: Any) -> None:
 
 
 def stream_build(
-    client: Any, ctx: Path, build: BuildPlan, *, nocache: bool, on_event: Callable[[dict[str, Any]], None]
+    client: Any, ctx: Path, build: BuildPlan, *, nocache: bool, on_event: Callable[[EngineEvent], None]
 ) -> str:
     """Run the build, passing each decoded progress event on; return the image id."""
     image_id = None
@@ -94,7 +97,8 @@ def content_manifest(client: Any, reference: str) -> dict[str, str]:
         stdout=True,
         stderr=False,
     )
-    return json.loads(output)
+    manifest: dict[str, str] = json.loads(output)  # the script prints one JSON object of strings
+    return manifest
 
 
 def manifest_digest(manifest: dict[str, str]) -> str:
@@ -108,7 +112,7 @@ def build_image(
     wheel_cache: Path | None = None,
     mlrelease_wheel: Path | None = None,
     nocache: bool = False,
-    on_event: Callable[[dict[str, Any]], None] = lambda event: None,
+    on_event: Callable[[EngineEvent], None] = lambda event: None,
 ) -> ImageRecord:
     """Assemble the context, build, and describe the image (``image.json`` is the caller's to write)."""
     ping(client)

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlrelease import github
 from mlrelease.errors import CheckFailed, UsageError
+from mlrelease.image.build import EngineEvent
 from mlrelease.image.record import ImageRecord
 
 USERNAME_ENV = "MLRELEASE_REGISTRY_USERNAME"
@@ -68,7 +69,7 @@ def push_image(
     registry: str | None,
     *,
     env: Mapping[str, str] | None = None,
-    on_event: Callable[[dict[str, Any]], None] = lambda event: None,
+    on_event: Callable[[EngineEvent], None] = lambda event: None,
 ) -> ImageRecord:
     """Tag, push, and return the record with the pushed reference and the manifest digest."""
     target = target_for(record, registry)

@@ -232,7 +232,7 @@ def load_golden(path: Path) -> Golden:
         raise DataError(f"{path}: golden file has no rows")
     proba_columns = [c for c in frame.columns if str(c).startswith(GOLDEN_PROBA)]
     inputs = frame.drop(columns=[GOLDEN_ID, GOLDEN_PREDICTION, *proba_columns])
-    records = [{k: _cell(v) for k, v in row.items()} for row in inputs.to_dict(orient="records")]
+    records = [{str(k): _cell(v) for k, v in row.items()} for row in inputs.to_dict(orient="records")]
     return Golden(
         records,
         frame[GOLDEN_PREDICTION].reset_index(drop=True),
@@ -287,9 +287,9 @@ def compare_predictions(
         for i in np.flatnonzero(~close):
             diffs.append(RowDiff(row_ids.iloc[i], float(exp[i]), float(arr[i])))
     else:
-        for i, (e, g) in enumerate(zip(expected.tolist(), values, strict=True)):
+        for row, (e, g) in enumerate(zip(expected.tolist(), values, strict=True)):
             if e != g and str(e) != str(g):
-                diffs.append(RowDiff(row_ids.iloc[i], e, g))
+                diffs.append(RowDiff(row_ids.iloc[row], e, g))
     return diffs, max_abs
 
 

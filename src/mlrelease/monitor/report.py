@@ -12,8 +12,9 @@ import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def read(path: Path) -> dict[str, Any]:
     import jsonschema
 
     try:
-        data = json.loads(Path(path).read_text("utf-8"))
+        data: dict[str, Any] = json.loads(Path(path).read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read drift.json: {exc}") from None
     schema = json.loads(schema_path().read_text("utf-8"))
@@ -83,7 +84,7 @@ def publish(result: DriftReport, out_dir: Path | None) -> None:
         github.set_output("json", str(out_dir / "drift.json"))
     for c in result.overall.columns:
         if c.verdict in ("warn", "alert"):
-            level = "error" if c.verdict == "alert" else "warning"
+            level: Literal["error", "warning"] = "error" if c.verdict == "alert" else "warning"
             github.annotate(level, f"{c.name}: {c.reason}", title=f"monitor: {c.name} drifted")
     if result.outliers and result.outliers.verdict in ("warn", "alert"):
         level = "error" if result.outliers.verdict == "alert" else "warning"
@@ -237,7 +238,7 @@ def _e(v: Any) -> str:
     return html.escape("" if v is None else str(v))
 
 
-def _table(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
+def _table(header: list[str], rows: Sequence[tuple[str, list[str]]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
         f'<tr class="{cls}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" for cls, cells in rows
@@ -386,7 +387,7 @@ def render_html(result: DriftReport) -> str:
         o = result.outliers
         parts.append(f"<h2>Outliers</h2><p>{_e(o.reason)}</p>")
         if o.worst:
-            rows = [
+            worst = [
                 (
                     "",
                     [
@@ -399,7 +400,7 @@ def render_html(result: DriftReport) -> str:
                 )
                 for w in o.worst
             ]
-            parts.append(_table(["row", "time", "flags", "prediction", "input"], rows))
+            parts.append(_table(["row", "time", "flags", "prediction", "input"], worst))
     if result.quality:
         parts.append(
             "<h2>Quality</h2><p>" + _e(", ".join(f"{k} {v:.4g}" for k, v in result.quality.items())) + "</p>"

@@ -60,7 +60,8 @@ class SortedColumn:
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, v.size - 1)
         frac = pos - lo
-        return v[lo] + (v[hi] - v[lo]) * frac
+        out: np.ndarray = v[lo] + (v[hi] - v[lo]) * frac
+        return out
 
     def spread(self) -> float:
         """The reference's standard deviation (ddof=0), the unit of the relative Wasserstein."""
@@ -93,7 +94,8 @@ def ks_pvalue(d: float, n1: int, n2: int) -> tuple[float, float, str]:
     if method == "exact":
         # scipy's own exact routine, so the p-value is scipy's to the last bit; it depends on
         # (n1, n2, d) alone, so no sample is passed or sorted again.
-        from scipy.stats._stats_py import _attempt_exact_2kssamp
+        # private to scipy, so scipy-stubs does not declare it
+        from scipy.stats._stats_py import _attempt_exact_2kssamp  # type: ignore[attr-defined]
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

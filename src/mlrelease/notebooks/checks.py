@@ -13,8 +13,9 @@ import io
 import json
 import re
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from mlrelease.notebooks.rules import Hit
 from mlrelease.notebooks.source import CodeCell, Notebook
@@ -739,7 +740,7 @@ def secrets(nb: Notebook) -> Iterator[Hit]:
                 yield Hit("NB601", cell.index, n, f"{kind} in the code ({shown})")
         if cell.tree is not None:
             for node in ast.walk(cell.tree):
-                for name, value in _named_literals(node):
+                for name, value, line in _named_literals(node):
                     if (
                         _SECRET_NAME.search(name)
                         and _credible(value)
@@ -748,7 +749,7 @@ def secrets(nb: Notebook) -> Iterator[Hit]:
                         yield Hit(
                             "NB601",
                             cell.index,
-                            node.lineno,
+                            line,
                             f"'{name}' is set to a literal ({_redact(value)})",
                         )
         for out in cell.outputs:
@@ -756,7 +757,8 @@ def secrets(nb: Notebook) -> Iterator[Hit]:
                 yield Hit("NB602", cell.index, None, f"{kind} in the stored output ({shown})")
 
 
-def _named_literals(node: ast.AST) -> Iterator[tuple[str, str]]:
+def _named_literals(node: ast.AST) -> Iterator[tuple[str, str, int]]:
+    """(name, string literal, line) of each name or key set to a string literal in ``node``."""
     if (
         isinstance(node, ast.Assign)
         and isinstance(node.value, ast.Constant)
@@ -764,24 +766,24 @@ def _named_literals(node: ast.AST) -> Iterator[tuple[str, str]]:
     ):
         for t in node.targets:
             if isinstance(t, ast.Name):
-                yield t.id, node.value.value
+                yield t.id, node.value.value, node.lineno
             elif (
                 isinstance(t, ast.Subscript)
                 and isinstance(t.slice, ast.Constant)
                 and isinstance(t.slice.value, str)
             ):
-                yield t.slice.value, node.value.value  # os.environ["API_KEY"] = "..."
+                yield t.slice.value, node.value.value, node.lineno  # os.environ["API_KEY"] = "..."
     elif isinstance(node, ast.Call):
         for k in node.keywords:
             if k.arg and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str):
-                yield k.arg, k.value.value
+                yield k.arg, k.value.value, node.lineno
 
 
 def _credible(value: str) -> bool:
     return len(value) >= 8 and " " not in value and not _PLACEHOLDER.match(value)
 
 
-def _output_text(out: dict) -> str:
+def _output_text(out: Mapping[str, Any]) -> str:
     parts = []
     if "text" in out:
         parts.append(out["text"] if isinstance(out["text"], str) else "".join(out["text"]))

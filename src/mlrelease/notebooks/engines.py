@@ -93,7 +93,7 @@ def run_engines(notebooks: list[Notebook]) -> dict[int, list[Hit]]:
             f.write_text(s.text, encoding="utf-8")
             files.append(f)
         index = {f.name: i for i, f in enumerate(files)}
-        found = [
+        found: list[tuple[int | None, int, str, str, str | None]] = [
             (index.get(Path(name).name), row, rule, message, ident)
             for name, row, rule, message, ident in _ruff(tmp)
         ]
@@ -102,11 +102,11 @@ def run_engines(notebooks: list[Notebook]) -> dict[int, list[Hit]]:
             if rule_id == "NB302" and not _module_level_assignment(notebooks[i], s, row, ident):
                 continue
             found.append((i, row, rule_id, message, ident))
-    for i, row, rule_id, message, ident in found:
-        if i is None:
+    for which, row, rule_id, message, ident in found:
+        if which is None:
             continue
-        cell, line = scripts[i].locate(row)
-        hits[i].append(Hit(rule_id, cell, line, message, ident))
+        cell, line = scripts[which].locate(row)
+        hits[which].append(Hit(rule_id, cell, line, message, ident))
     return hits
 
 

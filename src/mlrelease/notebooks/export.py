@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,7 +144,7 @@ def _indent(text: str) -> str:
     return text[: len(text) - len(text.lstrip())]
 
 
-def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]], names: set[str]) -> _Cleaned | str:
+def _clean_cell(cell: CodeCell, unused_defs: Set[tuple[int, str | None]], names: set[str]) -> _Cleaned | str:
     """The cell as script lines, or the reason the whole cell goes."""
     first = cell.magics[0] if cell.magics and cell.magics[0].kind == "cell-magic" else None
     if first is not None and first.name not in PYTHON_BODY_MAGICS:
@@ -153,8 +154,8 @@ def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]], names:
     out: dict[int, str | None] = {}  # line -> replacement (None: dropped)
     modules: set[str] = set()
     not_exported: list[str] = []
-    for line in checks.commented_out_lines(cell):
-        out[line] = None
+    for number in checks.commented_out_lines(cell):
+        out[number] = None
     tail = ""
     for m in cell.magics:
         indent = _indent(original[m.line - 1])
@@ -177,12 +178,14 @@ def _clean_cell(cell: CodeCell, unused_defs: set[tuple[int, str | None]], names:
     assert cell.tree is not None
     statements = cell.tree.body
     magic_lines = {m.line for m in cell.magics}
-    for stmt in statements:
-        span = range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1)
+    for statement in statements:
+        span = range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)
         if set(span) & magic_lines:
             continue
-        shown_only = _no_effect(stmt) and not _shares_a_line(stmt, statements)
-        unused = _removable_definition(stmt) and (cell.index, getattr(stmt, "name", None)) in unused_defs
+        shown_only = _no_effect(statement) and not _shares_a_line(statement, statements)
+        unused = (
+            _removable_definition(statement) and (cell.index, getattr(statement, "name", None)) in unused_defs
+        )
         if shown_only or unused:
             out.update(dict.fromkeys(span))
     text: list[str] = []

@@ -110,7 +110,7 @@ def _allowed(rule_id: str, cfg: LintConfig) -> Severity | None:
     if any(rule_id == ig or (ig and rule_id.startswith(ig)) for ig in (i.upper() for i in cfg.ignore)):
         return None
     sev = cfg.severity.get(rule_id, RULES[rule_id].severity)
-    return None if sev == "off" else sev  # type: ignore[return-value]
+    return None if sev == "off" else sev
 
 
 def lint_paths(

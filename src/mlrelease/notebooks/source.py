@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbformat import NotebookNode
 
 from mlrelease.errors import UsageError
 
@@ -32,17 +33,18 @@ def _quiet() -> Iterator[None]:
     """nbformat warns on stderr about cells without an id (nbformat 4.5 made ids required, and
     notebooks saved by older tools lack them); the ids play no part in linting or running a
     notebook, so the warning is noise in a CI log."""
-    from nbformat.validator import MissingIDFieldWarning
+    from nbformat.warnings import MissingIDFieldWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MissingIDFieldWarning)
         yield
 
 
-def reads(text: str) -> Any:
+def reads(text: str) -> NotebookNode:
     """``nbformat.reads(text, as_version=4)`` without the missing-id warning."""
     with _quiet():
-        return nbformat.reads(text, as_version=4)
+        notebook: NotebookNode = nbformat.reads(text, as_version=4)  # nbformat's reads is untyped
+        return notebook
 
 
 # cell magics whose body is ordinary Python, run in the notebook's namespace

@@ -12,6 +12,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlrelease.registry.record import Event, RegistryError, Release
 
@@ -69,12 +70,12 @@ class Index:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Index:
+    def from_json(cls, data: dict[str, Any]) -> Index:
         return cls(
-            latest=int(data["latest"]),  # type: ignore[arg-type]
-            bad={int(v) for v in data["bad"]},  # type: ignore[union-attr]
-            deployed={str(k): int(v) for k, v in data["deployed"].items()},  # type: ignore[union-attr]
-            events=int(data["events"]),  # type: ignore[arg-type]
+            latest=int(data["latest"]),
+            bad={int(v) for v in data["bad"]},
+            deployed={str(k): int(v) for k, v in data["deployed"].items()},
+            events=int(data["events"]),
         )
 
 

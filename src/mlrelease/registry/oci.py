@@ -37,7 +37,7 @@ import secrets
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlrelease.registry.base import (
     EVENT_MEDIA_TYPE,
@@ -48,6 +48,9 @@ from mlrelease.registry.base import (
     check_artifact,
 )
 from mlrelease.registry.record import Event, RegistryError, Release, now
+
+if TYPE_CHECKING:
+    from requests import Response
 
 CLAIM_STALE_S = 20.0  # CLAIM_COMMIT_S plus 10 s for clocks that disagree
 CLAIM_COMMIT_S = 10.0
@@ -93,12 +96,12 @@ class OciBackend(Backend):
         name = self._repo(model) + (f"@{ref}" if ref and ref.startswith("sha256:") else f":{ref or 'latest'}")
         return oras.container.Container(name)
 
-    def _request(self, method: str, url: str, **kw: Any) -> Any:
+    def _request(self, method: str, url: str, **kw: Any) -> Response:
         import requests
 
         kw["headers"] = {**self._auth, **kw.get("headers", {})}
         try:
-            response = self.client.do_request(url, method, **kw)
+            response: Response = self.client.do_request(url, method, **kw)  # oras is untyped
         except (requests.RequestException, ValueError) as exc:
             raise RegistryError(
                 f"{self.location}: {method} {url} failed: {exc}",
@@ -156,7 +159,8 @@ class OciBackend(Backend):
             return None
         if r.status_code != 200:
             raise RegistryError(f"{self.location}: reading {model}:{ref} failed ({r.status_code})")
-        return r.json()
+        manifest: dict[str, Any] = r.json()
+        return manifest
 
     def _get_blob(self, model: str, digest: str) -> bytes | None:
         r = self._request("GET", self._url(model, "blobs", digest))

@@ -173,7 +173,8 @@ def _loads(raw: bytes, source: str) -> Any:
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(SCHEMA_FILE.read_text("utf-8"))
+    loaded: dict[str, Any] = json.loads(SCHEMA_FILE.read_text("utf-8"))
+    return loaded
 
 
 @cache

@@ -68,7 +68,13 @@ def draft_release(
     env: Mapping[str, str] | None = None,
 ) -> tuple[Release, dict[str, Path]]:
     """The release draft (version assigned by the backend) and the files it carries."""
-    from mlrelease.evaluate import GOLDEN_FILE, METRICS_FILE, PREDICTIONS_FILE, SIGNATURE_FILE, MetricsReport
+    from mlrelease.artifacts.metrics import (
+        GOLDEN_FILE,
+        METRICS_FILE,
+        PREDICTIONS_FILE,
+        SIGNATURE_FILE,
+        MetricsReport,
+    )
     from mlrelease.gate import GateResult
     from mlrelease.image.record import ImageRecord
 

@@ -321,7 +321,7 @@ def diff(manifests: list[Manifest], old_dir: Path) -> str:
         raise UsageError(
             f"{old_dir}: no such folder", hint="render the earlier release with --output-dir first"
         )
-    out = []
+    out: list[str] = []
     for m in manifests:
         old_path = old_dir / m.filename
         old = old_path.read_text("utf-8", "replace") if old_path.exists() else ""

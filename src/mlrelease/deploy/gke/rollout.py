@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import urllib3
 
@@ -103,7 +103,8 @@ class Cluster:
             raise EnvironmentUnavailable(
                 f"{what}: cannot reach the API server: {exc}", hint=_hint(None)
             ) from None
-        return json.loads(resp.data or b"{}")
+        answer: dict[str, Any] = json.loads(resp.data or b"{}")
+        return answer
 
     def apply(self, body: dict[str, Any]) -> dict[str, Any]:
         kind, meta = body["kind"], body["metadata"]
@@ -139,7 +140,9 @@ class Cluster:
             raise EnvironmentUnavailable(
                 f"read Deployment/{name}: cannot reach the API server: {exc}", hint=_hint(None)
             ) from None
-        return json.loads(resp.data)
+        # with _preload_content=False the client returns the raw urllib3 response, not the model it names
+        deployment: dict[str, Any] = json.loads(cast("urllib3.BaseHTTPResponse", resp).data)
+        return deployment
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:
@@ -167,7 +170,8 @@ class Cluster:
 
     def _raw(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> bytes:
         try:
-            return fn(*args, **kw, _preload_content=False).data
+            data: bytes = fn(*args, **kw, _preload_content=False).data
+            return data
         except self.k8s.ApiException as exc:
             raise ClusterError(
                 f"{what}: the API server answered {exc.status} {exc.reason}", hint=_hint(exc.status)
@@ -198,6 +202,7 @@ class Cluster:
         return [e for e in found if e.get("involvedObject", {}).get("name") == name]
 
     def log_tail(self, namespace: str, pod: str, container: str) -> list[str]:
+        missing: tuple[type[BaseException], ...] = (self.k8s.ApiException, *UNREACHABLE)
         try:
             resp = self.core.read_namespaced_pod_log(
                 pod,
@@ -207,9 +212,12 @@ class Cluster:
                 previous=True,
                 _preload_content=False,
             )
-        except (self.k8s.ApiException, *UNREACHABLE):
+        except missing:
             return []  # no previous container yet, or logs not served: the events still tell
-        return resp.data.decode("utf-8", "replace").splitlines()[-LOG_LINES:]
+        # with _preload_content=False the client returns the raw urllib3 response, not the str it names
+        return (
+            cast("urllib3.BaseHTTPResponse", resp).data.decode("utf-8", "replace").splitlines()[-LOG_LINES:]
+        )
 
 
 def _status_message(exc: Any) -> str:
@@ -258,7 +266,8 @@ def rollout_state(dep: dict[str, Any], generation: int) -> tuple[bool | None, st
 def _progressing_reason(status: dict[str, Any]) -> str | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Progressing":
-            return cond.get("reason")
+            reason: str | None = cond.get("reason")
+            return reason
     return None
 
 
