@@ -8,20 +8,19 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, fail_on_option, json_option
+from mlrelease.cli.options import (
+    config_option,
+    extra_index_urls_option,
+    fail_on_option,
+    json_option,
+    lock_mode_option,
+    variants_option,
+)
 
 
 @click.command()
 @config_option
-@click.option(
-    "--variant",
-    "variants",
-    multiple=True,
-    metavar="NAME[=INDEX_URL]",
-    help="Lock a variant beside the default lock: 'cpu' and 'gpu' add PyTorch's CPU or CUDA index "
-    "(CUDA from image.cuda) and write requirements-cpu.txt / requirements-gpu.txt; NAME=URL gives "
-    "any variant its own index. Repeat for several locks in one run. Default: the plain lock.",
-)
+@variants_option
 @click.option(
     "--python", default=None, help="Python of the image. Default: image.python from mlrelease.yaml."
 )
@@ -31,12 +30,7 @@ from mlrelease.cli.options import config_option, fail_on_option, json_option
     help="Platform to resolve for, as uv names it. Default: x86_64-manylinux_2_28 (linux x86_64).",
 )
 @click.option("--index-url", default=None, help="Main package index. Default: https://pypi.org/simple.")
-@click.option(
-    "--extra-index-url",
-    "extra_index_urls",
-    multiple=True,
-    help="More indexes (a private one); recorded in the lock's header. Repeatable.",
-)
+@extra_index_urls_option
 @click.option(
     "--server/--no-server",
     default=None,
@@ -61,6 +55,7 @@ from mlrelease.cli.options import config_option, fail_on_option, json_option
     is_flag=True,
     help="Do not resolve: exit 1 with a diff when the lock is stale or was edited by hand.",
 )
+@lock_mode_option
 @json_option
 def lock(
     config_path: str | None,
@@ -73,6 +68,7 @@ def lock(
     resolver: str,
     output: Path | None,
     check: bool,
+    mode: str | None,
     as_json: bool,
 ) -> None:
     """Pin requirements.in into requirements.txt with hashes, for the image's Python and platform.
@@ -89,6 +85,7 @@ def lock(
     from mlrelease.deps.requirements import Policy
     from mlrelease.errors import CheckFailed
 
+    check = check or mode == "check"
     cfg = cfgmod.load(config_path)
     specs = variants or ("default",)
     given = {

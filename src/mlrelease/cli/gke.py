@@ -13,6 +13,8 @@ target_option = click.option(
     "--target",
     type=click.Choice(["gke"]),
     required=True,
+    envvar="MLRELEASE_DEPLOY_TARGET",
+    show_envvar=True,
     help="Where the model runs: gke (Google Kubernetes Engine, any Kubernetes).",
 )
 image_json_option = click.option(
