@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlrelease.dataset import read_table
+from mlrelease.artifacts.tables import GoldenRows
 from mlrelease.errors import CheckFailed, DataError, EnvironmentUnavailable
 from mlrelease.findings import Finding
 from mlrelease.image.dockerfile import USER_ID, VENV
@@ -221,17 +221,8 @@ def read_golden(path: Path) -> tuple[list[dict[str, Any]], pd.Series, pd.Series]
 
 def load_golden(path: Path) -> Golden:
     """The golden rows: inputs, predictions, row ids and any class probabilities."""
-    frame = read_table(path)
-    missing = [c for c in (GOLDEN_ID, GOLDEN_PREDICTION) if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path}: golden file lacks column(s) {', '.join(missing)}",
-            hint="write it with `mlrelease evaluate -o DIR` (DIR/golden.parquet)",
-        )
-    if frame.empty:
-        raise DataError(f"{path}: golden file has no rows")
-    proba_columns = [c for c in frame.columns if str(c).startswith(GOLDEN_PROBA)]
-    inputs = frame.drop(columns=[GOLDEN_ID, GOLDEN_PREDICTION, *proba_columns])
+    golden = GoldenRows.read(path)
+    frame, proba_columns, inputs = golden.frame, golden.proba_columns, golden.inputs
     records = [{k: _cell(v) for k, v in row.items()} for row in inputs.to_dict(orient="records")]
     return Golden(
         records,
