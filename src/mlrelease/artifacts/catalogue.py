@@ -227,6 +227,21 @@ def _golden() -> dict[str, Any]:
     return _table_row(["row_id", "prediction"], inputs=True)
 
 
+def _lock_check() -> dict[str, Any]:
+    from mlrelease.deps.lock import LockCheckReport
+
+    return LockCheckReport.json_schema()
+
+
+def _image_test() -> dict[str, Any]:
+    from mlrelease.image.verify import ImageTestResult
+
+    schema = dataclass_schema(ImageTestResult)
+    schema["properties"]["ok"] = {"type": "boolean"}
+    schema["required"].append("ok")
+    return schema
+
+
 def _request_log_line() -> dict[str, Any]:
     from mlrelease.artifacts.requestlog import json_schema
 
@@ -260,6 +275,16 @@ ARTIFACTS: tuple[Artifact, ...] = (
         "image.json", "build, push", "test-image, deploy, registry", 1,
         "The built image: reference, id, size, labels, content digest; after a push, the "
         "registry digest.", _image,
+    ),
+    Artifact(
+        "lock-check.json", "lock --check --json", "PR comment", 1,
+        "Each lock file checked: fresh, stale, edited, missing or foreign, with the diff of its inputs.",
+        _lock_check,
+    ),
+    Artifact(
+        "image-test.json", "test-image --json", "PR comment", 1,
+        "Whether the image gives the golden predictions with the locked packages: every differing "
+        "row and package, and the GPU check.", _image_test,
     ),
     Artifact(
         "predictions.parquet", "evaluate", "gate", 1,

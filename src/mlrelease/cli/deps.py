@@ -119,7 +119,7 @@ def lock(
         github.set_output("lock-files", _workspace_paths(r.path for r in results))
         github.set_output("changed", "false")
         if as_json:
-            click.echo(json.dumps({"locks": [r.to_json() for r in results]}, indent=2))
+            click.echo(json.dumps(lockmod.LockCheckReport(results).to_json(), indent=2))
         else:
             for r in results:
                 click.echo(f"{cfg.relative(r.path)}: {r.status}: {r.message}")
