@@ -17,7 +17,10 @@ from mlrelease.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 # actions/setup installs mlrelease (install.sh), so it has no command to run yet
-ACTIONS = sorted(a for a in ROOT.glob("actions/*/action.yml") if a.parent.name != "setup")
+ACTIONS = [
+    ROOT / "action.yml",
+    *sorted(a for a in ROOT.glob("actions/*/action.yml") if a.parent.name != "setup"),
+]
 # read by the domain, not by an option: registry credentials (masked as soon as read), the token
 READ_BY_DOMAIN = {"MLRELEASE_REGISTRY_USERNAME", "MLRELEASE_REGISTRY_PASSWORD", "GITHUB_TOKEN"}
 
@@ -27,7 +30,7 @@ def command_steps() -> list[tuple[str, dict[str, object]]]:
     for action in ACTIONS:
         for step in yaml.safe_load(action.read_text())["runs"]["steps"]:
             if step.get("id") != "setup":
-                steps.append((f"{action.parent.name}:{step['id']}", step))
+                steps.append((f"{action.relative_to(ROOT).parent}:{step['id']}", step))
     return steps
 
 

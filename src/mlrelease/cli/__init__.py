@@ -55,6 +55,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "monitor",
         "Find drift, outlier bursts and bad slices in production traffic.",
     ),
+    "pr-check": (
+        "mlrelease.cli.prcheck",
+        "pr_check",
+        "Run every check of a pull request in one step, then the comment's body.",
+    ),
     "comment": (
         "mlrelease.cli.comment",
         "comment",

@@ -45,15 +45,16 @@ config_option = config_option_with("mlrelease.yaml, or the folder that holds it.
 json_option = click.option("--json", "as_json", is_flag=True, help="Print only JSON, for machines.")
 
 
-def output_dir_option(what: str, *, required: bool = True) -> Decorator:
+def output_dir_option(what: str, *, required: bool = True, default: str | None = None) -> Decorator:
     """``-o/--output DIR``, passed as ``out_dir``: the folder a step writes ``what`` into."""
     return click.option(
         "--output",
         "-o",
         "out_dir",
         type=click.Path(file_okay=False, path_type=Path),
-        required=required,
-        default=None,
+        required=required and default is None,
+        default=default,
+        show_default=default is not None,
         envvar="MLRELEASE_OUTPUT_DIR",
         show_envvar=True,
         help=f"Folder for {what}.",
@@ -385,4 +386,31 @@ issue_label_option = env_option(
     default=None,
     help="On an alert, open one GitHub issue with this label, or update the open one"
     " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise).",
+)
+
+pr_checks_option = env_option(
+    "--checks",
+    "checks",
+    envvar="MLRELEASE_PR_CHECKS",
+    type=click.Choice(["lint", "deps", "gate", "image"]),
+    multiple=True,
+    default=("lint", "deps", "gate"),
+    show_default=True,
+    help="The checks to run; repeat it (the variable: space-separated). image needs gate and Docker.",
+)
+pr_fail_on_option = env_option(
+    "--fail-on",
+    "fail_on",
+    envvar="MLRELEASE_PR_FAIL_ON",
+    type=click.Choice(["any", "gate", "never"]),
+    default="any",
+    show_default=True,
+    help="any: exit 1 when any check fails; gate: only when the gate blocks; never: only report.",
+)
+lint_fail_on_option = env_option(
+    "--lint-fail-on",
+    envvar="MLRELEASE_LINT_FAIL_ON",
+    type=click.Choice(["error", "warning", "info", "never"]),
+    default=None,
+    help="Lowest lint severity that counts as a failed lint. Default: lint.fail_on.",
 )
