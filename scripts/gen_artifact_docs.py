@@ -1,4 +1,4 @@
-"""Generate schemas/<artifact>.schema.json and docs/artifacts.md from the artifact catalogue.
+"""Generate schemas/<artifact>.schema.json, its copy in src/mlrelease/schema/, and docs/artifacts.md.
 
 python scripts/gen_artifact_docs.py          # write them
 python scripts/gen_artifact_docs.py --check  # exit 1 when a committed file differs (tests run this)
@@ -20,7 +20,11 @@ from mlrelease.artifacts.catalogue import ARTIFACTS, markdown  # noqa: E402 - af
 
 
 def outputs() -> dict[Path, str]:
-    out = {ROOT / "schemas" / a.schema_file: json.dumps(a.json_schema(), indent=2) + "\n" for a in ARTIFACTS}
+    out = {}
+    for a in ARTIFACTS:  # published in schemas/ and shipped in the package, the same bytes
+        text = json.dumps(a.json_schema(), indent=2) + "\n"
+        out[ROOT / "schemas" / a.schema_file] = text
+        out[ROOT / "src" / "mlrelease" / "schema" / a.schema_file] = text
     out[ROOT / "docs" / "artifacts.md"] = markdown()
     return out
 

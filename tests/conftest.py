@@ -53,6 +53,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# A test's layer follows from the real components it asks for (its fixtures, directly or through
+# another fixture), so its file can live beside the package it tests: `-m "not docker and not act"`
+# selects the fast layers wherever they are.
+LAYER_BY_FIXTURE = {
+    "act": "act",
+    "docker_client": "docker",
+    "base_image": "docker",
+    "registry": "docker",
+    "registry_auth": "docker",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ())) & LAYER_BY_FIXTURE.keys()
+        for marker in sorted({LAYER_BY_FIXTURE[name] for name in used}):
+            item.add_marker(marker)
+
+
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from mlrelease import metrics as metricdefs
 from mlrelease import process
-from mlrelease.artifacts import sha256_file, write_bytes
+from mlrelease.artifacts import sha256_file
 from mlrelease.artifacts.metrics import (
     GOLDEN_FILE,
     METRICS_FILE,
@@ -47,6 +47,7 @@ from mlrelease.artifacts.metrics import (
     ModelInfo,
     SliceMetrics,
 )
+from mlrelease.artifacts.tables import GoldenRows, PredictionsTable
 from mlrelease.config import FORMAT_BY_SUFFIX, Config, ModelConfig, SliceConfig, Task
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError, MlreleaseError, ModelLoadError, Problem, UsageError
@@ -84,8 +85,8 @@ class Evaluation:
             "golden": out_dir / GOLDEN_FILE,
             "signature": out_dir / SIGNATURE_FILE,
         }
-        write_bytes(paths["predictions"], self.predictions.to_parquet(index=False))
-        write_bytes(paths["golden"], self.golden.to_parquet(index=False))
+        PredictionsTable(self.predictions).write(paths["predictions"])
+        GoldenRows(self.golden).write(paths["golden"])
         self.signature.write(paths["signature"])
         self.report.write(paths["metrics"])  # last: its presence means the set is whole
         return paths

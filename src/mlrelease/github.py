@@ -120,64 +120,7 @@ def add_summary(markdown: str, *, env: Mapping[str, str] | None = None) -> None:
         fh.write(markdown.rstrip("\n") + "\n\n")
 
 
-def upsert_issue(
-    title: str,
-    body: str,
-    *,
-    label: str,
-    token: str,
-    repository: str,
-    api_url: str = "https://api.github.com",
-    timeout: float = 30,
-) -> tuple[str, int]:
-    """Open one issue labelled ``label``, or update the open one: never a duplicate.
-
-    Returns ("created" | "updated", issue number). Three REST calls at most: list the open issues
-    with the label, then PATCH the first or POST a new one. HTTP errors raise ``OSError`` with
-    the status and GitHub's message.
-    """
-    import json
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    base = f"{api_url.rstrip('/')}/repos/{repository}"
-    headers = {
-        "Accept": "application/vnd.github+json",
-        "Authorization": f"Bearer {token}",
-        "X-GitHub-Api-Version": "2022-11-28",
-        "User-Agent": "mlrelease",
-    }
-
-    def call(method: str, url: str, data: dict[str, object] | None = None) -> object:
-        raw = json.dumps(data).encode() if data is not None else None
-        req = urllib.request.Request(url, data=raw, method=method, headers=headers)
-        if raw is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace")[:300]
-            raise OSError(f"GitHub API {method} {url}: HTTP {exc.code}: {detail}") from None
-
-    query = urllib.parse.urlencode({"state": "open", "labels": label, "per_page": "100"})
-    found = call("GET", f"{base}/issues?{query}")
-    open_issues = (
-        [i for i in found if isinstance(i, dict) and "pull_request" not in i]
-        if isinstance(found, list)
-        else []
-    )
-    if open_issues:
-        number = int(open_issues[0]["number"])
-        call("PATCH", f"{base}/issues/{number}", {"title": title, "body": body})
-        return "updated", number
-    created = call("POST", f"{base}/issues", {"title": title, "body": body, "labels": [label]})
-    assert isinstance(created, dict)
-    return "created", int(created["number"])
-
-
-# --------------------------------------------------------------------- pull-request comments
+DEFAULT_API_URL = "https://api.github.com"
 
 
 class GitHubAPIError(Exception):
@@ -188,23 +131,35 @@ class GitHubAPIError(Exception):
         self.status = status
 
 
-class CommentClient:
-    """The few REST calls that keep one comment per pull request: list, create, update.
+class GitHubClient:
+    """The few REST calls mlrelease makes: one comment per pull request, one issue per label.
 
-    Plain ``urllib``; the token goes only into the ``Authorization`` header, never into a message,
-    and only to URLs under ``api_url``.
+    Plain ``urllib``. The base URL is ``api_url``, else ``GITHUB_API_URL`` (GitHub Enterprise sets
+    it), else api.github.com. The token goes only into the ``Authorization`` header, never into a
+    message, and only to URLs under the base URL.
     """
 
-    def __init__(self, api_url: str, token: str, *, timeout: float = 30):
-        self.api_url = api_url.rstrip("/")
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str | None = None,
+        timeout: float = 30,
+        env: Mapping[str, str] | None = None,
+    ):
+        environ = os.environ if env is None else env
+        self.api_url = (api_url or environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
         self._token = token
         self.timeout = timeout
 
-    def _call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
+    def call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
+        """One request to ``url`` (under the base URL): the JSON answer and the ``Link`` header."""
         import json
         import urllib.error
         import urllib.request
 
+        if not url.startswith(self.api_url + "/"):
+            raise GitHubAPIError(f"{url} is not on {self.api_url}; the token is not sent there")
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Accept", "application/vnd.github+json")
@@ -236,16 +191,13 @@ class CommentClient:
         """The first comment on ``repo``'s issue/PR ``number`` whose body holds ``marker``."""
         url: str | None = f"{self.api_url}/repos/{repo}/issues/{number}/comments?per_page=100"
         while url:
-            page, link = self._call("GET", url)
+            page, link = self.call("GET", url)
             if not isinstance(page, list):
                 raise GitHubAPIError(f"GET {url}: expected a list of comments")
             for comment in page:
                 if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
                     return comment
             url = _next_link(link)
-            if url is not None and not url.startswith(self.api_url + "/"):
-                message = f"the next page {url} is not on {self.api_url}; the token is not sent there"
-                raise GitHubAPIError(message)
         return None
 
     def upsert_comment(self, repo: str, number: int, body: str, marker: str) -> tuple[str, str | None]:
@@ -253,14 +205,37 @@ class CommentClient:
         found = self.find_comment(repo, number, marker)
         if found is not None:
             url = f"{self.api_url}/repos/{repo}/issues/comments/{found['id']}"
-            answer, _ = self._call("PATCH", url, {"body": body})
+            answer, _ = self.call("PATCH", url, {"body": body})
             action = "updated"
         else:
             url = f"{self.api_url}/repos/{repo}/issues/{number}/comments"
-            answer, _ = self._call("POST", url, {"body": body})
+            answer, _ = self.call("POST", url, {"body": body})
             action = "created"
         html_url = answer.get("html_url") if isinstance(answer, dict) else None
         return action, html_url if isinstance(html_url, str) else None
+
+    def upsert_issue(self, repo: str, title: str, body: str, *, label: str) -> tuple[str, int]:
+        """Open one issue labelled ``label``, or update the open one: never a duplicate.
+
+        Returns ("created" | "updated", issue number). Three calls at most: list the open issues
+        with the label, then PATCH the first or POST a new one.
+        """
+        import urllib.parse
+
+        base = f"{self.api_url}/repos/{repo}"
+        query = urllib.parse.urlencode({"state": "open", "labels": label, "per_page": "100"})
+        found, _ = self.call("GET", f"{base}/issues?{query}")
+        if not isinstance(found, list):
+            raise GitHubAPIError(f"GET {base}/issues: expected a list of issues")
+        open_issues = [i for i in found if isinstance(i, dict) and "pull_request" not in i]
+        if open_issues:
+            number = int(open_issues[0]["number"])
+            self.call("PATCH", f"{base}/issues/{number}", {"title": title, "body": body})
+            return "updated", number
+        created, _ = self.call("POST", f"{base}/issues", {"title": title, "body": body, "labels": [label]})
+        if not isinstance(created, dict) or not isinstance(created.get("number"), int):
+            raise GitHubAPIError(f"POST {base}/issues: the answer holds no issue number")
+        return "created", created["number"]
 
 
 def _next_link(header: str) -> str | None:

@@ -3,20 +3,21 @@
 ``load_reports`` reads the files the steps wrote (gate.json, lint.json, the lock check's JSON and
 the image test's JSON, each optional) into typed rows; ``render`` turns them into the body, whose
 first line is the hidden ``MARKER`` that ``github.upsert_comment`` finds the comment by. The files
-come from a pull request's run, so they are read as data only: a malformed one is an error naming
-the file and the field, and every value reaches the Markdown escaped.
+come from a pull request's run, so they are read as data only, each through its artifact's one
+reader (``mlrelease.artifacts``): a malformed one is an ``ArtifactError`` naming the file and the
+field, and every value reaches the Markdown escaped.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from mlrelease.errors import UsageError
 from mlrelease.gate import change_text
 from mlrelease.gate import fmt as _num
+from mlrelease.gate.bootstrap import Interval
 
 MARKER = "<!-- mlrelease:pr-check -->"
 SEVERITIES = ("error", "warning", "info")
@@ -114,85 +115,37 @@ class Reports:
 # ------------------------------------------------------------------------------------ reading
 
 
-class _Reader:
-    """Typed access to one JSON file, with errors that name the file and the field."""
-
-    def __init__(self, path: Path, what: str):
-        self.path = path
-        try:
-            self.data: Any = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file", hint=f"pass the {what} the step wrote") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UsageError(f"{path}: not a readable JSON file ({exc})", hint=f"pass the {what}") from None
-
-    def fail(self, key: str, expected: str) -> UsageError:
-        return UsageError(f"{self.path}: {key}: expected {expected}")
-
-    def get(
-        self, obj: Any, key: str, kind: type | tuple[type, ...], where: str, *, optional: bool = False
-    ) -> Any:
-        if not isinstance(obj, dict):
-            raise self.fail(where or "(top level)", "an object")
-        value = obj.get(key)
-        if value is None and optional:
-            return None
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.fail(f"{where}{key}", _kind_name(kind))
-        if not isinstance(value, kind):
-            raise self.fail(f"{where}{key}", _kind_name(kind))
-        return value
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
-    names |= {list: "a list", dict: "an object"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-NUMBER = (int, float)
+def _interval_of(interval: Interval | None) -> tuple[float, float, float] | None:
+    return None if interval is None else (interval.low, interval.high, interval.confidence)
 
 
 def read_gate(path: Path) -> Gate:
-    r = _Reader(path, "gate.json `mlrelease gate` wrote")
-    d = r.data
-    verdict = r.get(d, "verdict", str, "")
-    if verdict not in ("pass", "fail"):
-        raise r.fail("verdict", "'pass' or 'fail'")
-    rows = []
-    for i, c in enumerate(r.get(d, "checks", list, "")):
-        at = f"checks[{i}]."
-        metric = r.get(c, "metric", str, at)
-        scope = r.get(c, "scope", str, at)
-        row_verdict = r.get(c, "verdict", str, at)
-        if row_verdict not in ICONS:
-            raise r.fail(f"{at}verdict", f"one of {', '.join(ICONS)}")
-        interval = r.get(c, "interval", dict, at, optional=True)
-        iv = None
-        if interval is not None:
-            keys = ("low", "high", "confidence")
-            iv = tuple(float(r.get(interval, k, NUMBER, f"{at}interval.")) for k in keys)
-        rows.append(
-            GateRow(
-                metric=metric,
-                scope=scope,
-                baseline=r.get(c, "baseline", NUMBER, at, optional=True),
-                candidate=r.get(c, "candidate", NUMBER, at, optional=True),
-                change=r.get(c, "change", NUMBER, at, optional=True),
-                relative_change=r.get(c, "relative_change", NUMBER, at, optional=True),
-                interval=iv,  # type: ignore[arg-type]
-                rule=r.get(c, "rule", str, at),
-                verdict=row_verdict,
-                reason=r.get(c, "reason", str, at),
-            )
-        )
+    """gate.json through its one typed reader (a bad or too-new file is an ArtifactError, exit 2)."""
+    from mlrelease.gate import GateResult
+
+    result = GateResult.read(path)
     return Gate(
-        verdict=verdict,
-        headline=r.get(d, "headline", str, ""),
-        rows=rows,
-        notes=[str(n) for n in r.get(d, "notes", list, "", optional=True) or []],
-        trade_offs=[str(t) for t in r.get(d, "trade_offs", list, "", optional=True) or []],
+        verdict=result.verdict,
+        headline=result.headline,
+        rows=[
+            GateRow(
+                metric=c.metric,
+                scope=c.scope,
+                baseline=c.baseline,
+                candidate=c.candidate,
+                change=c.change,
+                relative_change=c.relative_change,
+                interval=None
+                if c.interval is None
+                else (c.interval.low, c.interval.high, c.interval.confidence),
+                rule=c.rule,
+                verdict=c.verdict,
+                reason=c.reason,
+            )
+            for c in result.checks
+        ],
+        notes=list(result.notes),
+        trade_offs=list(result.trade_offs),
     )
 
 
@@ -221,30 +174,26 @@ def read_lint(path: Path) -> Lint:
 
 
 def read_locks(path: Path) -> list[LockStatus]:
-    r = _Reader(path, "JSON `mlrelease lock --check --json` printed")
-    locks = []
-    for i, lk in enumerate(r.get(r.data, "locks", list, "")):
-        at = f"locks[{i}]."
-        locks.append(
-            LockStatus(
-                path=Path(r.get(lk, "path", str, at)).name,
-                status=r.get(lk, "status", str, at),
-                message=r.get(lk, "message", str, at),
-                diff=[str(line) for line in r.get(lk, "diff", list, at, optional=True) or []],
-            )
-        )
-    return locks
+    """What `lock --check --json` printed, through its one typed reader."""
+    from mlrelease.deps.lock import LockCheckReport
+
+    return [
+        LockStatus(path=lk.path.name, status=lk.status, message=lk.message, diff=list(lk.diff))
+        for lk in LockCheckReport.read(path).locks
+    ]
 
 
 def read_image(path: Path) -> ImageCheck:
-    r = _Reader(path, "JSON `mlrelease test-image --json` printed")
-    d = r.data
+    """What `test-image --json` printed, through its one typed reader."""
+    from mlrelease.image.verify import ImageTestResult
+
+    result = ImageTestResult.read(path)
     return ImageCheck(
-        ok=r.get(d, "ok", bool, ""),
-        reference=r.get(d, "reference", str, ""),
-        rows=r.get(d, "rows", int, ""),
-        rows_differing=len(r.get(d, "row_diffs", list, "", optional=True) or []),
-        packages_differing=len(r.get(d, "package_diffs", list, "", optional=True) or []),
+        ok=result.ok,
+        reference=result.reference,
+        rows=result.rows,
+        rows_differing=len(result.row_diffs),
+        packages_differing=len(result.package_diffs),
     )
 
 

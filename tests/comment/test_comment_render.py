@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from mlrelease.cli import cli
-from mlrelease.errors import UsageError
+from mlrelease.errors import ArtifactError
+from mlrelease.image.verify import ImageTestResult, RowDiff
 from mlrelease.prcomment import MARKER, load_reports, render
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pr-comment"
@@ -65,11 +66,10 @@ def test_a_stale_lock_blocks_and_shows_the_package_that_changed():
 
 def test_the_image_check_is_shown_when_given(tmp_path):
     image = tmp_path / "image-test.json"
-    image.write_text(
-        json.dumps(
-            {"ok": False, "reference": "brno:1", "rows": 64, "row_diffs": [{}, {}], "package_diffs": []}
-        )
-    )
+    ImageTestResult(
+        reference="brno:1", image_id="sha256:" + "a" * 64, rows=64, rtol=1e-7, atol=0.0,
+        seconds_to_healthy=1.5, uid=10001, row_diffs=[RowDiff(7, 1.0, 2.0), RowDiff(9, 3.0, 4.0)],
+    ).write(image)  # fmt: skip
     body = render(load_reports(image=image))
 
     assert "### ❌ Image `brno:1`" in body
@@ -94,19 +94,33 @@ def test_links_to_the_job_summary_close_the_body():
     assert body.rstrip().endswith("Details: [job summary](https://github.com/o/r/actions/runs/7)")
 
 
+GATE_CHECK = json.loads((BLOCKED / "gate.json").read_text())["checks"][0]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"verdict": "maybe"}, "gate.json: verdict: expected 'pass' or 'fail'"),
-        ({"checks": [{"metric": 3}]}, "gate.json: checks[0].metric: expected a string"),
-        ({"checks": "none"}, "gate.json: checks: expected a list"),
+        (
+            {"verdict": "maybe"},
+            "gate.json: not a valid gate.json: verdict: 'maybe' is not one of ['pass', 'fail']",
+        ),
+        (
+            {"checks": [{**GATE_CHECK, "metric": 3}]},
+            "gate.json: not a valid gate.json: checks[0].metric: 3 is not of type 'string'",
+        ),
+        (
+            {"checks": [{"metric": "r2_score"}]},
+            "gate.json: not a valid gate.json: checks[0]: 'scope' is a required property",
+        ),
+        ({"checks": "none"}, "gate.json: not a valid gate.json: checks: 'none' is not of type 'array'"),
     ],
 )
 def test_a_malformed_gate_json_names_the_file_and_the_field(tmp_path, change, expected):
     data = json.loads((BLOCKED / "gate.json").read_text()) | change
     (tmp_path / "gate.json").write_text(json.dumps(data))
-    with pytest.raises(UsageError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ArtifactError) as exc:
         load_reports(gate=tmp_path)
+    assert exc.value.message == f"{tmp_path}/{expected}" and exc.value.exit_code == 2
 
 
 def test_the_cli_writes_the_body_and_refuses_bad_input(tmp_path):

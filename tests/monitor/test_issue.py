@@ -74,9 +74,12 @@ def api() -> str:
 
 
 def test_upsert_creates_once_then_updates(api: str) -> None:
-    kw = {"label": "mlrelease-drift", "token": "t0ken", "repository": "o/r", "api_url": api}
-    assert github.upsert_issue("Drift alert: age", "first", **kw) == ("created", 1)
-    assert github.upsert_issue("Drift alert: age, income", "second", **kw) == ("updated", 1)
+    client = github.GitHubClient("t0ken", env={"GITHUB_API_URL": api})  # the base URL as Actions sets it
+    assert client.upsert_issue("o/r", "Drift alert: age", "first", label="mlrelease-drift") == ("created", 1)
+    assert client.upsert_issue("o/r", "Drift alert: age, income", "second", label="mlrelease-drift") == (
+        "updated",
+        1,
+    )
     assert len(FakeIssues.issues) == 1 and FakeIssues.issues[0]["body"] == "second"
     methods = [(m, p.split("?")[0]) for m, p, _, _ in FakeIssues.requests]
     assert methods == [
@@ -94,8 +97,17 @@ def test_upsert_creates_once_then_updates(api: str) -> None:
 
 
 def test_an_api_error_names_the_status(api: str) -> None:
-    with pytest.raises(OSError, match="HTTP 404"):
-        github.upsert_issue("t", "b", label="other", token="x", repository="o/r", api_url=api + "/nope")
+    client = github.GitHubClient("x", api_url=api + "/nope")
+    with pytest.raises(github.GitHubAPIError, match="HTTP 404") as exc:
+        client.upsert_issue("o/r", "t", "b", label="other")
+    assert exc.value.status == 404
+
+
+def test_the_client_never_sends_the_token_off_its_base_url(api: str) -> None:
+    client = github.GitHubClient("t0ken", api_url=api + "/api/v3")
+    with pytest.raises(github.GitHubAPIError, match="the token is not sent there"):
+        client.call("GET", api + "/repos/o/r/issues")
+    assert FakeIssues.requests == []
 
 
 def test_monitor_opens_the_issue_on_alert_with_the_summary_and_the_run(

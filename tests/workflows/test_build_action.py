@@ -79,5 +79,6 @@ def test_a_nonsense_gpu_input_fails_that_step_alone_with_an_annotation(run):
     log = log_of(run)
     assert "build nonsense: outcome=failure" in log
     assert (
-        "::error title=mlrelease build::input 'gpu' must be 'true', 'false' or empty, got 'sometimes'" in log
-    )
+        "::error title=mlrelease build%3A invalid input::Invalid value for '--gpu' "
+        "(env var: 'MLRELEASE_GPU'): 'sometimes' is not a valid boolean"
+    ) in log

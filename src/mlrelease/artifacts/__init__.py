@@ -10,6 +10,7 @@ every artifact with its JSON Schema (published in ``schemas/``, described in doc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -151,13 +152,41 @@ def malformed(path: Path | str, kind: str, exc: Exception, hint: str) -> Artifac
 
 
 def read_typed(path: Path, *, kind: str, version: int, hint: str, build: Callable[[dict[str, Any]], T]) -> T:
-    """``read_document``, then ``build`` the typed record from it; a missing or malformed field
-    is the same ``ArtifactError``."""
+    """``read_document``, check it against the artifact's published JSON Schema, then ``build``
+    the typed record from it; a missing, mistyped or unknown value is the same ``ArtifactError``,
+    naming the field (``checks[0].metric: 3 is not of type 'string'``)."""
     data = read_document(path, kind=kind, version=version, hint=hint)
+    check_schema(path, data, kind=kind, hint=hint)
     try:
         return build(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise malformed(path, kind, exc, hint) from None
+
+
+@functools.cache
+def _validator(kind: str) -> Any:
+    from jsonschema import Draft202012Validator
+
+    from mlrelease.artifacts.catalogue import BY_NAME
+
+    artifact = BY_NAME.get(kind)
+    return None if artifact is None else Draft202012Validator(artifact.json_schema())
+
+
+def check_schema(path: Path, data: dict[str, Any], *, kind: str, hint: str) -> None:
+    """Refuse ``data`` (the document ``kind`` read from ``path``) when it does not match the
+    artifact's JSON Schema in the catalogue: one ``ArtifactError`` naming the field."""
+    from jsonschema.exceptions import best_match
+
+    validator = _validator(kind)
+    if validator is None:
+        return
+    error = best_match(validator.iter_errors(data))
+    if error is None:
+        return
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    raise ArtifactError(f"{path}: not a valid {kind}: {where or '(top level)'}: {message}", hint=hint)
 
 
 def json_safe(value: Any) -> Any:

@@ -59,6 +59,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "monitor",
         "Find drift, outlier bursts and bad slices in production traffic.",
     ),
+    "pr-check": (
+        "mlrelease.cli.prcheck",
+        "pr_check",
+        "Run every check of a pull request in one step, then the comment's body.",
+    ),
     "comment": (
         "mlrelease.cli.comment",
         "comment",
@@ -113,6 +118,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
+        if isinstance(exc, click.UsageError):  # names the option and, from an action, its variable
+            from mlrelease import github
+
+            command = exc.ctx.command_path if exc.ctx is not None else "mlrelease"
+            github.annotate("error", exc.format_message(), title=f"{command}: invalid input")
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -101,7 +101,7 @@ def comment(
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise UsageError(f"--repo {repo!r}: expected OWNER/NAME", hint="pass --repo or set GITHUB_REPOSITORY")
     github.mask(token)
-    client = github.CommentClient(api_url or env.get("GITHUB_API_URL") or "https://api.github.com", token)
+    client = github.GitHubClient(token, api_url=api_url, env=env)
     try:
         action, comment_url = client.upsert_comment(repo, number, body, MARKER)
     except github.GitHubAPIError as exc:

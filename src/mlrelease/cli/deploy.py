@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +11,22 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlrelease.cli.options import FC, config_option, json_option, registry_option
+from mlrelease.cli.options import (
+    cluster_target_option,
+    config_option,
+    dry_run_option,
+    json_option,
+    port_option,
+    registry_option,
+    rollback_reason_option,
+    rollback_runtime_option,
+    rollback_to_option,
+    runtime_option,
+    state_option,
+    target_option,
+    version_argument,
+    watch_duration_option,
+)
 from mlrelease.cli.release import load_config, model_name, model_option, open_registry
 
 if TYPE_CHECKING:
@@ -20,35 +36,17 @@ if TYPE_CHECKING:
     from mlrelease.deploy.local import Runtime
     from mlrelease.deploy.rollout import Deployed
 
-target_option = click.option(
-    "--target",
-    type=click.Choice(["local"]),
-    default="local",
-    show_default=True,
-    help="Where to run it. local: this machine, behind a proxy on --port.",
-)
-
-
-def cluster_target_option(command: str) -> Callable[[FC], FC]:
-    return click.option(
-        "--target",
-        type=click.Choice(["local", "gke"]),
-        default="local",
-        show_default=True,
-        help="Where to run it. local: this machine, behind a proxy on --port. gke: a Kubernetes "
-        f"cluster, with its own options (`mlrelease {command} --target gke --help`).",
-    )
-
 
 def _target_in(args: list[str]) -> str | None:
+    """The --target of ``args``, else the one MLRELEASE_DEPLOY_TARGET names (as the option reads it)."""
     for i, arg in enumerate(args):
         if arg == "--":
-            return None
+            break
         if arg == "--target" and i + 1 < len(args):
             return args[i + 1]
         if arg.startswith("--target="):
             return arg.split("=", 1)[1]
-    return None
+    return os.environ.get("MLRELEASE_DEPLOY_TARGET") or None
 
 
 class ByTarget(click.Command):
@@ -76,30 +74,6 @@ class RollbackByTarget(ByTarget):
     """``rollback --target gke`` is ``cli/gke.py``'s rollback."""
 
     cluster_command = "rollback"
-
-
-runtime_option = click.option(
-    "--runtime",
-    type=click.Choice(["docker", "process"]),
-    default="docker",
-    show_default=True,
-    help="docker: the release's image by digest on the Docker engine; "
-    "process: `mlrelease serve` as a process.",
-)
-port_option = click.option(
-    "--port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="The public port. Default: serving.port (8080).",
-)
-state_option = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="MLRELEASE_LOCAL_STATE",
-    default=Path(".mlrelease/local"),
-    show_default=True,
-    help="Where the local target keeps its state and the fetched releases. Env: MLRELEASE_LOCAL_STATE.",
-)
 
 
 def _docker(runtime: Runtime) -> DockerClient | None:
@@ -144,7 +118,7 @@ def _report(done: Deployed, as_json: bool) -> None:
 
 
 @click.command(cls=ByTarget)
-@click.argument("version")
+@version_argument
 @cluster_target_option("deploy")
 @runtime_option
 @port_option
@@ -186,27 +160,14 @@ def deploy(
     _report(done, as_json)
 
 
-rollback_runtime_option = click.option(
-    "--runtime",
-    type=click.Choice(["docker", "process"]),
-    default=None,
-    help="docker or process. Default: the runtime of what runs on the target now (docker when nothing does).",
-)
-
-
 @click.command(cls=RollbackByTarget)
-@click.option(
-    "--to",
-    "to",
-    default=None,
-    help="The release to go back to. Default: the newest good one before the current.",
-)
+@rollback_to_option
 @cluster_target_option("rollback")
 @rollback_runtime_option
 @port_option
 @state_option
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--reason", default=None, help="Why; recorded with the rollback.")
+@dry_run_option
+@rollback_reason_option
 @config_option
 @registry_option
 @model_option
@@ -260,13 +221,7 @@ def rollback(
 @click.command()
 @target_option
 @state_option
-@click.option(
-    "--duration",
-    "duration_s",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Seconds to watch. Default: watch.duration_s (300).",
-)
+@watch_duration_option
 @click.option("--requests", type=click.IntRange(min=1), default=None, help="Stop after this many requests.")
 @config_option
 @registry_option

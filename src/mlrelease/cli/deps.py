@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import config_option, fail_on_option, json_option
+from mlrelease.cli.options import (
+    config_option,
+    extra_index_urls_option,
+    fail_on_option,
+    json_option,
+    lock_mode_option,
+    variants_option,
+)
 
 if TYPE_CHECKING:
     from mlrelease.config import Config
@@ -18,15 +25,7 @@ if TYPE_CHECKING:
 
 @click.command()
 @config_option
-@click.option(
-    "--variant",
-    "variants",
-    multiple=True,
-    metavar="NAME[=INDEX_URL]",
-    help="Lock a variant beside the default lock: 'cpu' and 'gpu' add PyTorch's CPU or CUDA index "
-    "(CUDA from image.cuda) and write requirements-cpu.txt / requirements-gpu.txt; NAME=URL gives "
-    "any variant its own index. Repeat for several locks in one run. Default: the plain lock.",
-)
+@variants_option
 @click.option(
     "--python", default=None, help="Python of the image. Default: image.python from mlrelease.yaml."
 )
@@ -36,12 +35,7 @@ if TYPE_CHECKING:
     help="Platform to resolve for, as uv names it. Default: x86_64-manylinux_2_28 (linux x86_64).",
 )
 @click.option("--index-url", default=None, help="Main package index. Default: https://pypi.org/simple.")
-@click.option(
-    "--extra-index-url",
-    "extra_index_urls",
-    multiple=True,
-    help="More indexes (a private one); recorded in the lock's header. Repeatable.",
-)
+@extra_index_urls_option
 @click.option(
     "--server/--no-server",
     default=None,
@@ -66,6 +60,7 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Do not resolve: exit 1 with a diff when the lock is stale or was edited by hand.",
 )
+@lock_mode_option
 @json_option
 def lock(
     config_path: str | None,
@@ -78,6 +73,7 @@ def lock(
     resolver: Resolver,
     output: Path | None,
     check: bool,
+    mode: str | None,
     as_json: bool,
 ) -> None:
     """Pin requirements.in into requirements.txt with hashes, for the image's Python and platform.
@@ -92,6 +88,7 @@ def lock(
     from mlrelease.deps import lock as lockmod
     from mlrelease.deps.requirements import Policy
 
+    check = check or mode == "check"
     cfg = cfgmod.load(config_path)
     specs = variants or ("default",)
     given = {
@@ -136,7 +133,7 @@ def _check_locks(cfg: Config, requests: list[LockRequest], given: set[str], as_j
     github.set_output("lock-files", _workspace_paths(r.path for r in results))
     github.set_output("changed", "false")
     if as_json:
-        click.echo(json.dumps({"locks": [r.to_json() for r in results]}, indent=2))
+        click.echo(json.dumps(lockmod.LockCheckReport(results).to_json(), indent=2))
     else:
         for r in results:
             click.echo(f"{cfg.relative(r.path)}: {r.status}: {r.message}")

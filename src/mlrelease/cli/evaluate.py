@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import config_option, data_option, json_option, output_dir_option
+from mlrelease.cli.options import (
+    config_option,
+    data_option,
+    json_option,
+    latency_budget_option,
+    latency_samples_option,
+    model_file_option,
+    output_dir_option,
+)
 
 if TYPE_CHECKING:
     from mlrelease.artifacts.metrics import MetricsReport
@@ -15,31 +23,11 @@ if TYPE_CHECKING:
 
 @click.command()
 @config_option
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Evaluate this model file instead of model.artifact (e.g. the baseline). Same trust settings.",
-)
+@model_file_option
 @data_option("CSV or Parquet to evaluate on. Default: validation.data from mlrelease.yaml.")
 @output_dir_option("metrics.json, predictions.parquet, golden.parquet and signature.json")
-@click.option(
-    "--latency-samples",
-    default=500,
-    show_default=True,
-    type=click.IntRange(min=100),
-    help="Single-row predictions timed for the latency percentiles (after a warm-up), at most.",
-)
-@click.option(
-    "--latency-budget",
-    "latency_budget_s",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Seconds the single-row timings may take: they stop at this budget or at "
-    "--latency-samples, whichever comes first (never below 50 samples). metrics.json says how many.",
-)
+@latency_samples_option
+@latency_budget_option
 @json_option
 def evaluate(
     config_path: str | None,

@@ -6,29 +6,21 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, json_option, output_dir_option, registry_option
+from mlrelease.cli.options import (
+    allow_different_data_option,
+    baseline_option,
+    candidate_option,
+    config_option,
+    json_option,
+    output_dir_option,
+    registry_option,
+)
 
 
 @click.command()
-@click.option(
-    "--candidate",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="The candidate: a folder written by `mlrelease evaluate -o`, or its metrics.json.",
-)
-@click.option(
-    "--baseline",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="The model in production, the same way, or release:production / release:v3 / release:TARGET from "
-    "the release registry. Without it only absolute rules (min/max) are checked.",
-)
-@click.option(
-    "--allow-different-data",
-    is_flag=True,
-    help="Compare a baseline evaluated on other data than the candidate (different data sha256). "
-    "Without it the gate refuses (exit 2): such metrics are not comparable. The verdict says so.",
-)
+@candidate_option
+@baseline_option
+@allow_different_data_option
 @config_option
 @registry_option
 @output_dir_option("gate.json and gate.md")

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlrelease.cli.options import config_option, json_option, registry_option
+from mlrelease.cli.options import (
+    config_option,
+    dry_run_option,
+    env_option,
+    json_option,
+    registry_option,
+    rollback_reason_option,
+)
 
 if TYPE_CHECKING:
     from mlrelease.deploy.gke.canary import CanaryOutcome
@@ -23,6 +30,8 @@ target_option = click.option(
     "--target",
     type=click.Choice(["gke"]),
     required=True,
+    envvar="MLRELEASE_DEPLOY_TARGET",
+    show_envvar=True,
     help="Where the model runs: gke (Google Kubernetes Engine, any Kubernetes).",
 )
 image_json_option = click.option(
@@ -46,8 +55,9 @@ metrics_option = click.option(
     default=None,
     help="metrics.json from `mlrelease evaluate`: sizes the pod's memory. Default: the server's RSS alone.",
 )
-kubeconfig_option = click.option(
+kubeconfig_option = env_option(
     "--kubeconfig",
+    envvar="MLRELEASE_KUBECONFIG",
     type=click.Path(dir_okay=False),
     default=None,
     help="Default: $KUBECONFIG or ~/.kube/config.",
@@ -163,7 +173,7 @@ def render(
 
 
 @click.command()
-@click.argument("release_ref", metavar="[VERSION]", required=False)
+@click.argument("release_ref", metavar="[VERSION]", required=False, envvar="MLRELEASE_VERSION")
 @target_option
 @config_option
 @registry_option
@@ -175,9 +185,10 @@ def render(
 @kubeconfig_option
 @context_option
 @timeout_option
-@click.option(
+@env_option(
     "--canary",
     "canary_share",
+    envvar="MLRELEASE_CANARY",
     default=None,
     metavar="SHARE",
     help="Run the release beside the stable one for about SHARE of the traffic (10%), judge it on "
@@ -361,9 +372,10 @@ def _canary_report(
 
 
 @click.command()
-@click.option(
+@env_option(
     "--to",
     "to",
+    envvar="MLRELEASE_ROLLBACK_TO",
     default=None,
     help="The release to go back to. Default: the newest good one before the one on the cluster.",
 )
@@ -374,8 +386,8 @@ def _canary_report(
 @context_option
 @timeout_option
 @poll_option
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@click.option("--reason", default=None, help="Why; recorded with the rollback.")
+@dry_run_option
+@rollback_reason_option
 @json_option
 def rollback(
     to: str | None,

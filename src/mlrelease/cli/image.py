@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import IMAGE_JSON, config_option, evaluation_option, image_json_option, json_option
+from mlrelease.cli.options import (
+    base_image_option,
+    config_option,
+    evaluation_option,
+    gpu_check_option,
+    gpu_variant_option,
+    image_json_option,
+    image_json_output_option,
+    image_registry_option,
+    json_option,
+)
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -69,8 +79,8 @@ def progress(title: str) -> Iterator[Callable[[EngineEvent], None]]:
 @click.command()
 @config_option
 @evaluation_option("Output folder of `mlrelease evaluate` (signature.json, metrics.json). Needed to build.")
-@click.option("--base-image", default=None, help="Base of both stages; NAME:TAG or NAME[:TAG]@sha256:DIGEST.")
-@click.option("--gpu/--cpu", "gpu", default=None, help="GPU or CPU variant. Default: image.gpu.")
+@base_image_option
+@gpu_variant_option
 @click.option("--tag", default=None, help="Local tag. Default: <model name>:<model.version or git revision>.")
 @click.option(
     "--wheelhouse",
@@ -88,9 +98,7 @@ def progress(title: str) -> Iterator[Callable[[EngineEvent], None]]:
 )
 @click.option("--no-cache", is_flag=True, help="Build every layer again.")
 @click.option("--print-dockerfile", is_flag=True, help="Print the Dockerfile and exit; builds nothing.")
-@click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=IMAGE_JSON, show_default=True
-)
+@image_json_output_option
 @json_option
 def build(
     config_path: str | None,
@@ -168,9 +176,7 @@ def build(
 @click.option(
     "--atol", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Absolute tolerance."
 )
-@click.option(
-    "--gpu", is_flag=True, help="Also check that the GPU is visible inside (exit 3 without a GPU runtime)."
-)
+@gpu_check_option
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
@@ -302,7 +308,7 @@ def _render_test(result: ImageTestResult) -> None:
 @click.command()
 @config_option
 @image_json_option
-@click.option("--registry", default=None, help="HOST[:PORT][/PATH] to push to. Default: image.registry.")
+@image_registry_option
 @json_option
 def push(config_path: str | None, image_json: Path, registry: str | None, as_json: bool) -> None:
     """Push the built image; credentials from the env or the Docker config; records the digest."""

@@ -7,22 +7,26 @@ from pathlib import Path
 
 import click
 
-from mlrelease.cli.options import config_option, fail_on_option, json_option
+from mlrelease.cli.options import (
+    config_option,
+    execute_option,
+    fail_on_option,
+    json_option,
+    lint_report_option,
+    notebooks_argument,
+    sarif_option,
+)
 
 
 @click.command()
-@click.argument("notebooks", nargs=-1, type=click.Path(path_type=Path))
+@notebooks_argument
 @config_option
 @fail_on_option(
     ["error", "warning", "info", "never"],
     None,
     "Exit 1 when a finding has this severity or worse. Default: lint.fail_on, else error.",
 )
-@click.option(
-    "--execute",
-    is_flag=True,
-    help="Also run each notebook top to bottom in a fresh kernel and compare its stored outputs.",
-)
+@execute_option
 @click.option(
     "--kernel",
     type=click.Choice(["lock", "current"]),
@@ -31,18 +35,8 @@ from mlrelease.cli.options import config_option, fail_on_option, json_option
     help="With --execute: run in the handoff's environment, built from its lock (+ requirements-dev.in) "
     "and cached by the lock's sha256; or in mlrelease's own environment (current).",
 )
-@click.option(
-    "--sarif",
-    "sarif_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the findings as SARIF 2.1.0 (for GitHub code scanning).",
-)
-@click.option(
-    "--report",
-    "report_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the findings as lint.json (the same document --json prints).",
-)
+@sarif_option
+@lint_report_option
 @json_option
 def lint(
     notebooks: tuple[Path, ...],

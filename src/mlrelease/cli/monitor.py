@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import json_option
+from mlrelease.cli.options import (
+    config_option_with,
+    current_option,
+    issue_label_option,
+    json_option,
+    labels_option,
+    output_dir_option,
+    reference_option,
+)
 
 if TYPE_CHECKING:
     from google.cloud.logging import Client as LoggingClient
@@ -16,12 +24,7 @@ PATH = click.Path(path_type=Path)
 
 
 @click.command()
-@click.option(
-    "--current",
-    required=True,
-    help="The window to check: the server's request log (.jsonl), a folder of them, a CSV/Parquet file,"
-    " or cloud-logging:PROJECT (the model's request lines in Cloud Logging, --since to --until).",
-)
+@current_option
 @click.option(
     "--since", default="24h", show_default=True, help="Cloud Logging: from (RFC 3339, or 30m, 24h, 7d ago)."
 )
@@ -37,39 +40,15 @@ PATH = click.Path(path_type=Path)
     default=None,
     help="Cloud Logging: another API endpoint (private or regional); plain http:// ones get no credentials.",
 )
-@click.option(
-    "--reference",
-    type=PATH,
-    default=None,
-    help="What the model was trained on (CSV, Parquet, or past request logs). Default: validation.reference.",
+@reference_option
+@config_option_with(
+    "mlrelease.yaml, or its folder. Optional: without one, all shared columns at the defaults."
 )
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(dir_okay=True, path_type=str),
-    default=None,
-    envvar="MLRELEASE_CONFIG",
-    show_envvar=True,
-    help="mlrelease.yaml, or its folder. Optional: without one, all shared columns at the defaults.",
-)
-@click.option("--labels", type=PATH, default=None, help="Ground truth (CSV/Parquet) for quality per slice.")
+@labels_option
 @click.option("--id-column", default=None, help="Joins --labels to the window. Default: model.id_column.")
 @click.option("--target", default=None, help="The label column in --labels. Default: model.target.")
-@click.option(
-    "--output",
-    "-o",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for drift.json, drift.md and drift.html.",
-)
-@click.option(
-    "--issue-label",
-    default=None,
-    help="On an alert, open one GitHub issue with this label, or update the open one"
-    " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise).",
-)
+@output_dir_option("drift.json, drift.md and drift.html", required=False)
+@issue_label_option
 @json_option
 @click.pass_context
 def monitor(

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import config_option, json_option, registry_option
+from mlrelease.cli.options import (
+    config_option,
+    evaluate_dir_option,
+    force_option,
+    force_reason_option,
+    gate_json_option,
+    image_json_option,
+    json_option,
+    registry_option,
+)
 
 if TYPE_CHECKING:
     from mlrelease.config import Config
@@ -62,33 +71,11 @@ def _change(value: float | None) -> str:
 @click.command()
 @config_option
 @registry_option
-@click.option(
-    "--evaluate",
-    "evaluate_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="The folder `mlrelease evaluate -o` wrote (metrics.json, golden.parquet, ...).",
-)
-@click.option(
-    "--gate",
-    "gate_json",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="gate.json, or the folder `mlrelease gate -o` wrote.",
-)
-@click.option(
-    "--image-json",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("image.json"),
-    show_default=True,
-    envvar="MLRELEASE_IMAGE_JSON",
-    show_envvar=True,
-    help="What `mlrelease build` and `push` recorded.",
-)
-@click.option(
-    "--force", is_flag=True, help="Release even though the gate failed or the image was not pushed."
-)
-@click.option("--reason", default=None, help="Why --force is needed; recorded in the release.")
+@evaluate_dir_option
+@gate_json_option
+@image_json_option
+@force_option
+@force_reason_option
 @json_option
 def release(
     config_path: str | None,

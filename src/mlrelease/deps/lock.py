@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from mlrelease import artifacts
 from mlrelease.deps import process
@@ -528,6 +528,62 @@ class CheckResult:
             "status": self.status,
             "message": self.message,
             "diff": list(self.diff),
+        }
+
+
+LOCK_CHECK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockCheckReport:
+    """What ``mlrelease lock --check --json`` prints (the PR check keeps it as lock.json): one
+    entry per lock file checked."""
+
+    locks: list[CheckResult]
+    schema_version: int = LOCK_CHECK_VERSION
+
+    def to_json(self) -> dict[str, object]:
+        return {"schema_version": self.schema_version, "locks": [r.to_json() for r in self.locks]}
+
+    def write(self, path: Path) -> None:
+        artifacts.write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> LockCheckReport:
+        """The report back (ArtifactError, exit 2, when it is not one)."""
+        hint = "write it again with `mlrelease lock --check --json`"
+        return artifacts.read_typed(
+            path, kind="lock-check.json", version=LOCK_CHECK_VERSION, hint=hint, build=cls._from_json
+        )
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> LockCheckReport:
+        return cls(
+            [
+                CheckResult(
+                    Path(e["path"]), e["status"], str(e["message"]), tuple(str(x) for x in e.get("diff", []))
+                )
+                for e in data["locks"]
+            ]
+        )
+
+    @staticmethod
+    def json_schema() -> dict[str, object]:
+        """One report's JSON Schema (the catalogue adds ``schema_version``)."""
+        entry = {
+            "type": "object",
+            "properties": {
+                "path": {"type": "string"},
+                "status": {"enum": ["fresh", "stale", "edited", "missing", "foreign"]},
+                "message": {"type": "string"},
+                "diff": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["path", "status", "message"],
+        }
+        return {
+            "type": "object",
+            "properties": {"locks": {"type": "array", "items": entry}},
+            "required": ["locks"],
         }
 
 

@@ -38,8 +38,9 @@ from mlrelease.artifacts.metrics import (
     SLICE_PREFIX,
     MetricsReport,
 )
+from mlrelease.artifacts.tables import PredictionsTable
 from mlrelease.config import BootstrapConfig, Direction, GateConfig, MetricRule, SliceConfig, Tolerance
-from mlrelease.errors import ConfigError, DataError, Problem, UsageError
+from mlrelease.errors import ConfigError, Problem, UsageError
 from mlrelease.findings import Finding, Location
 from mlrelease.gate.bootstrap import (
     Interval,
@@ -76,15 +77,7 @@ def load_side(path: Path, role: str) -> Side:
         )
     report = MetricsReport.read(metrics_path)
     pred_path = metrics_path.parent / PREDICTIONS_FILE
-    predictions = None
-    if pred_path.is_file():
-        try:
-            predictions = pd.read_parquet(pred_path)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{pred_path}: cannot read as parquet: {exc}") from None
-        missing = [c for c in ("row_id", "prediction", "target") if c not in predictions.columns]
-        if missing:
-            raise DataError(f"{pred_path}: lacks the column(s) {', '.join(missing)}")
+    predictions = PredictionsTable.read(pred_path).frame if pred_path.is_file() else None
     return Side(path=metrics_path, report=report, predictions=predictions)
 
 

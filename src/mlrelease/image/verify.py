@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlrelease.dataset import read_table
+from mlrelease.artifacts import read_typed, write_json
+from mlrelease.artifacts.tables import GoldenRows
 from mlrelease.errors import CheckFailed, DataError, EnvironmentUnavailable
 from mlrelease.findings import Finding
 from mlrelease.image.dockerfile import USER_ID, VENV
 from mlrelease.image.lockfile import Lock, normalize
 
+IMAGE_TEST_VERSION = 1
 GOLDEN_ID = "row_id"
 GOLDEN_PREDICTION = "prediction"
 GOLDEN_PROBA = "proba:"  # a classifier's probability of each class, one column per class
@@ -137,6 +139,7 @@ class ImageTestResult:
     packages: int = 0
     package_diffs: list[PackageDiff] = field(default_factory=list)
     gpu: GpuReport | None = None
+    schema_version: int = IMAGE_TEST_VERSION
 
     @property
     def ok(self) -> bool:
@@ -181,6 +184,37 @@ class ImageTestResult:
         data["row_diffs"] = [_jsonable(asdict(d)) for d in self.row_diffs]
         return data
 
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> ImageTestResult:
+        """What `test-image --json` printed, back (ArtifactError, exit 2, when it is not that)."""
+        hint = "write it again with `mlrelease test-image --json`"
+        return read_typed(
+            path, kind="image-test.json", version=IMAGE_TEST_VERSION, hint=hint, build=cls._from_json
+        )
+
+    @classmethod
+    def _from_json(cls, data: dict[str, Any]) -> ImageTestResult:
+        gpu = data.get("gpu")
+        return cls(
+            reference=str(data["reference"]),
+            image_id=str(data["image_id"]),
+            rows=int(data["rows"]),
+            rtol=float(data["rtol"]),
+            atol=float(data["atol"]),
+            seconds_to_healthy=float(data["seconds_to_healthy"]),
+            uid=int(data["uid"]),
+            row_diffs=[RowDiff(**d) for d in data.get("row_diffs", [])],
+            max_abs_diff=float(data.get("max_abs_diff") or 0.0),
+            classes=int(data.get("classes", 0)),
+            max_proba_diff=float(data.get("max_proba_diff") or 0.0),
+            packages=int(data.get("packages", 0)),
+            package_diffs=[PackageDiff(**d) for d in data.get("package_diffs", [])],
+            gpu=GpuReport(**gpu) if gpu is not None else None,
+        )
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
@@ -221,17 +255,8 @@ def read_golden(path: Path) -> tuple[list[dict[str, Any]], pd.Series, pd.Series]
 
 def load_golden(path: Path) -> Golden:
     """The golden rows: inputs, predictions, row ids and any class probabilities."""
-    frame = read_table(path)
-    missing = [c for c in (GOLDEN_ID, GOLDEN_PREDICTION) if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path}: golden file lacks column(s) {', '.join(missing)}",
-            hint="write it with `mlrelease evaluate -o DIR` (DIR/golden.parquet)",
-        )
-    if frame.empty:
-        raise DataError(f"{path}: golden file has no rows")
-    proba_columns = [c for c in frame.columns if str(c).startswith(GOLDEN_PROBA)]
-    inputs = frame.drop(columns=[GOLDEN_ID, GOLDEN_PREDICTION, *proba_columns])
+    golden = GoldenRows.read(path)
+    frame, proba_columns, inputs = golden.frame, golden.proba_columns, golden.inputs
     records = [{str(k): _cell(v) for k, v in row.items()} for row in inputs.to_dict(orient="records")]
     return Golden(
         records,

@@ -116,10 +116,9 @@ def open_issue(result: DriftReport, label: str, env: dict[str, str] | None = Non
         body += f"\nRun: {server}/{repo}/actions/runs/{run_id}\n"
     drifted = ", ".join(c.name for c in result.drifted) or "outliers or slices"
     title = f"Drift alert: {drifted}"
-    api = environ.get("GITHUB_API_URL", "https://api.github.com")
     try:
-        return github.upsert_issue(title, body, label=label, token=token, repository=repo, api_url=api)
-    except OSError as exc:
+        return github.GitHubClient(token, env=environ).upsert_issue(repo, title, body, label=label)
+    except github.GitHubAPIError as exc:
         raise UsageError(f"cannot open the drift issue: {exc}") from None
 
 

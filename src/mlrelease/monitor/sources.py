@@ -24,9 +24,9 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from mlrelease.artifacts.requestlog import LABELS, RequestLogLine
 from mlrelease.errors import DataError
 
-LABELS = "logging.googleapis.com/labels"
 PREDICTION = "prediction"
 BATCH_ROWS = 65_536
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".log", ".json")
@@ -221,29 +221,23 @@ class _LogRows:
         self.pending.clear()
 
     def add(self, line: dict[str, Any], where: str) -> None:
-        labels = line.get(LABELS)
-        if not isinstance(labels, dict):  # a plain record
+        if not RequestLogLine.is_log_line(line):  # a plain record
             self._row(line, [], "")
             return
         self.from_logs = True
-        event = labels.get("event", "request")
-        if event != "request":
-            self._skip(f"{event} lines")
+        parsed = RequestLogLine.parse(line, where)
+        if parsed.event != "request":
+            self._skip(f"{parsed.event} lines")
             return
-        inputs = line.get("inputs")
-        if not line.get("sampled") or not isinstance(inputs, list):
-            self._skip("refused requests" if line.get("problems") else "requests without sampled inputs")
+        if not parsed.sampled or parsed.inputs is None:
+            self._skip("refused requests" if parsed.refused else "requests without sampled inputs")
             return
-        preds = line.get("predictions")
-        row_flags = line.get("flags")
-        for i, rec in enumerate(inputs):
-            if not isinstance(rec, dict):
-                raise DataError(f"{where}: inputs[{i}] is not an object")
+        preds, row_flags = parsed.predictions, parsed.flags
+        for i, rec in enumerate(parsed.inputs):
             row = dict(rec)
-            if isinstance(preds, list) and i < len(preds):
+            if preds is not None and i < len(preds):
                 row[PREDICTION] = preds[i]
-            f = row_flags[i] if isinstance(row_flags, list) and i < len(row_flags) else []
-            self._row(row, list(f) if isinstance(f, list) else [], str(line.get("time", "")))
+            self._row(row, row_flags[i] if row_flags is not None and i < len(row_flags) else [], parsed.time)
 
     def _row(self, row: dict[str, Any], flags: list[str], time: str) -> None:
         self.pending.append(row)

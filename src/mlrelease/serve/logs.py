@@ -8,7 +8,8 @@ dict on a queue; a writer thread formats and writes the lines (to stdout, and to
 when ``serving.logging.file`` is set), and ``close()`` drains the queue before the process
 exits, so nothing is lost on SIGTERM.
 
-Lines (``schema`` 1), the fields the monitoring step reads back from the JSONL file:
+Lines (``schema`` 1), the fields the monitoring step reads back from the JSONL file through
+``mlrelease.artifacts.requestlog.RequestLogLine`` (whose constants these lines are written with):
 
 =====================================  ==========================================================
 ``severity``                           INFO; WARNING when a row was flagged or the request refused
@@ -56,11 +57,8 @@ from typing import IO, Any, ClassVar
 
 import orjson
 
-SCHEMA = 1
-LABELS = "logging.googleapis.com/labels"
-TRACE = "logging.googleapis.com/trace"
-SPAN = "logging.googleapis.com/spanId"
-SAMPLED = "logging.googleapis.com/trace_sampled"
+from mlrelease.artifacts.requestlog import LABELS, SAMPLED, SCHEMA, SPAN, TRACE
+
 _STOP = object()
 FLUSH_S = 0.05  # how long a line may wait in memory before it is written
 BURST = 512  # lines that wake the writer at once

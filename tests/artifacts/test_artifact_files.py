@@ -14,9 +14,11 @@ from jsonschema import Draft202012Validator
 from mlrelease.artifacts.catalogue import BY_NAME
 from mlrelease.artifacts.metrics import MetricsReport
 from mlrelease.deps.audit import Report
+from mlrelease.deps.lock import CheckResult, LockCheckReport
 from mlrelease.errors import ArtifactError, UsageError
 from mlrelease.gate import GateResult, decide, load_side
 from mlrelease.image.record import ImageRecord
+from mlrelease.image.verify import GpuReport, ImageTestResult, PackageDiff, RowDiff
 from mlrelease.notebooks.lint import LintReport
 from mlrelease.signature import Signature
 
@@ -71,6 +73,25 @@ def deps_report():
     return audit.check(config.load(FIXTURES / "deps-missing"))
 
 
+def lock_check() -> LockCheckReport:
+    return LockCheckReport(
+        [
+            CheckResult(Path("requirements.txt"), "fresh", "requirements.txt is up to date with its inputs"),
+            CheckResult(Path("requirements-gpu.txt"), "stale", "its inputs changed", ("-in: a", "+in: b")),
+        ]
+    )
+
+
+def image_test() -> ImageTestResult:
+    return ImageTestResult(
+        reference="brno:1", image_id="sha256:" + "a" * 64, rows=64, rtol=1e-7, atol=0.0,
+        seconds_to_healthy=1.5, uid=10001,
+        row_diffs=[RowDiff(7, 1.0, 2.0), RowDiff("x", 0.2, 0.3, "proba:1")],
+        max_abs_diff=1.0, packages=40, package_diffs=[PackageDiff("numpy", "2.1.0", None)],
+        gpu=GpuReport("GPU 0: H100", None, "2.5.0", True, 1),
+    )  # fmt: skip
+
+
 # name -> (write the artifact at a path, read it back)
 ROUND_TRIPS = {
     "lint.json": (lambda p: lint_report().write(p), LintReport.read),
@@ -79,6 +100,8 @@ ROUND_TRIPS = {
     "signature.json": (lambda p: Signature.read(BASELINE / "signature.json").write(p), Signature.read),
     "image.json": (lambda p: image_record().write(p), ImageRecord.read),
     "gate.json": (lambda p: gate_result().write(p), GateResult.read),
+    "lock-check.json": (lambda p: lock_check().write(p), LockCheckReport.read),
+    "image-test.json": (lambda p: image_test().write(p), ImageTestResult.read),
 }
 
 
