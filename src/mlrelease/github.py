@@ -189,10 +189,12 @@ class GitHubAPIError(Exception):
 
 
 class CommentClient:
-    """The few REST calls that keep one comment per pull request: list, create, update.
+    """The few REST calls that keep one comment per pull request: list, create, update, and the
+    download of the check run's artifact the comment is made from.
 
     Plain ``urllib``; the token goes only into the ``Authorization`` header, never into a message,
-    and only to URLs under ``api_url``.
+    and only to URLs under ``api_url``. Redirects are not followed with it: an artifact's archive
+    redirects to storage elsewhere, which is fetched without the token.
     """
 
     def __init__(self, api_url: str, token: str, *, timeout: float = 30):
@@ -200,37 +202,102 @@ class CommentClient:
         self._token = token
         self.timeout = timeout
 
-    def _call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
+    def _open(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        *,
+        token: bool = True,
+        shown: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """One request, redirects not followed: (status, body, headers); an HTTP error raises.
+
+        ``shown`` stands for ``url`` in messages (a signed URL is a credential); a body longer
+        than ``limit`` bytes is refused.
+        """
+        shown = shown or url
         import json
         import urllib.error
         import urllib.request
 
-        data = json.dumps(body).encode() if body is not None else None
+        class _NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: object, **kwargs: object) -> None:
+                return None
+
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Accept", "application/vnd.github+json")
         request.add_header("X-GitHub-Api-Version", "2022-11-28")
-        request.add_header("Authorization", f"Bearer {self._token}")
+        if token:
+            request.add_header("Authorization", f"Bearer {self._token}")
         request.add_header("User-Agent", "mlrelease")
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        opener = urllib.request.build_opener(_NoRedirect)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
-                link = response.headers.get("Link", "")
+            with opener.open(request, timeout=self.timeout) as response:
+                payload = response.read() if limit is None else response.read(limit + 1)
+                if limit is not None and len(payload) > limit:
+                    raise GitHubAPIError(f"{method} {shown}: the answer is larger than {limit} bytes")
+                return response.status, payload, dict(response.headers.items())
         except urllib.error.HTTPError as exc:
+            if exc.code in (301, 302, 303, 307, 308):
+                return exc.code, b"", dict(exc.headers.items())
             try:
                 reason = json.loads(exc.read() or b"{}").get("message", "")
             except (ValueError, AttributeError):
                 reason = ""
-            message = f"{method} {url}: HTTP {exc.code} {reason or exc.reason}"
+            message = f"{method} {shown}: HTTP {exc.code} {reason or exc.reason}"
             raise GitHubAPIError(message, exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise GitHubAPIError(f"{method} {url}: no answer ({reason})") from None
+            raise GitHubAPIError(f"{method} {shown}: no answer ({reason})") from None
+
+    def _call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
+        import json
+
+        data = json.dumps(body).encode() if body is not None else None
+        status, payload, headers = self._open(method, url, data)
+        if status >= 300:
+            raise GitHubAPIError(f"{method} {url}: HTTP {status}, a redirect where an answer was due", status)
         try:
-            return (json.loads(payload) if payload else None), link
+            return (json.loads(payload) if payload else None), headers.get("Link", "")
         except ValueError:
             raise GitHubAPIError(f"{method} {url}: the answer is not JSON") from None
+
+    def _confined(self, url: str, what: str) -> str:
+        if not url.startswith(self.api_url + "/"):
+            raise GitHubAPIError(f"{what} {url} is not on {self.api_url}; the token is not sent there")
+        return url
+
+    def download_artifact(self, repo: str, run_id: int, name: str, *, limit: int = 512 << 20) -> bytes:
+        """The zip archive of workflow run ``run_id``'s artifact ``name`` (not expired), at most
+        ``limit`` bytes."""
+        import urllib.parse
+
+        query = urllib.parse.urlencode({"name": name, "per_page": "100"})
+        url = f"{self.api_url}/repos/{repo}/actions/runs/{run_id}/artifacts?{query}"
+        listing, _ = self._call("GET", url)
+        artifacts = listing.get("artifacts") if isinstance(listing, dict) else None
+        if not isinstance(artifacts, list):
+            raise GitHubAPIError(f"GET {url}: expected an object with a list `artifacts`")
+        found = [
+            a for a in artifacts if isinstance(a, dict) and a.get("name") == name and not a.get("expired")
+        ]
+        if not found or not isinstance(found[-1].get("archive_download_url"), str):
+            raise GitHubAPIError(f"run {run_id} of {repo} has no artifact {name!r} (or it expired)", 404)
+        archive = self._confined(str(found[-1]["archive_download_url"]), "the artifact's archive")
+        status, payload, headers = self._open("GET", archive, limit=limit)
+        if status >= 300:  # GitHub answers 302 to a short-lived storage URL that needs no token
+            location = headers.get("Location", "")
+            if not location.startswith(("https://", "http://")):
+                raise GitHubAPIError(f"GET {archive}: HTTP {status} without a usable Location", status)
+            shown = f"the storage URL {archive} redirected to"
+            status, payload, _ = self._open("GET", location, token=False, shown=shown, limit=limit)
+            if status >= 300:
+                raise GitHubAPIError(f"GET {shown}: HTTP {status}, a second redirect", status)
+        return payload
 
     def find_comment(self, repo: str, number: int, marker: str) -> dict[str, object] | None:
         """The first comment on ``repo``'s issue/PR ``number`` whose body holds ``marker``."""
@@ -243,9 +310,8 @@ class CommentClient:
                 if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
                     return comment
             url = _next_link(link)
-            if url is not None and not url.startswith(self.api_url + "/"):
-                message = f"the next page {url} is not on {self.api_url}; the token is not sent there"
-                raise GitHubAPIError(message)
+            if url is not None:
+                self._confined(url, "the next page")
         return None
 
     def upsert_comment(self, repo: str, number: int, body: str, marker: str) -> tuple[str, object]:
