@@ -132,11 +132,13 @@ class GitHubAPIError(Exception):
 
 
 class GitHubClient:
-    """The few REST calls mlrelease makes: one comment per pull request, one issue per label.
+    """The few REST calls mlrelease makes: one comment per pull request (made from the check
+    run's artifact, which it downloads), one issue per label.
 
     Plain ``urllib``. The base URL is ``api_url``, else ``GITHUB_API_URL`` (GitHub Enterprise sets
     it), else api.github.com. The token goes only into the ``Authorization`` header, never into a
-    message, and only to URLs under the base URL.
+    message, and only to URLs under the base URL. Redirects are not followed with it: an
+    artifact's archive redirects to storage elsewhere, which is fetched without the token.
     """
 
     def __init__(
@@ -152,40 +154,104 @@ class GitHubClient:
         self._token = token
         self.timeout = timeout
 
-    def call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
-        """One request to ``url`` (under the base URL): the JSON answer and the ``Link`` header."""
+    def _open(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None = None,
+        *,
+        token: bool = True,
+        shown: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[int, bytes, Mapping[str, str]]:
+        """One request, redirects not followed: (status, body, headers); an HTTP error raises.
+
+        ``shown`` stands for ``url`` in messages (a signed URL is a credential); a body longer
+        than ``limit`` bytes is refused.
+        """
+        shown = shown or url
         import json
         import urllib.error
         import urllib.request
 
-        if not url.startswith(self.api_url + "/"):
-            raise GitHubAPIError(f"{url} is not on {self.api_url}; the token is not sent there")
-        data = json.dumps(body).encode() if body is not None else None
+        class _NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: object, **kwargs: object) -> None:
+                return None
+
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Accept", "application/vnd.github+json")
         request.add_header("X-GitHub-Api-Version", "2022-11-28")
-        request.add_header("Authorization", f"Bearer {self._token}")
+        if token:
+            request.add_header("Authorization", f"Bearer {self._token}")
         request.add_header("User-Agent", "mlrelease")
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        opener = urllib.request.build_opener(_NoRedirect)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
-                link = response.headers.get("Link", "")
+            with opener.open(request, timeout=self.timeout) as response:
+                payload = response.read() if limit is None else response.read(limit + 1)
+                if limit is not None and len(payload) > limit:
+                    raise GitHubAPIError(f"{method} {shown}: the answer is larger than {limit} bytes")
+                return response.status, payload, dict(response.headers.items())
         except urllib.error.HTTPError as exc:
+            if exc.code in (301, 302, 303, 307, 308):
+                return exc.code, b"", dict(exc.headers.items())
             try:
                 reason = json.loads(exc.read() or b"{}").get("message", "")
             except (ValueError, AttributeError):
                 reason = ""
-            message = f"{method} {url}: HTTP {exc.code} {reason or exc.reason}"
+            message = f"{method} {shown}: HTTP {exc.code} {reason or exc.reason}"
             raise GitHubAPIError(message, exc.code) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise GitHubAPIError(f"{method} {url}: no answer ({reason})") from None
+            raise GitHubAPIError(f"{method} {shown}: no answer ({reason})") from None
+
+    def call(self, method: str, url: str, body: Mapping[str, object] | None = None) -> tuple[object, str]:
+        """One request to ``url`` (under the base URL): the JSON answer and the ``Link`` header."""
+        import json
+
+        self._confined(url, "the URL")
+        data = json.dumps(body).encode() if body is not None else None
+        status, payload, headers = self._open(method, url, data)
+        if status >= 300:
+            raise GitHubAPIError(f"{method} {url}: HTTP {status}, a redirect where an answer was due", status)
         try:
-            return (json.loads(payload) if payload else None), link
+            return (json.loads(payload) if payload else None), headers.get("Link", "")
         except ValueError:
             raise GitHubAPIError(f"{method} {url}: the answer is not JSON") from None
+
+    def _confined(self, url: str, what: str) -> str:
+        if not url.startswith(self.api_url + "/"):
+            raise GitHubAPIError(f"{what} {url} is not on {self.api_url}; the token is not sent there")
+        return url
+
+    def download_artifact(self, repo: str, run_id: int, name: str, *, limit: int = 512 << 20) -> bytes:
+        """The zip archive of workflow run ``run_id``'s artifact ``name`` (not expired), at most
+        ``limit`` bytes."""
+        import urllib.parse
+
+        query = urllib.parse.urlencode({"name": name, "per_page": "100"})
+        url = f"{self.api_url}/repos/{repo}/actions/runs/{run_id}/artifacts?{query}"
+        listing, _ = self.call("GET", url)
+        artifacts = listing.get("artifacts") if isinstance(listing, dict) else None
+        if not isinstance(artifacts, list):
+            raise GitHubAPIError(f"GET {url}: expected an object with a list `artifacts`")
+        found = [
+            a for a in artifacts if isinstance(a, dict) and a.get("name") == name and not a.get("expired")
+        ]
+        if not found or not isinstance(found[-1].get("archive_download_url"), str):
+            raise GitHubAPIError(f"run {run_id} of {repo} has no artifact {name!r} (or it expired)", 404)
+        archive = self._confined(str(found[-1]["archive_download_url"]), "the artifact's archive")
+        status, payload, headers = self._open("GET", archive, limit=limit)
+        if status >= 300:  # GitHub answers 302 to a short-lived storage URL that needs no token
+            location = headers.get("Location", "")
+            if not location.startswith(("https://", "http://")):
+                raise GitHubAPIError(f"GET {archive}: HTTP {status} without a usable Location", status)
+            shown = f"the storage URL {archive} redirected to"
+            status, payload, _ = self._open("GET", location, token=False, shown=shown, limit=limit)
+            if status >= 300:
+                raise GitHubAPIError(f"GET {shown}: HTTP {status}, a second redirect", status)
+        return payload
 
     def find_comment(self, repo: str, number: int, marker: str) -> dict[str, object] | None:
         """The first comment on ``repo``'s issue/PR ``number`` whose body holds ``marker``."""

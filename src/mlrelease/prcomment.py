@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mlrelease.errors import UsageError
 from mlrelease.gate import change_text
 from mlrelease.gate import fmt as _num
 from mlrelease.gate.bootstrap import Interval
+
+if TYPE_CHECKING:
+    from mlrelease.github import GitHubClient
 
 MARKER = "<!-- mlrelease:pr-check -->"
 SEVERITIES = ("error", "warning", "info")
@@ -217,6 +220,103 @@ def load_reports(
         image=read_image(image) if image is not None else None,
         links=dict(links or {}),
     )
+
+
+# ------------------------------------------------------------------- the check run's artifact
+
+# pr-check.yml uploads its reports for pr-comment.yml as one artifact with this layout.
+ARTIFACT = "mlrelease-pr-comment"
+ARTIFACT_REPORTS: dict[str, str] = {
+    "lint": "mlrelease-lint/mlrelease-lint.json",
+    "lock": "mlrelease-deps/mlrelease-lock.json",
+    "gate": "mlrelease-evaluate/mlrelease-gate/gate.json",
+    "image": "mlrelease-image/image-test.json",
+}
+ARTIFACT_PR_NUMBER = "mlrelease-comment/pr-number"
+MAX_REPORT_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class RunReports:
+    """The reports found in a check run's artifact, as files on disk, and the PR it checked."""
+
+    pr: int
+    gate: Path | None = None
+    lint: Path | None = None
+    lock: Path | None = None
+    image: Path | None = None
+
+
+def unpack_run_reports(archive: bytes, dest: Path, *, what: str = ARTIFACT) -> RunReports:
+    """Take the known reports and the PR number out of the artifact's zip ``archive`` into ``dest``.
+
+    The archive comes from a pull request's run: only the paths of ``ARTIFACT_REPORTS`` and
+    ``ARTIFACT_PR_NUMBER`` are read (nothing else is extracted, so no entry's name picks a path
+    here), a symbolic link or a member over ``MAX_REPORT_BYTES`` is refused, and the PR number must
+    be a plain positive integer.
+    """
+    import io
+    import stat
+    import zipfile
+
+    from mlrelease.artifacts import write_bytes
+
+    def member(archive_zip: zipfile.ZipFile, name: str) -> bytes | None:
+        try:
+            info = archive_zip.getinfo(name)
+        except KeyError:
+            return None
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UsageError(f"artifact {what}: {name} is a symbolic link; refused")
+        if info.file_size > MAX_REPORT_BYTES:
+            raise UsageError(f"artifact {what}: {name} is larger than {MAX_REPORT_BYTES} bytes; refused")
+        with archive_zip.open(info) as fh:
+            data = fh.read(MAX_REPORT_BYTES + 1)
+        if len(data) > MAX_REPORT_BYTES:
+            raise UsageError(f"artifact {what}: {name} is larger than {MAX_REPORT_BYTES} bytes; refused")
+        return data
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as archive_zip:
+            number = member(archive_zip, ARTIFACT_PR_NUMBER)
+            found: dict[str, Path] = {}
+            for kind, name in ARTIFACT_REPORTS.items():
+                data = member(archive_zip, name)
+                if data is not None:
+                    write_bytes(dest / name, data)
+                    found[kind] = dest / name
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError) as exc:
+        raise UsageError(f"artifact {what}: not a readable zip archive ({exc})") from None
+    text = (number or b"").decode("ascii", "replace").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12 or int(text) < 1:
+        raise UsageError(
+            f"artifact {what}: the artifact's PR number is not a number ({ARTIFACT_PR_NUMBER})",
+            hint="the reports must come from a pull_request run of pr-check.yml",
+        )
+    if not found:
+        raise UsageError(f"artifact {what}: holds none of {', '.join(ARTIFACT_REPORTS.values())}")
+    return RunReports(
+        pr=int(text),
+        gate=found.get("gate"),
+        lint=found.get("lint"),
+        lock=found.get("lock"),
+        image=found.get("image"),
+    )
+
+
+def fetch_run_reports(client: GitHubClient, repo: str, run_id: int, name: str, dest: Path) -> RunReports:
+    """Download workflow run ``run_id``'s artifact ``name`` and unpack its reports into ``dest``."""
+    from mlrelease.errors import EnvironmentUnavailable
+    from mlrelease.github import GitHubAPIError
+
+    try:
+        archive = client.download_artifact(repo, run_id, name)
+    except GitHubAPIError as exc:
+        if exc.status == 0:
+            raise EnvironmentUnavailable(f"downloading the reports failed: {exc}") from None
+        hint = "the workflow needs `actions: read` to download the PR check's artifact"
+        raise UsageError(f"downloading the reports failed: {exc}", hint=hint) from None
+    return unpack_run_reports(archive, dest, what=name)
 
 
 # ---------------------------------------------------------------------------------- rendering

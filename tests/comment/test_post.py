@@ -1,128 +1,22 @@
 """Posting the sticky comment to a GitHub REST API on 127.0.0.1 that keeps comments and records calls.
 
-The server speaks the issue-comments endpoints as GitHub documents them (list with ``per_page`` and a
-``Link`` header, create, update) and refuses a request without the right bearer token.
+The server (fake_github.py, fixture ``github_api``) speaks the issue-comments and run-artifacts
+endpoints as GitHub documents them and refuses a request without the right bearer token.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fake_github import REPO, TOKEN, artifact_files
 
 from mlrelease.prcomment import MARKER
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pr-comment"
-TOKEN = "ghs_test0123456789abcdefTOKEN"
-REPO = "octo/models"
-
-
-@dataclass
-class FakeGitHub:
-    url: str = ""
-    comments: dict[int, list[dict]] = field(default_factory=dict)  # issue -> comments
-    requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, auth
-    next_id: int = 1000
-    foreign_next: str | None = None  # a Link rel="next" URL to hand out instead of our own
-
-    def add(self, issue: int, body: str, login: str = "someone") -> dict:
-        self.next_id += 1
-        comment = {
-            "id": self.next_id,
-            "body": body,
-            "user": {"login": login},
-            "html_url": f"https://github.com/{REPO}/pull/{issue}#issuecomment-{self.next_id}",
-        }
-        self.comments.setdefault(issue, []).append(comment)
-        return comment
-
-    def ours(self, issue: int) -> list[dict]:
-        return [c for c in self.comments.get(issue, []) if MARKER in c["body"]]
-
-
-def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _send(self, status: int, payload: object, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _route(self, method: str) -> None:
-            auth = self.headers.get("Authorization")
-            state.requests.append((method, self.path, auth))
-            if auth != f"Bearer {TOKEN}":
-                return self._send(401, {"message": "Bad credentials"})
-            url = urlsplit(self.path)
-            parts = url.path.strip("/").split("/")
-            body = None
-            if method in ("POST", "PATCH"):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            # /repos/{owner}/{repo}/issues/{n}/comments
-            if parts[:4] == ["repos", *REPO.split("/"), "issues"] and len(parts) == 6 and parts[4].isdigit():
-                issue = int(parts[4])
-                if method == "GET":
-                    query = parse_qs(url.query)
-                    per_page = int(query.get("per_page", ["30"])[0])
-                    page = int(query.get("page", ["1"])[0])
-                    items = state.comments.get(issue, [])
-                    chunk = items[(page - 1) * per_page : page * per_page]
-                    headers = {}
-                    if page * per_page < len(items):
-                        nxt = (
-                            state.foreign_next or f"{state.url}{url.path}?per_page={per_page}&page={page + 1}"
-                        )
-                        headers["Link"] = f'<{nxt}>; rel="next", <{state.url}{url.path}?page=1>; rel="first"'
-                    return self._send(200, chunk, headers)
-                if method == "POST":
-                    return self._send(201, state.add(issue, body["body"], login="github-actions[bot]"))
-            # /repos/{owner}/{repo}/issues/comments/{id}
-            if len(parts) == 6 and parts[3:5] == ["issues", "comments"] and method == "PATCH":
-                for comments in state.comments.values():
-                    for comment in comments:
-                        if comment["id"] == int(parts[5]):
-                            comment["body"] = body["body"]
-                            return self._send(200, comment)
-            return self._send(404, {"message": "Not Found"})
-
-        def do_GET(self) -> None:
-            self._route("GET")
-
-        def do_POST(self) -> None:
-            self._route("POST")
-
-        def do_PATCH(self) -> None:
-            self._route("PATCH")
-
-    return Handler
-
-
-@pytest.fixture
-def github_api() -> Iterator[FakeGitHub]:
-    state = FakeGitHub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def comment(
@@ -244,10 +138,106 @@ def test_a_pr_without_a_token_is_refused(tmp_path):
     assert "GITHUB_TOKEN is empty" in result.stderr
 
 
-def test_the_pr_comment_workflow_posts_once_and_updates_on_the_next_run(github_api, tmp_path):
-    """The posting step of .github/workflows/pr-comment.yml, run by bash on the artifact's layout."""
-    import shutil
+def test_from_run_downloads_the_artifact_then_creates_and_updates_one_comment(github_api, tmp_path):
+    github_api.add_artifact(41, "mlrelease-pr-comment", artifact_files(FIXTURES / "blocked", "12\n"))
+    github_api.add_artifact(42, "mlrelease-pr-comment", artifact_files(FIXTURES / "passed", "12\n"))
+    github_api.add_artifact(42, "other", {"x": "y"})
 
+    first = comment(github_api.url, tmp_path / "one", "--from-run", "41")
+    assert first.returncode == 0, first.stderr
+    assert "created the comment on octo/models#12" in first.stderr
+    assert "mlrelease: BLOCKED" in github_api.ours(12)[0]["body"]
+    second = comment(github_api.url, tmp_path / "two", "--from-run", "42")
+    assert second.returncode == 0, second.stderr
+
+    ours = github_api.ours(12)
+    assert len(ours) == 1 and "mlrelease: PASSED" in ours[0]["body"]
+    calls = [(m, p.split("?")[0], auth) for m, p, auth in github_api.requests]
+    bearer = f"Bearer {TOKEN}"
+    assert calls == [
+        ("GET", "/repos/octo/models/actions/runs/41/artifacts", bearer),
+        ("GET", "/repos/octo/models/actions/artifacts/4100/zip", bearer),
+        ("GET", "/storage/4100", None),  # the storage URL never gets the token
+        ("GET", "/repos/octo/models/issues/12/comments", bearer),
+        ("POST", "/repos/octo/models/issues/12/comments", bearer),
+        ("GET", "/repos/octo/models/actions/runs/42/artifacts", bearer),
+        ("GET", "/repos/octo/models/actions/artifacts/4200/zip", bearer),
+        ("GET", "/storage/4200", None),
+        ("GET", "/repos/octo/models/issues/12/comments", bearer),
+        ("PATCH", f"/repos/octo/models/issues/comments/{ours[0]['id']}", bearer),
+    ]
+    assert "name=mlrelease-pr-comment" in github_api.requests[0][1]
+    # only the known reports were taken out of the archive
+    unpacked = sorted(
+        str(p.relative_to(tmp_path / "two" / "reports")) for p in (tmp_path / "two").rglob("*.json")
+    )
+    assert unpacked == ["mlrelease-deps/mlrelease-lock.json", "mlrelease-evaluate/mlrelease-gate/gate.json"]
+
+
+@pytest.mark.parametrize(
+    ("pr", "extra", "message"),
+    [
+        ("12; curl evil\n", {}, "the artifact's PR number is not a number"),
+        ("", {}, "the artifact's PR number is not a number"),
+        ("0", {}, "the artifact's PR number is not a number"),
+        ("12", {"mlrelease-lint/mlrelease-lint.json": "x" * (16 * 1024 * 1024 + 1)}, "is larger than"),
+    ],
+)
+def test_from_run_refuses_an_artifact_that_is_not_data_it_expects(github_api, tmp_path, pr, extra, message):
+    github_api.add_artifact(7, "mlrelease-pr-comment", {**artifact_files(FIXTURES / "blocked", pr), **extra})
+
+    result = comment(github_api.url, tmp_path / "c", "--from-run", "7")
+
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert [m for m, _, _ in github_api.requests if m != "GET"] == []  # nothing was posted
+
+
+def test_from_run_refuses_a_symbolic_link_in_the_artifact(github_api, tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in artifact_files(FIXTURES / "blocked", "12").items():
+            if name != "mlrelease-deps/mlrelease-lock.json":
+                archive.writestr(name, content)
+        link = zipfile.ZipInfo("mlrelease-deps/mlrelease-lock.json")
+        link.external_attr = 0o120777 << 16
+        archive.writestr(link, "/etc/passwd")
+    github_api.artifacts[8] = {"mlrelease-pr-comment": buffer.getvalue()}
+
+    result = comment(github_api.url, tmp_path / "c", "--from-run", "8")
+
+    assert result.returncode == 2
+    assert "mlrelease-deps/mlrelease-lock.json is a symbolic link; refused" in result.stderr
+    assert github_api.ours(12) == []
+
+
+def test_from_run_without_the_artifact_names_it(github_api, tmp_path):
+    result = comment(github_api.url, tmp_path / "c", "--from-run", "99")
+
+    assert result.returncode == 2
+    assert "run 99 of octo/models has no artifact 'mlrelease-pr-comment'" in result.stderr
+    assert "actions: read" in result.stderr
+
+
+def test_an_archive_url_off_the_api_is_not_sent_the_token(github_api, tmp_path):
+    """A listing that points the archive elsewhere (a compromised or confused API) gets no token."""
+    github_api.add_artifact(5, "mlrelease-pr-comment", artifact_files(FIXTURES / "blocked", "12"))
+    github_api.url, real = "http://127.0.0.2:9", github_api.url  # the listing now names another host
+
+    result = comment(real, tmp_path / "c", "--from-run", "5")
+
+    assert result.returncode == 3  # as for a next page elsewhere: the API cannot be used
+    assert "is not on" in result.stderr and "the token is not sent there" in result.stderr
+    assert [p.split("?")[0] for _, p, _ in github_api.requests] == [
+        "/repos/octo/models/actions/runs/5/artifacts"
+    ]
+
+
+def test_the_pr_comment_workflow_posts_once_and_updates_on_the_next_run(github_api, tmp_path):
+    """The posting step of .github/workflows/pr-comment.yml, run by bash as the runner runs it."""
     import yaml
 
     workflow = yaml.safe_load(
@@ -257,39 +247,30 @@ def test_the_pr_comment_workflow_posts_once_and_updates_on_the_next_run(github_a
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env |= {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github_api.url, "GITHUB_REPOSITORY": REPO}
-    env |= {"RUN_URL": f"https://github.com/{REPO}/actions/runs/42"}
+    env |= {"RUN_URL": f"https://github.com/{REPO}/actions/runs/42", "UNTRUSTED_API_URL": ""}
+    github_api.add_artifact(41, "mlrelease-pr-comment", artifact_files(FIXTURES / "blocked", "12\n"))
+    github_api.add_artifact(42, "mlrelease-pr-comment", artifact_files(FIXTURES / "passed", "12\n"))
 
-    def post(reports: Path, pr: str) -> subprocess.CompletedProcess[str]:
-        work = tmp_path / f"run-{len(github_api.requests)}"
-        artifact = work / "mlrelease-reports"
-        (artifact / "mlrelease-comment").mkdir(parents=True)
-        (artifact / "mlrelease-evaluate" / "mlrelease-gate").mkdir(parents=True)
-        shutil.copy2(reports / "gate.json", artifact / "mlrelease-evaluate" / "mlrelease-gate" / "gate.json")
-        (artifact / "mlrelease-deps").mkdir()
-        shutil.copy2(reports / "lock.json", artifact / "mlrelease-deps" / "mlrelease-lock.json")
-        (artifact / "mlrelease-comment" / "pr-number").write_text(pr)
-        runner_temp = work / "runner-temp"
+    def post(run_id: int) -> subprocess.CompletedProcess[str]:
+        runner_temp = tmp_path / f"run-{run_id}"
         runner_temp.mkdir()
         return subprocess.run(
             ["bash", "-c", step["run"]],
-            cwd=work,
-            env={**env, "RUNNER_TEMP": str(runner_temp)},
+            cwd=tmp_path,
+            env={**env, "RUNNER_TEMP": str(runner_temp), "RUN_ID": str(run_id)},
             capture_output=True,
             text=True,
             check=False,
         )
 
-    first = post(FIXTURES / "blocked", "12\n")
+    first = post(41)
     assert first.returncode == 0, first.stderr
-    second = post(FIXTURES / "passed", "12\n")
+    second = post(42)
     assert second.returncode == 0, second.stderr
 
     ours = github_api.ours(12)
     assert len(ours) == 1
     assert "mlrelease: PASSED" in ours[0]["body"]
     assert "[job summary](https://github.com/octo/models/actions/runs/42)" in ours[0]["body"]
-    assert [m for m, _, _ in github_api.requests] == ["GET", "POST", "GET", "PATCH"]
-
-    forged = post(FIXTURES / "blocked", "12; curl evil\n")
-    assert forged.returncode == 2
-    assert "the artifact's PR number is not a number" in forged.stdout
+    assert [m for m, _, _ in github_api.requests].count("POST") == 1
+    assert [m for m, _, _ in github_api.requests].count("PATCH") == 1

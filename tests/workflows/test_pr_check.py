@@ -4,9 +4,10 @@ Two act runs serve every test here (each is minutes on a shared runner):
 
 - ``blocked``: examples/brno-houses with its out-of-order notebook, a stale lock and the degraded
   model, through pr-check.yml and through the root action (tests/fixtures/workflows/pr-check-blocked.yml).
-- ``passed``: the example with its notebook run in order, and tests/fixtures/handoff-churn-repo (config in
-  ml/churn/) through pr-check.yml with only inputs changed, and the churn handoff through the root
-  action (tests/fixtures/workflows/pr-check-pass.yml).
+- ``passed``: the example with its notebook run in order (its image built on the test base image and
+  checked on the golden predictions), and tests/fixtures/handoff-churn-repo (config in ml/churn/)
+  through pr-check.yml with only inputs changed, and the churn handoff through the root action
+  (tests/fixtures/workflows/pr-check-pass.yml).
 
 The reports pass between jobs through a shared folder (the ``exchange-dir`` input), because
 actions/upload-artifact cannot be fetched offline; the comment's body is rendered to a file
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.act, pytest.mark.slow]
+pytestmark = [pytest.mark.act, pytest.mark.docker, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "brno-houses"
@@ -102,14 +103,19 @@ def blocked(
 
 @pytest.fixture(scope="module")
 def passed(
-    act, offline_actions: list[str], tmp_path_factory: pytest.TempPathFactory
+    act, offline_actions: list[str], base_image: str, tmp_path_factory: pytest.TempPathFactory
 ) -> subprocess.CompletedProcess[str]:
     root = tmp_path_factory.mktemp("pr-check-pass")
     example = _example_copy(root / "example")
     _notebook_in_order(example)
     churn = root / "churn"
     shutil.copytree(CHURN, churn)
-    inputs = {"example": str(example), "churn": str(churn), "exchange": str(root / "exchange")}
+    inputs = {
+        "example": str(example),
+        "churn": str(churn),
+        "exchange": str(root / "exchange"),
+        "base-image": base_image,
+    }
     run = act(
         "tests/fixtures/workflows/pr-check-pass.yml",
         event="workflow_dispatch",
@@ -216,7 +222,7 @@ def test_the_root_action_blocks_the_same_handoff_in_one_step(blocked):
 
 def test_the_example_passes_through_pr_check(passed):
     assert passed.returncode == 0, "a job failed; act's output is printed above"
-    for job in ("lint", "deps", "evaluate and gate", "pr-check"):
+    for job in ("lint", "deps", "evaluate and gate", "image", "pr-check"):
         assert job_outcome(passed, f"example/mlrelease pr-check/{job}") == "succeeded", job
     summary = job_log(passed, "example/mlrelease pr-check/pr-check")
     assert "| ## ✅ mlrelease: PASSED" in summary
@@ -238,3 +244,18 @@ def test_the_root_action_passes_the_other_layout_in_one_step(passed):
 
     assert "action: outcome=success verdict=pass blocked=false reports=mlrelease-pr-check" in log
     assert "action comment: ## ✅ mlrelease: PASSED" in log
+
+
+def test_the_image_job_builds_the_example_and_reproduces_the_golden_predictions(passed):
+    log = job_log(passed, "example/mlrelease pr-check/image")
+
+    assert job_outcome(passed, "example/mlrelease pr-check/image") == "succeeded"
+    assert "✅  Success - Main test the image on the golden predictions" in log, log[-3000:]
+    image = re.search(r"example: image=(brno-house-prices:\S+)", job_log(passed, "pr-check-pass/report"))
+    assert image, "the workflow's `image` output is empty"
+    summary = job_log(passed, "example/mlrelease pr-check/pr-check")
+    assert f"| ### ✅ Image `{image.group(1)}`" in summary
+    assert re.search(r"\| all \d+ golden predictions reproduce, packages match the lock", summary)
+    assert "image: success" in summary
+    # the churn call leaves the image job off (its default)
+    assert job_outcome(passed, "churn/mlrelease pr-check/image") == "did not run"

@@ -51,6 +51,19 @@ _file = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="GitHub REST API root. Default: GITHUB_API_URL, else https://api.github.com.",
 )
+@click.option(
+    "--from-run",
+    "run_id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Take the reports and the PR number from this workflow run's artifact (pr-check.yml's "
+    "`mlrelease-pr-comment`), downloaded with GITHUB_TOKEN, instead of --gate/--lint/--lock/--image.",
+)
+@click.option(
+    "--artifact",
+    default=None,
+    help="Name of the --from-run artifact. Default: mlrelease-pr-comment.",
+)
 def comment(
     gate_path: Path | None,
     lint_path: Path | None,
@@ -61,16 +74,20 @@ def comment(
     number: int | None,
     repo: str | None,
     api_url: str | None,
+    run_id: int | None,
+    artifact: str | None,
 ) -> None:
     """Render one PR comment from the step reports; with --pr, update it in place (or create it).
 
     The comment is found again by a hidden marker, so every push updates the same comment.
-    Exit 0 when written (and posted), 2 on bad input, 3 when the API cannot be reached.
+    With --from-run, the reports are a pull request's run's artifact, read as data only: the known
+    report files and the PR number, nothing else. Exit 0 when written (and posted), 2 on bad input,
+    3 when the API cannot be reached.
     """
     from mlrelease import github
     from mlrelease.artifacts import write_text
     from mlrelease.errors import EnvironmentUnavailable, UsageError
-    from mlrelease.prcomment import MARKER, load_reports, render
+    from mlrelease.prcomment import ARTIFACT, MARKER, fetch_run_reports, load_reports, render
 
     link_map: dict[str, str] = {}
     for item in links:
@@ -83,6 +100,31 @@ def comment(
         run = f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
         link_map["job summary"] = run
 
+    token = env.get("GITHUB_TOKEN", "")
+    repo = repo or env.get("GITHUB_REPOSITORY", "")
+    client = github.GitHubClient(token, api_url=api_url, env=env)
+    if run_id is not None or number is not None:
+        if not token:
+            given = "--from-run" if run_id is not None else "--pr"
+            raise UsageError(
+                f"{given} given but GITHUB_TOKEN is empty", hint="pass the token in GITHUB_TOKEN"
+            )
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise UsageError(
+                f"--repo {repo!r}: expected OWNER/NAME", hint="pass --repo or set GITHUB_REPOSITORY"
+            )
+        github.mask(token)
+    if run_id is not None:
+        if any(p is not None for p in (gate_path, lint_path, lock_path, image_path)):
+            raise UsageError(
+                "--from-run takes the reports from the run's artifact; drop --gate/--lint/--lock/--image"
+            )
+        name = artifact or ARTIFACT
+        found = fetch_run_reports(client, repo, run_id, name, out_dir / "reports")
+        gate_path, lint_path, lock_path, image_path = found.gate, found.lint, found.lock, found.image
+        number = number or found.pr
+        click.echo(f"read the reports of run {run_id} ({name}) for {repo}#{number}", err=True)
+
     reports = load_reports(gate=gate_path, lint=lint_path, lock=lock_path, image=image_path, links=link_map)
     body = render(reports)
     target = out_dir / "comment.md"
@@ -94,21 +136,13 @@ def comment(
     if number is None:
         return
 
-    token = env.get("GITHUB_TOKEN", "")
-    repo = repo or env.get("GITHUB_REPOSITORY", "")
-    if not token:
-        raise UsageError("--pr given but GITHUB_TOKEN is empty", hint="pass the token in GITHUB_TOKEN")
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise UsageError(f"--repo {repo!r}: expected OWNER/NAME", hint="pass --repo or set GITHUB_REPOSITORY")
-    github.mask(token)
-    client = github.GitHubClient(token, api_url=api_url, env=env)
     try:
-        action, comment_url = client.upsert_comment(repo, number, body, MARKER)
+        action, posted = client.upsert_comment(repo, number, body, MARKER)
     except github.GitHubAPIError as exc:
-        hint = "the workflow posting the comment needs `pull-requests: write`"
         if exc.status == 0:
             raise EnvironmentUnavailable(
                 f"posting the comment failed: {exc}", hint=f"the body is in {target}"
             ) from None
+        hint = "the workflow posting the comment needs `pull-requests: write`"
         raise UsageError(f"posting the comment failed: {exc}", hint=hint) from None
-    click.echo(f"{action} the comment on {repo}#{number}: {comment_url or ''}".rstrip(": "), err=True)
+    click.echo(f"{action} the comment on {repo}#{number}: {posted or ''}".rstrip(": "), err=True)
