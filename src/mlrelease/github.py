@@ -253,6 +253,16 @@ class GitHubClient:
                 raise GitHubAPIError(f"GET {shown}: HTTP {status}, a second redirect", status)
         return payload
 
+    def pull_head_sha(self, repo: str, number: int) -> str:
+        """The commit at the head of pull request ``number`` of ``repo`` now."""
+        url = f"{self.api_url}/repos/{repo}/pulls/{number}"
+        pull, _ = self.call("GET", url)
+        head = pull.get("head") if isinstance(pull, dict) else None
+        sha = head.get("sha") if isinstance(head, dict) else None
+        if not isinstance(sha, str):
+            raise GitHubAPIError(f"GET {url}: the answer holds no head.sha")
+        return sha
+
     def find_comment(self, repo: str, number: int, marker: str) -> dict[str, object] | None:
         """The first comment on ``repo``'s issue/PR ``number`` whose body holds ``marker``."""
         url: str | None = f"{self.api_url}/repos/{repo}/issues/{number}/comments?per_page=100"

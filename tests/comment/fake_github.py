@@ -23,6 +23,7 @@ from mlrelease.prcomment import MARKER
 
 TOKEN = "ghs_test0123456789abcdefTOKEN"
 REPO = "octo/models"
+HEAD = "5f0c6e1d2a3b4c5d6e7f8091a2b3c4d5e6f70812"  # every pull request's head commit, unless set
 
 
 @dataclass
@@ -34,6 +35,7 @@ class FakeGitHub:
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # method, path, auth
     next_id: int = 1000
     foreign_next: str | None = None  # a Link rel="next" URL to hand out instead of our own
+    heads: dict[int, str] = field(default_factory=dict)  # pull request -> its head commit
 
     def add(self, issue: int, body: str, login: str = "someone") -> dict:
         self.next_id += 1
@@ -149,6 +151,10 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     return self._send(404, {"message": "Not Found"})
                 location = f"{state.url}/storage/{rest[2]}?sig=signed"
                 return self._send(302, {}, {"Location": location})
+            # /repos/{owner}/{repo}/pulls/{n}: a pull request's head commit
+            if rest[:1] == ["pulls"] and len(rest) == 2 and rest[1].isdigit() and method == "GET":
+                number = int(rest[1])
+                return self._send(200, {"number": number, "head": {"sha": state.heads.get(number, HEAD)}})
             # /repos/{owner}/{repo}/issues/{n}/comments
             if rest[:1] == ["issues"] and len(rest) == 3 and rest[1].isdigit() and rest[2] == "comments":
                 issue = int(rest[1])

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_github import REPO, TOKEN, artifact_files
+from fake_github import HEAD, REPO, TOKEN, artifact_files
 
 from mlrelease.prcomment import MARKER
 
@@ -23,6 +23,7 @@ def comment(
     api_url: str, out: Path, *args: str, token: str | None = TOKEN
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    env["MLRELEASE_HEAD_SHA"] = HEAD  # what pr-comment.yml passes: the commit the run checked
     if token is not None:
         env["GITHUB_TOKEN"] = token
     return subprocess.run(
@@ -158,11 +159,13 @@ def test_from_run_downloads_the_artifact_then_creates_and_updates_one_comment(gi
         ("GET", "/repos/octo/models/actions/runs/41/artifacts", bearer),
         ("GET", "/repos/octo/models/actions/artifacts/4100/zip", bearer),
         ("GET", "/storage/4100", None),  # the storage URL never gets the token
+        ("GET", "/repos/octo/models/pulls/12", bearer),  # its head is the commit the run checked
         ("GET", "/repos/octo/models/issues/12/comments", bearer),
         ("POST", "/repos/octo/models/issues/12/comments", bearer),
         ("GET", "/repos/octo/models/actions/runs/42/artifacts", bearer),
         ("GET", "/repos/octo/models/actions/artifacts/4200/zip", bearer),
         ("GET", "/storage/4200", None),
+        ("GET", "/repos/octo/models/pulls/12", bearer),
         ("GET", "/repos/octo/models/issues/12/comments", bearer),
         ("PATCH", f"/repos/octo/models/issues/comments/{ours[0]['id']}", bearer),
     ]
@@ -172,6 +175,31 @@ def test_from_run_downloads_the_artifact_then_creates_and_updates_one_comment(gi
         str(p.relative_to(tmp_path / "two" / "reports")) for p in (tmp_path / "two").rglob("*.json")
     )
     assert unpacked == ["mlrelease-deps/mlrelease-lock.json", "mlrelease-evaluate/mlrelease-gate/gate.json"]
+
+
+def test_from_run_posts_nothing_when_the_artifact_names_a_pull_request_the_run_did_not_check(
+    github_api, tmp_path
+):
+    """A fork's check writes its own artifact: naming someone else's PR must not put a comment there."""
+    github_api.add_artifact(43, "mlrelease-pr-comment", artifact_files(FIXTURES / "passed", "13\n"))
+    github_api.heads[13] = "0123456789abcdef0123456789abcdef01234567"
+
+    result = comment(github_api.url, tmp_path / "c", "--from-run", "43")
+
+    assert result.returncode == 2, result.stderr
+    assert (
+        "names octo/models#13, whose head is 0123456789ab, but the run checked 5f0c6e1d2a3b" in result.stderr
+    )
+    assert "Nothing was posted" in result.stderr and "Traceback" not in result.stderr
+    assert github_api.comments.get(13, []) == []
+    assert [m for m, _, _ in github_api.requests if m in ("POST", "PATCH")] == []
+
+
+def test_from_run_without_the_head_commit_is_refused_before_any_request(github_api, tmp_path):
+    github_api.add_artifact(44, "mlrelease-pr-comment", artifact_files(FIXTURES / "passed", "12\n"))
+    result = comment(github_api.url, tmp_path / "c", "--from-run", "44", "--head-sha", "")
+    assert result.returncode == 2 and "--from-run needs --head-sha" in result.stderr
+    assert github_api.requests == []
 
 
 @pytest.mark.parametrize(
@@ -248,6 +276,7 @@ def test_the_pr_comment_workflow_posts_once_and_updates_on_the_next_run(github_a
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env |= {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github_api.url, "GITHUB_REPOSITORY": REPO}
     env |= {"RUN_URL": f"https://github.com/{REPO}/actions/runs/42", "UNTRUSTED_API_URL": ""}
+    env |= {"MLRELEASE_HEAD_SHA": HEAD}
     github_api.add_artifact(41, "mlrelease-pr-comment", artifact_files(FIXTURES / "blocked", "12\n"))
     github_api.add_artifact(42, "mlrelease-pr-comment", artifact_files(FIXTURES / "passed", "12\n"))
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fake_github import TOKEN, FakeGitHub, artifact_files, serve
+from fake_github import HEAD, TOKEN, FakeGitHub, artifact_files, serve
 
 pytestmark = [pytest.mark.act, pytest.mark.slow]
 
@@ -44,6 +44,7 @@ def _event(path: Path, run_id: int) -> Path:
                     "name": "pr",
                     "event": "pull_request",
                     "conclusion": "failure",
+                    "head_sha": HEAD,
                     "html_url": f"https://github.com/{REPO}/actions/runs/{run_id}",
                 },
                 "repository": {

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlrelease.cli.options import output_dir_option
+
+if TYPE_CHECKING:
+    from mlrelease.github import GitHubClient
 
 _file = click.Path(dir_okay=False, path_type=Path)
 
@@ -64,6 +68,15 @@ _file = click.Path(dir_okay=False, path_type=Path)
     default=None,
     help="Name of the --from-run artifact. Default: mlrelease-pr-comment.",
 )
+@click.option(
+    "--head-sha",
+    envvar="MLRELEASE_HEAD_SHA",
+    show_envvar=True,
+    default=None,
+    help="With --from-run (required there): the commit the run checked (workflow_run.head_sha). "
+    "The comment goes only to the pull request whose head is that commit, whatever PR number the "
+    "artifact names.",
+)
 def comment(
     gate_path: Path | None,
     lint_path: Path | None,
@@ -76,6 +89,7 @@ def comment(
     api_url: str | None,
     run_id: int | None,
     artifact: str | None,
+    head_sha: str | None,
 ) -> None:
     """Render one PR comment from the step reports; with --pr, update it in place (or create it).
 
@@ -119,10 +133,16 @@ def comment(
             raise UsageError(
                 "--from-run takes the reports from the run's artifact; drop --gate/--lint/--lock/--image"
             )
+        if not head_sha:
+            raise UsageError(
+                "--from-run needs --head-sha, the commit the run checked",
+                hint="pass github.event.workflow_run.head_sha (env MLRELEASE_HEAD_SHA)",
+            )
         name = artifact or ARTIFACT
         found = fetch_run_reports(client, repo, run_id, name, out_dir / "reports")
         gate_path, lint_path, lock_path, image_path = found.gate, found.lint, found.lock, found.image
         number = number or found.pr
+        _check_head(client, repo, number, head_sha, run_id)
         click.echo(f"read the reports of run {run_id} ({name}) for {repo}#{number}", err=True)
 
     reports = load_reports(gate=gate_path, lint=lint_path, lock=lock_path, image=image_path, links=link_map)
@@ -146,3 +166,24 @@ def comment(
         hint = "the workflow posting the comment needs `pull-requests: write`"
         raise UsageError(f"posting the comment failed: {exc}", hint=hint) from None
     click.echo(f"{action} the comment on {repo}#{number}: {posted or ''}".rstrip(": "), err=True)
+
+
+def _check_head(client: GitHubClient, repo: str, number: int | None, head_sha: str, run_id: int) -> None:
+    """The artifact's PR number is the PR's own data, so a fork could name another PR: post only
+    when that PR's head is the commit the run checked."""
+    from mlrelease.errors import UsageError
+    from mlrelease.github import GitHubAPIError
+
+    if number is None:
+        return
+    try:
+        actual = client.pull_head_sha(repo, number)
+    except GitHubAPIError as exc:
+        raise UsageError(f"reading {repo}#{number} failed: {exc}", hint="nothing was posted") from None
+    if actual != head_sha:
+        raise UsageError(
+            f"the artifact of run {run_id} names {repo}#{number}, whose head is {actual[:12]}, "
+            f"but the run checked {head_sha[:12]}",
+            hint="a check run comments only on its own pull request; a newer push gets its own "
+            "comment. Nothing was posted.",
+        )
