@@ -46,8 +46,15 @@ def resolve(words: list[str]) -> click.Command:
 
 
 def envvars(command: click.Command) -> set[str]:
+    """The variables ``command`` reads; a command with --target gke reads its cluster command's too."""
+    from mlrelease.cli import gke
+    from mlrelease.cli.deploy import ByTarget
+
     names: set[str] = set()
-    for param in command.params:
+    params = list(command.params)
+    if isinstance(command, ByTarget):
+        params += getattr(gke, command.cluster_command).params
+    for param in params:
         if isinstance(param.envvar, str):
             names.add(param.envvar)
         elif param.envvar:
