@@ -154,6 +154,19 @@ def _headline(result: DriftReport) -> str:
     return "; ".join(parts)
 
 
+def reason(result: DriftReport) -> str:
+    """The verdict in one plain line (no Markdown), for a registry event or an error message."""
+    drifted = [f"{c.name} ({c.verdict})" for c in result.drifted]
+    parts = [f"drift {result.verdict}: {len(drifted)} of {len(result.overall.columns)} columns drifted"]
+    parts[0] += f": {', '.join(drifted)}" if drifted else ""
+    if result.outliers and result.outliers.verdict in ("warn", "alert"):
+        parts.append(f"outliers {result.outliers.rate:.2%} ({result.outliers.verdict})")
+    bad = [sl.name for sl in result.slices if sl.verdict in ("warn", "alert")]
+    if bad:
+        parts.append(f"slices: {', '.join(bad)}")
+    return "; ".join(parts)
+
+
 def _column_rows(columns: list[ColumnDrift]) -> list[str]:
     rows = [
         "| column | verdict | PSI | KS | Wasserstein (sd) | chi-square | p (corrected)"
