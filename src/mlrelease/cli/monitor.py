@@ -75,7 +75,8 @@ PATH = click.Path(path_type=Path)
     "--issue-label",
     default=None,
     help="On an alert, open one GitHub issue with this label, or update the open one"
-    " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise).",
+    " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise); with -o,"
+    " its title and body also go to issue.md there (all there is when no API answers).",
 )
 @click.option(
     "--rollback-on",
@@ -143,8 +144,12 @@ def monitor(
     else:
         click.echo(report.markdown(result))
     if issue_label and result.verdict == "alert":
-        action, number = report.open_issue(result, issue_label)
-        click.echo(f"issue #{number} {action}", err=True)
+        body_file = out_dir / "issue.md" if out_dir is not None else None
+        opened = report.open_issue(result, issue_label, body_file=body_file)
+        if opened is not None:
+            click.echo(f"issue #{opened[1]} {opened[0]}", err=True)
+        else:
+            click.echo(f"no GitHub API answered; the issue is in {body_file or 'nowhere (no -o)'}", err=True)
     if result.verdict == "alert" and rollback is not None:
         _roll_back(result, *rollback, state_dir=state_dir, out_dir=out_dir, as_json=as_json)
     if result.verdict == "alert":

@@ -94,30 +94,45 @@ def publish(result: DriftReport, out_dir: Path | None) -> None:
             github.annotate(level, f"slice {sl.name}: {sl.reason}", title=f"monitor: slice {sl.name}")
 
 
-def open_issue(result: DriftReport, label: str, env: dict[str, str] | None = None) -> tuple[str, int]:
+def open_issue(
+    result: DriftReport, label: str, env: dict[str, str] | None = None, *, body_file: Path | None = None
+) -> tuple[str, int] | None:
     """Open or update the one issue for this alert; the body is the Markdown summary and a link to
-    the run."""
+    the run. With ``body_file``, the title and body are written there first (``issue.md``).
+
+    None when nothing answers at the API's address (a runner without network, a wrong
+    ``GITHUB_API_URL``): the alert still fails the run, and the issue is in ``body_file``.
+    """
     import os
+    import urllib.error
 
     from mlrelease.errors import UsageError
 
     environ = env if env is not None else dict(os.environ)
     token, repo = environ.get("GITHUB_TOKEN"), environ.get("GITHUB_REPOSITORY")
+    body = markdown(result)
+    run_id = environ.get("GITHUB_RUN_ID")
+    if run_id and repo:
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+        body += f"\nRun: {server}/{repo}/actions/runs/{run_id}\n"
+    drifted = ", ".join(c.name for c in result.drifted) or "outliers or slices"
+    title = f"Drift alert: {drifted}"
+    if body_file is not None:
+        write_text(body_file, f"<!-- title: {title} -->\n{body}")
     if not token or not repo:
         raise UsageError(
             "--issue-label needs GITHUB_TOKEN and GITHUB_REPOSITORY in the environment",
             hint="pass the workflow's token as env GITHUB_TOKEN with permissions issues: write",
         )
-    body = markdown(result)
-    run_id = environ.get("GITHUB_RUN_ID")
-    if run_id:
-        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
-        body += f"\nRun: {server}/{repo}/actions/runs/{run_id}\n"
-    drifted = ", ".join(c.name for c in result.drifted) or "outliers or slices"
-    title = f"Drift alert: {drifted}"
     api = environ.get("GITHUB_API_URL", "https://api.github.com")
     try:
         return github.upsert_issue(title, body, label=label, token=token, repository=repo, api_url=api)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        # nothing answered; an HTTP error status arrives as a plain OSError, below
+        where = f"; the issue is in {body_file}" if body_file is not None else ""
+        why = getattr(exc, "reason", exc)
+        github.annotate("warning", f"cannot reach {api} ({why}){where}", title="monitor: no issue")
+        return None
     except OSError as exc:
         raise UsageError(f"cannot open the drift issue: {exc}") from None
 
@@ -310,7 +325,6 @@ def plot_png(c: ColumnDrift) -> bytes | None:
         hi = float(max(ref_q[-1], cur_q[-1]))
         left, right = fig.subplots(1, 2)
         edges = np.linspace(lo, hi, 41) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-        # the quantile points stand for equal shares of each sample, so their histogram is the sample's
         left.hist(ref_q, bins=edges, density=True, alpha=0.55, label="reference", color="#1f77b4")
         left.hist(cur_q, bins=edges, density=True, alpha=0.55, label="current", color="#d62728")
         left.set_title(f"{c.name}: distribution")
