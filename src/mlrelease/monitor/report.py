@@ -311,6 +311,23 @@ def _columns_table(columns: list[ColumnDrift]) -> str:
     )
 
 
+def histogram_bins(ref_q: np.ndarray, cur_q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin edges for the two samples' quantile points, and the points to count in them.
+
+    Whole numbers (ages, counts) get one bin per number: their quantile points are whole but
+    where they interpolate across a jump, and 40 equal bins over ages 18 to 85 drew every other
+    bar half as high. Anything else gets 40 equal bins over both samples' range.
+    """
+    lo = float(min(ref_q[0], cur_q[0]))
+    hi = float(max(ref_q[-1], cur_q[-1]))
+    if hi <= lo:
+        return np.array([lo - 0.5, lo + 0.5]), ref_q, cur_q
+    whole = min(float(np.mean(q == np.round(q))) for q in (ref_q, cur_q)) > 0.8
+    if whole and hi - lo <= 100:
+        return np.arange(round(lo) - 0.5, round(hi) + 1.0), np.round(ref_q), np.round(cur_q)
+    return np.linspace(lo, hi, 41), ref_q, cur_q
+
+
 def plot_png(c: ColumnDrift) -> bytes | None:
     """Reference against current for one column, as PNG bytes (None without plot data)."""
     if c.plot is None:
@@ -321,18 +338,8 @@ def plot_png(c: ColumnDrift) -> bytes | None:
     kind = c.plot[0]
     if kind == "numeric":
         _, ref_q, cur_q = c.plot
-        lo = float(min(ref_q[0], cur_q[0]))
-        hi = float(max(ref_q[-1], cur_q[-1]))
         left, right = fig.subplots(1, 2)
-        edges = np.linspace(lo, hi, 41) if hi > lo else np.array([lo - 0.5, lo + 0.5])
-        hist_ref, hist_cur = ref_q, cur_q
-        # whole numbers (ages, counts): the quantile points are whole but where they interpolate
-        # across a jump; one bin per number, since 40 bins over ages 18 to 85 drew every other
-        # bar half as high
-        whole = min(np.mean(q == np.round(q)) for q in (ref_q, cur_q)) > 0.8
-        if whole and 0 < hi - lo <= 100:
-            edges = np.arange(round(lo) - 0.5, round(hi) + 1.0)
-            hist_ref, hist_cur = np.round(ref_q), np.round(cur_q)
+        edges, hist_ref, hist_cur = histogram_bins(ref_q, cur_q)
         # the quantile points stand for equal shares of each sample, so their histogram is the sample's
         left.hist(hist_ref, bins=edges, density=True, alpha=0.55, label="reference", color="#1f77b4")
         left.hist(hist_cur, bins=edges, density=True, alpha=0.55, label="current", color="#d62728")
