@@ -197,10 +197,10 @@ def _ecdf_distances(r: np.ndarray, c: np.ndarray) -> tuple[float, float]:
         absdiff = count_r / n1  # the same division as scipy's, so the same floats
         absdiff -= count_c / n2
         np.abs(absdiff, out=absdiff)
-        run_end = merged[s:e] != merged[s + 1 : e + 1]
-        if run_end.any():
-            d = max(d, float(absdiff[run_end].max()))
-        wass += float(np.vecdot(absdiff, merged[s + 1 : e + 1] - merged[s:e]))
+        widths = merged[s + 1 : e + 1] - merged[s:e]
+        # inside a run of ties the width is 0: the run's last position is where width > 0
+        d = max(d, float(np.max(absdiff, where=widths > 0, initial=0.0)))
+        wass += float(np.vecdot(absdiff, widths))
     return d, wass
 
 
