@@ -1,6 +1,7 @@
 """Drift detection: `mlrelease monitor`'s statistics against the bare scipy loop and the peers.
 
     python bench/bench_drift.py [--sizes 100k,1m] [--reps 1]
+    python bench/bench_drift.py --10m [--rows 10000000] [--workdir /tmp/mlrelease-drift-10m]
 
 Data: 20 numeric columns, 3 of them shifted (f03 mean +0.05 sd, f07 scale x1.05, f12 5% of rows
 moved to a new mode), drawn exactly as ``shared/peer-bench/drift_data.py`` draws them. Each tool
@@ -14,6 +15,11 @@ at 1M rows and count for every tool):
   ``--peers`` (default ``$MLRELEASE_PEER_BENCH``, else ``/tmp/peer-bench-work``; made by
   ``shared/peer-bench/setup_venvs.sh``), when they are there. The harness folder is
   ``$MLRELEASE_PEER_HARNESS``, else ``shared/peer-bench`` beside the checkout or its parent.
+
+``--10m`` writes a reference and a current window of that many rows x 20 columns as Parquet files
+(1M-row row groups, written a row group at a time) and runs ``mlrelease monitor --reference
+ref.parquet --current cur.parquet --json`` on them in a fresh process: it reads each column when
+it compares it, so its peak RSS is a few columns, not the 3.2 GB the two windows take as float64.
 
 Prints time and peak-memory ratios to the floor, the columns each tool flags (p < 0.05 for the
 floor and the peers; mlrelease's verdict, and its uncorrected p < 0.05), and the largest
@@ -167,14 +173,73 @@ def peer(tool: str, size: str, peers: Path = PEERS) -> dict | str:
     return {"time_s": r["cold_s"], "peak_mib": r["peak_rss_mib"], "flagged": flagged}
 
 
+def write_parquet(path: Path, rows: int, shifted: bool, group: int = 1_000_000) -> None:
+    """``rows`` x 20 columns drawn as ``draw`` draws them, one row group at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = [f"f{j:02d}" for j in range(N_FEATURES)]
+    rng = np.random.default_rng(3000 + int(shifted))
+    with pq.ParquetWriter(path, pa.schema([(n, pa.float64()) for n in names])) as writer:
+        for start in range(0, rows, group):
+            block = draw(rng, min(group, rows - start), shifted)
+            writer.write_table(pa.table({n: block[:, j] for j, n in enumerate(names)}))
+
+
+def big(rows: int, workdir: Path) -> int:
+    """``mlrelease monitor`` on two Parquet windows of ``rows`` rows: time and peak RSS.
+
+    The files are written by a child and the monitor's peak is its own (``wait4``): a process
+    forked from a big parent would start with the parent's pages counted in its peak.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    ref, cur = workdir / f"ref-{rows}.parquet", workdir / f"cur-{rows}.parquet"
+    for path, shifted in ((ref, False), (cur, True)):
+        if not path.exists():
+            t0 = time.perf_counter()
+            argv = [sys.executable, __file__, "--write", str(path), str(rows), str(int(shifted))]
+            subprocess.run(argv, check=True)
+            print(f"wrote {path} ({path.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s")
+    argv = [sys.executable, "-m", "mlrelease", "monitor", "--reference", str(ref), "--current", str(cur)]
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([*argv, "--json"], stdout=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        return 1
+    report = json.loads(out)
+    flagged = [c["name"] for c in report["columns"] if c.get("pvalue") is not None and c["pvalue"] < 0.05]
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"mlrelease monitor, {rows:,} rows x {N_FEATURES} columns per window (Parquet): {seconds:.1f} s,"
+        f" peak RSS {usage.ru_maxrss / 1024:.0f} MiB (the two windows as float64:"
+        f" {2 * rows * N_FEATURES * 8 / 2**20:.0f} MiB); verdict {report['verdict']},"
+        f" p < 0.05 (uncorrected): {', '.join(flagged)}"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--10m", dest="big", action="store_true", help="the 10M-row Parquet run")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="rows per window for --10m")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/mlrelease-drift-10m"))
     parser.add_argument("--sizes", default="100k,1m")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--tools", default="floor,mlrelease,evidently,alibi,nannyml")
     parser.add_argument("--peers", type=Path, default=PEERS, help="folder of the peer venvs")
+    parser.add_argument("--write", nargs=3, metavar=("PATH", "ROWS", "SHIFTED"), help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=2, metavar=("TOOL", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write:
+        write_parquet(Path(args.write[0]), int(args.write[1]), bool(int(args.write[2])))
+        return 0
+    if args.big:
+        return big(args.rows, args.workdir)
     if args.child:
         child(*args.child)
         return 0

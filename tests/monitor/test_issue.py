@@ -140,3 +140,28 @@ def test_monitor_opens_the_issue_on_alert_with_the_summary_and_the_run(
         cli, ["monitor", "--reference", "a.csv", "--current", "a.csv", "--issue-label", "x"]
     )
     assert res.exit_code == 0 and FakeIssues.requests == []
+
+
+def test_without_an_answering_api_the_issue_is_written_to_issue_md(tmp_path: Path, monkeypatch) -> None:
+    """A runner without network: the alert still exits 1, and the issue waits in issue.md."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"age": rng.integers(18, 31, 2000)}).to_csv("a.csv", index=False)
+    pd.DataFrame({"age": rng.integers(60, 86, 500)}).to_csv("b.csv", index=False)
+    env = {
+        "GITHUB_TOKEN": "t0ken",
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_API_URL": f"http://127.0.0.1:{closed}",
+    }
+    args = ["monitor", "--reference", "a.csv", "--current", "b.csv", "--issue-label", "drift", "-o", "out"]
+    res = CliRunner().invoke(cli, args, env=env)
+    assert res.exit_code == 1, res.output
+    assert "no GitHub API answered; the issue is in out/issue.md" in res.output
+    text = (tmp_path / "out" / "issue.md").read_text()
+    assert text.startswith("<!-- title: Drift alert: age -->\n")
+    assert "| age | 🚨 alert |" in text

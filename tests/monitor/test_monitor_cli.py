@@ -194,3 +194,18 @@ def test_drift_json_that_breaks_the_schema_is_refused_by_name(tmp_path: Path) ->
 def test_the_published_schema_is_the_packaged_one() -> None:
     repo = Path(__file__).resolve().parents[2]
     assert (repo / "schemas" / "drift.schema.json").read_text() == report.schema_path().read_text()
+
+
+def test_whole_number_columns_are_plotted_one_bin_per_number() -> None:
+    from mlrelease.monitor.report import histogram_bins
+
+    q = np.linspace(0, 1, 400)
+    ages_young = np.quantile(np.random.default_rng(0).integers(18, 31, 2000), q)
+    ages_old = np.quantile(np.random.default_rng(1).integers(60, 86, 600), q)
+    edges, ref, cur = histogram_bins(ages_young, ages_old)
+    assert edges[0] == 17.5 and edges[-1] == 85.5 and np.all(np.diff(edges) == 1.0)
+    assert np.all(ref == np.round(ref)) and ref.min() == 18 and cur.max() == 85
+    # a continuous column keeps 40 equal bins over both ranges
+    normal = np.quantile(np.random.default_rng(2).normal(size=1000), q)
+    edges, ref, _ = histogram_bins(normal, normal + 1)
+    assert len(edges) == 41 and edges[0] == normal[0] and ref is normal

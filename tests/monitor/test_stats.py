@@ -215,3 +215,28 @@ def test_small_windows_from_the_reference_distribution_do_not_alert_on_noise() -
     assert effect_only > 100  # without the significance rule these would have warned or alerted
     assert alerts <= 6
     assert alerts + warns <= 16  # 5% of 200 plus two binomial standard deviations
+
+
+@pytest.mark.parametrize("n", [141, 2_000, 60_000, 500_000])
+@pytest.mark.parametrize("nx2", [0.5, 2.2, 4.0, 9.0, 50.0, 369.0, 400.0])
+def test_kstwo_tail_equals_scipy_on_either_side_of_its_cutoffs(n: int, nx2: float) -> None:
+    """The vectorised Smirnov sum replaces scipy's term-by-term one; the answer must not move."""
+    x = math.sqrt(nx2 / n)
+    theirs = float(sps.kstwo.sf(x, n))
+    # below 1e-300 both are subnormal noise (scipy itself answers 1.7e-321 at n = 60000)
+    assert stats.kstwo_sf(x, n) == pytest.approx(theirs, rel=1e-11, abs=1e-300)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.02])
+def test_ks_and_wasserstein_equal_scipy_when_the_merged_order_spans_several_chunks(shift: float) -> None:
+    n1, n2 = 200_000, 150_000
+    assert n1 + n2 > 1.3 * stats.CHUNK
+    rng = np.random.default_rng(11)
+    ref, cur = _features(rng, n1), _features(rng, n2, shift)
+    for name in ("normal", "age"):  # continuous, and ties across chunk borders
+        ours = stats.numeric(stats.SortedColumn.of(ref[name]), stats.SortedColumn.of(cur[name]))
+        theirs = sps.ks_2samp(ref[name], cur[name])
+        assert ours.ks_statistic == float(theirs.statistic), name
+        assert ours.ks_pvalue == pytest.approx(float(theirs.pvalue), abs=1e-9, rel=1e-9), name
+        w = sps.wasserstein_distance(ref[name], cur[name])
+        assert ours.wasserstein == pytest.approx(w, rel=1e-9, abs=1e-12), name

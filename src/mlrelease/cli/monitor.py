@@ -10,15 +10,23 @@ import click
 from mlrelease.cli.options import (
     config_option_with,
     current_option,
+    env_option,
     issue_label_option,
     json_option,
     labels_option,
     output_dir_option,
     reference_option,
+    registry_option,
+    state_option,
 )
 
 if TYPE_CHECKING:
     from google.cloud.logging import Client as LoggingClient
+
+    from mlrelease.config import Config
+    from mlrelease.deploy.local import LocalTarget
+    from mlrelease.monitor.analyse import DriftReport
+    from mlrelease.registry import Backend
 
 PATH = click.Path(path_type=Path)
 
@@ -32,7 +40,10 @@ PATH = click.Path(path_type=Path)
     "--until", default="0m", show_default=True, help="Cloud Logging: to (RFC 3339, or an age; 0m is now)."
 )
 @click.option(
-    "--model", "model_name", default=None, help="Cloud Logging: the model's name. Default: model.name."
+    "--model",
+    "model_name",
+    default=None,
+    help="The model's name (Cloud Logging's lines, --rollback-on's releases). Default: model.name.",
 )
 @click.option("--model-version", default=None, help="Cloud Logging: only this version's lines.")
 @click.option(
@@ -49,6 +60,22 @@ PATH = click.Path(path_type=Path)
 @click.option("--target", default=None, help="The label column in --labels. Default: model.target.")
 @output_dir_option("drift.json, drift.md and drift.html", required=False)
 @issue_label_option
+@env_option(
+    "--github-api-url",
+    envvar="MLRELEASE_GITHUB_API_URL",
+    default=None,
+    help="GitHub's REST API for --issue-label. Default: GITHUB_API_URL, else https://api.github.com.",
+)
+@env_option(
+    "--rollback-on",
+    envvar="MLRELEASE_ROLLBACK_ON",
+    type=click.Choice(["alert"]),
+    default=None,
+    help="alert: on an alert, mark the release deployed on the local target (--state-dir) bad and"
+    " roll back to the newest good one before it (needs the release registry). Default: report only.",
+)
+@registry_option
+@state_option
 @json_option
 @click.pass_context
 def monitor(
@@ -66,6 +93,10 @@ def monitor(
     target: str | None,
     out_dir: Path | None,
     issue_label: str | None,
+    github_api_url: str | None,
+    rollback_on: str | None,
+    registry_location: str | None,
+    state_dir: Path,
     as_json: bool,
 ) -> None:
     """Find data drift, outlier bursts and slices gone bad in a window of traffic.
@@ -74,6 +105,9 @@ def monitor(
     categorical ones: PSI and chi-square, unseen categories by name. A column drifts when
     its effect size crosses a threshold and the shift is significant after a Holm correction
     across columns. Exit 0 when nothing alerts (warnings included), 1 on an alert, 2 on bad input.
+
+    With --rollback-on alert, an alert also marks the deployed release bad and rolls back to the
+    previous good one, both recorded in the registry's history.
     """
     from mlrelease import config as cfgmod
     from mlrelease.monitor import report
@@ -85,6 +119,7 @@ def monitor(
     from mlrelease.monitor.run import CLOUD, cloud_window
 
     window: Path | object = Path(current)
+    rollback = _rollback_target(cfg, model_name, registry_location, state_dir) if rollback_on else None
     if current.startswith(CLOUD):
         client = _logging_client(current[len(CLOUD) :], logging_endpoint)
         name = model_name or (cfg.model.name if cfg is not None else None)
@@ -99,10 +134,80 @@ def monitor(
     else:
         click.echo(report.markdown(result))
     if issue_label and result.verdict == "alert":
-        action, number = report.open_issue(result, issue_label)
-        click.echo(f"issue #{number} {action}", err=True)
+        body_file = out_dir / "issue.md" if out_dir is not None else None
+        opened = report.open_issue(result, issue_label, body_file=body_file, api_url=github_api_url)
+        if opened is not None:
+            click.echo(f"issue #{opened[1]} {opened[0]}", err=True)
+        else:
+            click.echo(f"no GitHub API answered; the issue is in {body_file or 'nowhere (no -o)'}", err=True)
+    if result.verdict == "alert" and rollback is not None:
+        _roll_back(result, *rollback, state_dir=state_dir, out_dir=out_dir, as_json=as_json)
     if result.verdict == "alert":
         ctx.exit(1)
+
+
+def _rollback_target(
+    cfg: Config | None, model_name: str | None, registry_location: str | None, state_dir: Path
+) -> tuple[Backend, LocalTarget]:
+    """The registry and the deployed release --rollback-on acts on, checked before any analysis."""
+    from mlrelease.cli.release import open_registry
+    from mlrelease.deploy.local import LocalTarget
+    from mlrelease.errors import UsageError
+
+    default = Path(".mlrelease/registry")
+    configured = registry_location or (cfg.registry.location if cfg is not None else None)
+    if configured is None and not default.is_dir():
+        raise UsageError(
+            "--rollback-on needs the release registry, and none is configured",
+            hint="pass --registry (or MLRELEASE_REGISTRY), or set registry.location in mlrelease.yaml",
+        )
+    name = model_name or (cfg.model.name if cfg is not None else None)
+    if not name:
+        raise UsageError("--rollback-on needs the model's name", hint="pass --config or --model")
+    backend = open_registry(registry_location, cfg)
+    local = LocalTarget(state_dir, name)
+    if local.state().active is None:
+        raise UsageError(
+            f"--rollback-on: nothing of {name} is deployed on {local.name} (state in {state_dir})",
+            hint="deploy a release with `mlrelease deploy`, or pass the --state-dir it used",
+        )
+    return backend, local
+
+
+def _roll_back(
+    result: DriftReport,
+    backend: Backend,
+    local: LocalTarget,
+    *,
+    state_dir: Path,
+    out_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Mark the deployed release bad and roll back; the reason names what drifted (exit 1 follows)."""
+    from mlrelease import github
+    from mlrelease.deploy.local import LocalTarget
+    from mlrelease.deploy.rollout import retire
+    from mlrelease.errors import CheckFailed
+    from mlrelease.monitor.report import reason
+
+    active = local.state().active
+    docker = None
+    if active is not None and active.runtime == "docker":
+        from mlrelease.cli.image import docker_client
+
+        docker = docker_client()
+    target = LocalTarget(state_dir, local.model, docker_client=docker)
+    why = f"monitor: {reason(result)}"
+    detail: dict[str, object] = {"drifted": [c.name for c in result.drifted]}
+    if out_dir is not None:
+        detail["report"] = str(out_dir / "drift.json")
+    done = retire(backend, target, why, detail=detail, say=(lambda _: None) if as_json else _stderr)
+    github.annotate("error", why, title=f"{done.model} v{done.version} rolled back")
+    raise CheckFailed(f"{done.model} v{done.version} {why}; marked bad, rolled back to v{done.to}")
+
+
+def _stderr(line: str) -> None:
+    click.echo(line, err=True)
 
 
 def _logging_client(project: str, endpoint: str | None) -> LoggingClient:

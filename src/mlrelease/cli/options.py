@@ -392,7 +392,8 @@ issue_label_option = env_option(
     envvar="MLRELEASE_ISSUE_LABEL",
     default=None,
     help="On an alert, open one GitHub issue with this label, or update the open one"
-    " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise).",
+    " (needs GITHUB_TOKEN and GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise); with -o,"
+    " its title and body also go to issue.md there (all there is when no API answers).",
 )
 
 pr_checks_option = env_option(

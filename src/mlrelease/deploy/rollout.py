@@ -198,12 +198,45 @@ def watch(
     result = WatchResult(target.model, version, f, breaches, elapsed)
     if breaches:
         why = "; ".join(str(b) for b in breaches)
-        backend.append(_event("marked_bad", target.model, version, target.name, env, reason=f"watch: {why}"))
-        plan = plan_rollback(backend, target, None)
-        say(f"breach: {why}; rolling back to v{plan.to}")
-        runtime = state.active.runtime
-        rollback(
-            backend, target, plan, runtime=runtime, public_port=port, reason=f"watch: {why}", env=env, say=say
-        )
-        result.rolled_back_to = plan.to
+        say(f"breach: {why}")
+        result.rolled_back_to = retire(backend, target, f"watch: {why}", env=env, say=say).to
     return result
+
+
+@dataclass(frozen=True)
+class Retired:
+    model: str
+    version: int  # the release marked bad
+    to: int  # the release running now
+    reason: str
+
+
+def retire(
+    backend: Backend,
+    target: LocalTarget,
+    reason: str,
+    *,
+    detail: Mapping[str, object] | None = None,
+    env: Mapping[str, str] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> Retired:
+    """Mark what runs on ``target`` bad (``reason`` and ``detail`` recorded with it) and roll back to
+    the newest good release before it, on the runtime and port it runs on now."""
+    state = target.state()
+    if state.active is None or state.public_port is None:
+        raise UsageError(
+            f"nothing of {target.model} is deployed on {target.name}", hint="run `mlrelease deploy`"
+        )
+    version = state.active.version
+    backend.append(
+        _event(
+            "marked_bad", target.model, version, target.name, env, reason=reason, detail=dict(detail or {})
+        )
+    )
+    plan = plan_rollback(backend, target, None)
+    say(f"marked v{version} bad; rolling back to v{plan.to}")
+    rollback(
+        backend, target, plan, runtime=state.active.runtime, public_port=state.public_port, reason=reason,
+        env=env, say=say,
+    )  # fmt: skip
+    return Retired(target.model, version, plan.to, reason)

@@ -95,30 +95,48 @@ def publish(result: DriftReport, out_dir: Path | None) -> None:
             github.annotate(level, f"slice {sl.name}: {sl.reason}", title=f"monitor: slice {sl.name}")
 
 
-def open_issue(result: DriftReport, label: str, env: dict[str, str] | None = None) -> tuple[str, int]:
+def open_issue(
+    result: DriftReport,
+    label: str,
+    env: dict[str, str] | None = None,
+    *,
+    body_file: Path | None = None,
+    api_url: str | None = None,
+) -> tuple[str, int] | None:
     """Open or update the one issue for this alert; the body is the Markdown summary and a link to
-    the run."""
+    the run. With ``body_file``, the title and body are written there first (``issue.md``).
+
+    None when nothing answers at the API's address (a runner without network, a wrong
+    ``GITHUB_API_URL``): the alert still fails the run, and the issue is in ``body_file``.
+    """
     import os
 
     from mlrelease.errors import UsageError
 
     environ = env if env is not None else dict(os.environ)
     token, repo = environ.get("GITHUB_TOKEN"), environ.get("GITHUB_REPOSITORY")
+    body = markdown(result)
+    run_id = environ.get("GITHUB_RUN_ID")
+    if run_id and repo:
+        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
+        body += f"\nRun: {server}/{repo}/actions/runs/{run_id}\n"
+    drifted = ", ".join(c.name for c in result.drifted) or "outliers or slices"
+    title = f"Drift alert: {drifted}"
+    if body_file is not None:
+        write_text(body_file, f"<!-- title: {title} -->\n{body}")
     if not token or not repo:
         raise UsageError(
             "--issue-label needs GITHUB_TOKEN and GITHUB_REPOSITORY in the environment",
             hint="pass the workflow's token as env GITHUB_TOKEN with permissions issues: write",
         )
-    body = markdown(result)
-    run_id = environ.get("GITHUB_RUN_ID")
-    if run_id:
-        server = environ.get("GITHUB_SERVER_URL", "https://github.com")
-        body += f"\nRun: {server}/{repo}/actions/runs/{run_id}\n"
-    drifted = ", ".join(c.name for c in result.drifted) or "outliers or slices"
-    title = f"Drift alert: {drifted}"
+    client = github.GitHubClient(token, api_url=api_url, env=environ)
     try:
-        return github.GitHubClient(token, env=environ).upsert_issue(repo, title, body, label=label)
+        return client.upsert_issue(repo, title, body, label=label)
     except github.GitHubAPIError as exc:
+        if exc.status == 0:  # nothing answered: the alert still fails the run
+            where = f"; the issue is in {body_file}" if body_file is not None else ""
+            github.annotate("warning", f"{exc}{where}", title="monitor: no issue")
+            return None
         raise UsageError(f"cannot open the drift issue: {exc}") from None
 
 
@@ -147,6 +165,19 @@ def _headline(result: DriftReport) -> str:
         + (f": {', '.join(drifted)}" if drifted else "")
     )
     if result.outliers:
+        parts.append(f"outliers {result.outliers.rate:.2%} ({result.outliers.verdict})")
+    bad = [sl.name for sl in result.slices if sl.verdict in ("warn", "alert")]
+    if bad:
+        parts.append(f"slices: {', '.join(bad)}")
+    return "; ".join(parts)
+
+
+def reason(result: DriftReport) -> str:
+    """The verdict in one plain line (no Markdown), for a registry event or an error message."""
+    drifted = [f"{c.name} ({c.verdict})" for c in result.drifted]
+    parts = [f"drift {result.verdict}: {len(drifted)} of {len(result.overall.columns)} columns drifted"]
+    parts[0] += f": {', '.join(drifted)}" if drifted else ""
+    if result.outliers and result.outliers.verdict in ("warn", "alert"):
         parts.append(f"outliers {result.outliers.rate:.2%} ({result.outliers.verdict})")
     bad = [sl.name for sl in result.slices if sl.verdict in ("warn", "alert")]
     if bad:
@@ -283,6 +314,23 @@ def _columns_table(columns: list[ColumnDrift]) -> str:
     )
 
 
+def histogram_bins(ref_q: np.ndarray, cur_q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin edges for the two samples' quantile points, and the points to count in them.
+
+    Whole numbers (ages, counts) get one bin per number: their quantile points are whole but
+    where they interpolate across a jump, and 40 equal bins over ages 18 to 85 drew every other
+    bar half as high. Anything else gets 40 equal bins over both samples' range.
+    """
+    lo = float(min(ref_q[0], cur_q[0]))
+    hi = float(max(ref_q[-1], cur_q[-1]))
+    if hi <= lo:
+        return np.array([lo - 0.5, lo + 0.5]), ref_q, cur_q
+    whole = min(float(np.mean(q == np.round(q))) for q in (ref_q, cur_q)) > 0.8
+    if whole and hi - lo <= 100:
+        return np.arange(round(lo) - 0.5, round(hi) + 1.0), np.round(ref_q), np.round(cur_q)
+    return np.linspace(lo, hi, 41), ref_q, cur_q
+
+
 def plot_png(c: ColumnDrift) -> bytes | None:
     """Reference against current for one column, as PNG bytes (None without plot data)."""
     if c.plot is None:
@@ -293,14 +341,12 @@ def plot_png(c: ColumnDrift) -> bytes | None:
     kind = c.plot[0]
     if kind == "numeric":
         _, ref_q, cur_q = c.plot
-        lo = float(min(ref_q[0], cur_q[0]))
-        hi = float(max(ref_q[-1], cur_q[-1]))
         left, right = fig.subplots(1, 2)
-        edges = np.linspace(lo, hi, 41) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+        edges, hist_ref, hist_cur = histogram_bins(ref_q, cur_q)
         # the quantile points stand for equal shares of each sample, so their histogram is the sample's
-        left.hist(ref_q, bins=edges, density=True, alpha=0.55, label="reference", color="#1f77b4")
-        left.hist(cur_q, bins=edges, density=True, alpha=0.55, label="current", color="#d62728")
-        left.set_title(f"{c.name}: distribution")
+        left.hist(hist_ref, bins=edges, density=True, alpha=0.55, label="reference", color="#1f77b4")
+        left.hist(hist_cur, bins=edges, density=True, alpha=0.55, label="current", color="#d62728")
+        left.set_title(f"{c.name}: distribution" + (f" (PSI {c.psi:.3f})" if c.psi is not None else ""))
         left.legend()
         q = np.linspace(0, 1, len(ref_q))
         right.step(ref_q, q, where="post", label="reference", color="#1f77b4")

@@ -15,7 +15,7 @@ labels is read as a plain record, so a JSONL export of any table works too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ class Window:
     """One side of a comparison."""
 
     source: str
-    columns: dict[str, np.ndarray]
+    columns: MutableMapping[str, np.ndarray]
     rows: int
     flags: list[list[str]] | None = None  # per row, from request logs
     times: list[str] | None = None  # per row, from request logs
@@ -45,6 +45,8 @@ class Window:
     skipped: dict[str, int] = field(default_factory=dict)  # log lines not read, by reason
 
     def numeric(self, name: str) -> bool:
+        if isinstance(self.columns, ParquetColumns):
+            return self.columns.numeric(name)
         return self.columns[name].dtype.kind in "iuf"
 
     def take(self, mask: np.ndarray, source: str) -> Window:
@@ -99,6 +101,66 @@ class _Columns:
                 chunks = [c.astype(object) for c in chunks]
             out[name] = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
         return out
+
+
+class ParquetColumns(MutableMapping[str, np.ndarray]):
+    """A Parquet file's columns, each read (batch by batch) when it is asked for and not kept.
+
+    Comparing two windows a column at a time (``drift.compare_columns``) then holds one column
+    of each in memory, not the file: a 10M x 20 window is 1.6 GB as float64 columns, one column
+    80 MB (``bench/bench_drift.py --10m``). Columns set on it (the model's predictions) are kept.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self.extra: dict[str, np.ndarray] = {}
+
+    def numeric(self, name: str) -> bool:
+        if name in self.extra:
+            return self.extra[name].dtype.kind in "iuf"
+        t = self.schema.field(name).type
+        return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self.extra:
+            return self.extra[name]
+        if name not in self.schema.names:
+            raise KeyError(name)
+        return _read_parquet(self.path, [name]).columns[name]
+
+    def __contains__(self, name: object) -> bool:  # without reading the column
+        return name in self.extra or name in self.schema.names
+
+    def __setitem__(self, name: str, values: np.ndarray) -> None:
+        self.extra[name] = values
+
+    def __delitem__(self, name: str) -> None:
+        del self.extra[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.schema.names
+        yield from (n for n in self.extra if n not in self.schema.names)
+
+    def __len__(self) -> int:
+        return len(self.schema.names) + sum(1 for n in self.extra if n not in self.schema.names)
+
+
+def lazy_parquet(path: Path) -> Window | None:
+    """``path`` as a window whose columns are read when used, or None when it is no Parquet file."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file() or not path.name.lower().endswith((".parquet", ".pq")):
+        return None
+    try:
+        meta = pq.ParquetFile(path)
+        schema, rows = meta.schema_arrow, meta.metadata.num_rows
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    if rows == 0:
+        raise DataError(f"{path}: no rows")
+    return Window(str(path), ParquetColumns(path, schema), rows)
 
 
 def _missing(n: int, dtype: np.dtype) -> np.ndarray:
