@@ -15,12 +15,18 @@
 
 from __future__ import annotations
 
+import bisect
 import math
+import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics_core import Metric
+from prometheus_client.utils import floatToGoString
 
 from mlrelease.signature import Signature
 
@@ -55,6 +61,60 @@ def prediction_buckets(signature: Signature) -> tuple[float, ...]:
     return tuple(float(f"{x:.6g}") for x in edges)
 
 
+class ValueHistogram:
+    """A histogram of a request's predictions, observed once per request for all its rows
+    (one ``searchsorted`` over the batch, not one locked call per row), exposed as
+    prometheus_client's Histogram exposes one: cumulative ``_bucket``, ``_count``, ``_sum``
+    (when no bucket is negative), ``_created``."""
+
+    def __init__(self, name: str, documentation: str, buckets: Iterable[float], registry: CollectorRegistry):
+        self.name = name
+        self.documentation = documentation
+        self.bounds = [float(b) for b in buckets]
+        if self.bounds[-1] != math.inf:
+            self.bounds.append(math.inf)
+        go: Callable[[float], str] = floatToGoString  # the "le" label as prometheus_client writes it
+        self.les = [go(b) for b in self.bounds]
+        self._edges = np.array(self.bounds)
+        self.counts = [0] * len(self.bounds)
+        self.sum = 0.0
+        self.created = time.time()
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe(self, value: float) -> None:
+        i = bisect.bisect_left(self.bounds, value)  # the first bucket whose bound is >= value
+        with self._lock:
+            self.counts[i] += 1
+            self.sum += value
+
+    def observe_many(self, values: np.ndarray) -> None:
+        if len(values) == 0:
+            return
+        counts = np.bincount(np.searchsorted(self._edges, values), minlength=len(self.bounds)).tolist()
+        total = float(values.sum())
+        with self._lock:
+            self.counts = [a + b for a, b in zip(self.counts, counts, strict=True)]
+            self.sum += total
+
+    def collect(self) -> list[Metric]:
+        with self._lock:
+            counts, total = list(self.counts), self.sum
+        metric = Metric(self.name, self.documentation, "histogram")
+        acc = 0.0
+        for le, count in zip(self.les, counts, strict=True):
+            acc += count
+            metric.add_sample(f"{self.name}_bucket", {"le": le}, acc)
+        metric.add_sample(f"{self.name}_count", {}, acc)
+        if self.bounds[0] >= 0:  # as prometheus_client: no _sum when a bucket is negative
+            metric.add_sample(f"{self.name}_sum", {}, total)
+        metric.add_sample(f"{self.name}_created", {}, self.created)
+        return [metric]
+
+
+_NUMBERS = frozenset({float, int})
+
+
 class Metrics:
     def __init__(self, model: str, version: str, signature: Signature):
         self.registry = r = CollectorRegistry(auto_describe=True)
@@ -66,11 +126,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.predictions = Histogram(
-            "mlrelease_prediction_value",
-            "Numeric predictions",
-            buckets=prediction_buckets(signature),
-            registry=r,
+        self.predictions = ValueHistogram(
+            "mlrelease_prediction_value", "Numeric predictions", prediction_buckets(signature), r
         )
         self.rows = Counter("mlrelease_predicted_rows", "Rows predicted", registry=r)
         self.outlier_rows = Counter(
@@ -113,10 +170,20 @@ class Metrics:
         lat.observe(seconds)
 
     def answered(self, predictions: list[Any], flags: list[list[str]]) -> None:
+        """Count a request's rows, its numeric predictions and its flags."""
         self.rows.inc(len(predictions))
-        for p in predictions:
+        if len(predictions) == 1:
+            p = predictions[0]
             if (type(p) is float and math.isfinite(p)) or type(p) is int:
                 self.predictions.observe(p)
+        elif set(map(type, predictions)) <= _NUMBERS:
+            values = np.array(predictions, dtype=float)
+            self.predictions.observe_many(values[np.isfinite(values)])
+        else:  # labels of mixed types: only the numbers count
+            numbers = [p for p in predictions if (type(p) is float and math.isfinite(p)) or type(p) is int]
+            self.predictions.observe_many(np.array(numbers, dtype=float))
+        if not any(flags):
+            return
         for row in flags:
             if row:
                 kind = "prediction" if any(f.startswith("prediction_") for f in row) else "input"
