@@ -11,6 +11,7 @@ the model was trained to handle them; the outlier check flags them.
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from mlrelease.signature import FieldSpec, Signature
 
 MAX_LISTED = 1000  # offending values listed in one answer; the count is always exact
+WHOLE_FROM = 4  # rows from which checking a column whole is faster than value by value
 
 
 @dataclass
@@ -175,6 +177,20 @@ class Validator:
         self.max_rows = max_rows
         self.checks = [(f.name, _checker(f), f.nullable) for f in signature.fields]
         self.column_checks = [(f.name, _column_checker(f.kind), f.nullable) for f in signature.fields]
+        self._fields = operator.itemgetter(*self.names) if self.names else None
+
+    def _whole_records(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+        """The columns of rows that are all objects, each column checked whole; None when a
+        row lacks a field or a column is not plainly valid."""
+        if self._fields is None:
+            return None
+        try:
+            table = list(map(self._fields, rows))
+        except KeyError:
+            return None
+        if len(self.names) == 1:
+            return self._whole({self.names[0]: table}, len(rows))
+        return self._whole(dict(zip(self.names, map(list, zip(*table, strict=True)), strict=True)), len(rows))
 
     def _whole(self, columns: dict[str, list[Any] | None], n: int) -> dict[str, list[Any]] | None:
         """The ``n``-row columns, each checked whole, when all are valid and none has a null;
@@ -206,10 +222,8 @@ class Validator:
         if not isinstance(rows, list):
             raise BadRequest(400, f"{where}: expected a list of objects, got {type_name(rows)}")
         self._limit(len(rows))
-        if set(map(type, rows)) == _DICT:
-            whole = self._whole(
-                {name: [row.get(name, _MISSING) for row in rows] for name in self.names}, len(rows)
-            )
+        if len(rows) >= WHOLE_FROM and set(map(type, rows)) == _DICT:
+            whole = self._whole_records(rows)
             if whole is not None:
                 return whole
         cols: dict[str, list[Any]] = {name: [] for name in self.names}
@@ -247,7 +261,11 @@ class Validator:
         self._limit(len(rows))
         width = len(names)
         index = {name: names.index(name) for name in self.names if name in names}
-        if set(map(type, rows)) == _LIST and all(len(row) == width for row in rows):
+        if (
+            len(rows) >= WHOLE_FROM
+            and set(map(type, rows)) == _LIST
+            and all(len(row) == width for row in rows)
+        ):
             whole = self._whole(
                 {
                     name: [row[j] for row in rows] if (j := index.get(name)) is not None else None
