@@ -232,3 +232,15 @@ def test_request_lines_are_compact_json_with_the_documented_keys_in_order():
     assert outliers == ["false", "true", "false"]
     assert [json.loads(raw)["severity"] for raw in request] == ["INFO", "WARNING", "INFO"]
     assert json.loads(request[2])["logging.googleapis.com/spanId"] == "7"
+
+
+def test_a_batch_whose_only_outlier_is_above_a_range_is_flagged():
+    guard = OutlierGuard(OutlierConfig(inputs={"rooms": Bounds(max=6)}), SIG)
+    columns: dict[str, list[Any]] = {
+        "area": [60.0] * 5,
+        "rooms": [3, 3, 9, 3, 3],  # z = 6: not far; above the configured 6
+        "note": [None] * 5,
+        "district": ["Bohunice"] * 5,
+        "new": [True] * 5,
+    }
+    assert guard.check(columns, np.full(5, 5e6)) == [[], [], ["input_above_max:rooms"], [], []]

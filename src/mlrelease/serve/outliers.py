@@ -114,6 +114,17 @@ class OutlierGuard:
                 self.numeric.append((f.name, f.median, f.mad))
             elif f.kind == "string" and f.categories:
                 self.categorical.append((f.name, frozenset(f.categories)))
+        # the numeric columns checked, as rows of one array, and each check's rows and bounds
+        self._columns = list(dict.fromkeys([n for n, _, _ in self.numeric] + [r.name for r in self.ranges]))
+        at = {name: i for i, name in enumerate(self._columns)}
+        self._far = [at[n] for n, _, _ in self.numeric]
+        self._median = np.array([[m] for _, m, _ in self.numeric], dtype=float).reshape(-1, 1)
+        self._mad = np.array([[d] for _, _, d in self.numeric], dtype=float).reshape(-1, 1)
+        self._ranged = [at[r.name] for r in self.ranges]
+        lows = [-math.inf if r.min is None else r.min for r in self.ranges]
+        highs = [math.inf if r.max is None else r.max for r in self.ranges]
+        self._lo = np.array(lows, dtype=float).reshape(-1, 1)
+        self._hi = np.array(highs, dtype=float).reshape(-1, 1)
 
     def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
         """One list of flags per row (empty when the row looks normal). Each column is checked
@@ -125,26 +136,20 @@ class OutlierGuard:
         if n == 1:  # the common single-row case without numpy's overhead
             self._one(columns, predictions, flags[0])
             return flags
-        arrays: dict[str, np.ndarray] = {}
-
-        def array(name: str) -> np.ndarray:
-            arr = arrays.get(name)
-            if arr is None:  # None becomes NaN, which no comparison flags
-                arr = arrays[name] = np.asarray(columns[name], dtype=float)
-            return arr
-
         hits: list[tuple[np.ndarray | list[int], str]] = []
-        with np.errstate(invalid="ignore"):
-            for name, median, mad in self.numeric:
-                hits.append(
-                    (np.flatnonzero(np.abs(array(name) - median) / mad > self.z), f"input_far:{name}")
-                )
-            for r in self.ranges:
-                arr = array(r.name)
-                if r.min is not None:
-                    hits.append((np.flatnonzero(arr < r.min), f"input_below_min:{r.name}"))
-                if r.max is not None:
-                    hits.append((np.flatnonzero(arr > r.max), f"input_above_max:{r.name}"))
+        if self._columns:  # every numeric check of every row in a few array operations
+            X = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
+            with np.errstate(invalid="ignore"):
+                far = np.abs(X[self._far] - self._median) / self._mad > self.z if self.numeric else None
+                below = X[self._ranged] < self._lo
+                above = X[self._ranged] > self._hi
+            if (far is not None and far.any()) or below.any() or above.any():
+                if far is not None:
+                    for j, (name, _, _) in enumerate(self.numeric):
+                        hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
+                for j, r in enumerate(self.ranges):
+                    hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
+                    hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
         for name, seen in self.categorical:
             values = columns[name]
             if not seen.issuperset(values):
