@@ -11,12 +11,19 @@ runs with everything on, then with one part switched off at a time: logging, out
 batching, the compiled predictor, predicting on the event loop (bench/serve_variant.py). The
 server order rotates between repetitions.
 
+Two bare ASGI apps on the same uvicorn stack (bench/bare_asgi.py) give the transport's limit:
+``bare`` answers constant JSON, ``bare-parse`` parses the body first. The example's model
+(examples/brno-houses) runs too (``mlrelease-example``, with its own bodies and bare rows).
+
 Prints req/s, p50 and p99 for each cell, the ratios of mlrelease (all on) to each peer, the
-ratio to the raw in-process one-row predict floor, and each server's start-up time.
+ratio to the raw in-process one-row predict floor, the server's fraction of its own stack's
+limit (req/s over the bare apps'), and each server's start-up time. The machine may be shared:
+read the ratios of one interleaved run, not the absolute figures.
 
     python bench/bench_serving.py [--work /tmp/peer-bench-work] [--duration 3] [--reps 1]
         [--only mlrelease,fastapi,bentoml,mlflow,mlrelease-nolog,mlrelease-nooutliers,mlrelease-nobatch,
-         mlrelease-nocompile,mlrelease-noinline]
+         mlrelease-nocompile,mlrelease-noinline,bare,bare-parse,mlrelease-example,bare-example,
+         bare-parse-example]
 
 Needs the peers' venvs (bash /work/shared/peer-bench/setup_venvs.sh /tmp/peer-bench-work), their
 model (make_model.py, servers/save_models.py bento|mlflow) and wrk (apt install wrk).
@@ -49,6 +56,8 @@ LOADS = [
     ("100rows_c32", "rows100", 32),
 ]
 PEERS = ("bentoml", "mlflow", "fastapi")
+EXAMPLE = ROOT / "examples" / "brno-houses"
+BARE = ("bare", "bare-parse")  # the stack's limit: constant answer; answer after parsing the body
 
 
 def prepare_handoff(work: Path) -> Path:
@@ -85,7 +94,14 @@ def specs(work: Path, handoff: Path) -> dict[str, dict]:
     py = sys.executable
     variant = str(ROOT / "bench" / "serve_variant.py")
     ours = {"path": "/predict", "key": None, "cwd": ROOT, "env": {}}
+    bare = str(ROOT / "bench" / "bare_asgi.py")
+    example = {**ours, "model": "example"}
     return {
+        "bare": {**ours, "cmd": [py, bare, "{port}"], "bare": True},
+        "bare-parse": {**ours, "cmd": [py, bare, "{port}", "--parse"], "bare": True},
+        "mlrelease-example": {**example, "cmd": [py, variant, str(EXAMPLE), "{port}"]},
+        "bare-example": {**example, "cmd": [py, bare, "{port}"], "bare": True},
+        "bare-parse-example": {**example, "cmd": [py, bare, "{port}", "--parse"], "bare": True},
         "mlrelease": {**ours, "cmd": [py, variant, str(handoff), "{port}"]},
         "mlrelease-nolog": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-logging"]},
         "mlrelease-nooutliers": {**ours, "cmd": [py, variant, str(handoff), "{port}", "--no-outliers"]},
@@ -212,7 +228,11 @@ def run_one(
         res["startup_s"] = time.perf_counter() - t0
         _, answer = post(url, files["rows100"])
         got = answer["predictions"] if isinstance(answer, dict) else answer
-        res["max_abs_diff"] = max(abs(a - b) for a, b in zip(got, expected["expected100"], strict=True))
+        res["max_abs_diff"] = (
+            None
+            if spec.get("bare")
+            else max(abs(a - b) for a, b in zip(got, expected["expected100"], strict=True))
+        )
         wrk(url, files["rows1"], 8, args.warmup)
         for lname, key, conc in LOADS:
             r = wrk(url, files[key], conc, args.duration)
@@ -251,6 +271,32 @@ def floor_1row(handoff: Path) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def example_payloads() -> tuple[dict, list[str]]:
+    """The example's bodies (its first validation rows) and its in-process predictions."""
+    import pandas as pd
+
+    from mlrelease import config as cfgmod
+    from mlrelease.serve.schema import Validator
+    from mlrelease.serve.service import load_service
+
+    cfg = cfgmod.load(str(EXAMPLE))
+    service = load_service(cfg)
+    features = list(service.signature.names)
+    assert cfg.validation is not None
+    frame = pd.read_csv(cfg.validation.data).head(100)
+    rows = [[_plain(v) for v in row] for row in frame[features].itertuples(index=False)]
+    columns = Validator(service.signature, len(rows)).rows(rows)
+    expected = service.predict_answer(columns).values.tolist()
+    return {"rows1": rows[:1], "rows100": rows, "expected100": expected}, features
+
+
+def _plain(value: object) -> object:
+    """A CSV cell as JSON sends it: NaN as null, numpy scalars as Python's."""
+    if isinstance(value, float) and value != value:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
 def main() -> int:
     global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -259,17 +305,33 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--only", default="")
+    ap.add_argument(
+        "--baseline",
+        default="",
+        help="the src/ folder of another checkout: adds mlrelease-baseline and mlrelease-example-baseline, "
+        "the same server from that code, run interleaved with the others (a before/after in one run)",
+    )
     ARGS = args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     work = Path(args.work)
     handoff = prepare_handoff(work)
     all_specs = specs(work, handoff)
+    if args.baseline:
+        base_env = {"PYTHONPATH": str(Path(args.baseline).resolve())}
+        for name in ("mlrelease", "mlrelease-example"):
+            all_specs[f"{name}-baseline"] = {**all_specs[name], "env": base_env}
     names = [n for n in all_specs if not args.only or n in args.only.split(",")]
     payloads = json.loads((work / "model" / "payloads.json").read_text())
     features = json.loads((work / "model" / "manifest.json").read_text())["features"]
     outdir = work / "results" / "mlrelease"
     outdir.mkdir(parents=True, exist_ok=True)
-    files = {n: bodies(all_specs[n], payloads, features, outdir, n) for n in names}
+    models = {"benchmark": (payloads, features)}
+    if any(all_specs[n].get("model") == "example" for n in names):
+        models["example"] = example_payloads()
+    expected = {n: models[all_specs[n].get("model", "benchmark")][0] for n in names}
+    files = {
+        n: bodies(all_specs[n], *models[all_specs[n].get("model", "benchmark")], outdir, n) for n in names
+    }
     floor1, floor100 = floor_1row(handoff)
     print(f"raw predict floor (in process, OMP_NUM_THREADS=1): 1 row {floor1 * 1e3:.3f} ms "
           f"({1 / floor1:.0f} req/s), 100 rows {floor100 * 1e3:.3f} ms", flush=True)  # fmt: skip
@@ -279,7 +341,7 @@ def main() -> int:
         for name in order:
             print(f"rep {rep} -> {name}", flush=True)
             try:
-                runs.append(run_one(name, all_specs[name], files[name], payloads, args, outdir))
+                runs.append(run_one(name, all_specs[name], files[name], expected[name], args, outdir))
             except Exception as exc:  # record and go on with the others
                 print(f"  FAILED {name}: {exc}", flush=True)
     summary = summarize(runs, names)
@@ -298,7 +360,7 @@ def summarize(runs: list[dict], names: list[str]) -> dict:
             continue
         out[name] = {
             "startup_s": statistics.median(r["startup_s"] for r in rs),
-            "max_abs_diff": max(r["max_abs_diff"] for r in rs),
+            "max_abs_diff": None if rs[0]["max_abs_diff"] is None else max(r["max_abs_diff"] for r in rs),
             "loads": {
                 lname: {
                     "rps": statistics.median(r["loads"][lname]["rps"] for r in rs),
@@ -320,12 +382,13 @@ def report(summary: dict, floor1: float, floor100: float) -> None:
         for lname, v in s["loads"].items():
             cells = f"{v['rps']:.0f} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | {v['errors']}"
             print(f"| {name} | {lname} | {cells} |")
-    ours = summary.get("mlrelease")
-    if ours:
-        peers = [p for p in PEERS if p in summary]
-        print("\n| load | mlrelease req/s | " + " | ".join(f"x {p}" for p in peers) + " | vs 1-row floor |")
+    peers = [p for p in PEERS if p in summary]
+    for server in ("mlrelease", "mlrelease-baseline"):
+        if server not in summary:
+            continue
+        print(f"\n| load | {server} req/s | " + " | ".join(f"x {p}" for p in peers) + " | vs 1-row floor |")
         print("|---|---|" + "---|" * len(peers) + "---|")
-        for lname, v in ours["loads"].items():
+        for lname, v in summary[server]["loads"].items():
             ratios = [
                 v["rps"] / summary[p]["loads"][lname]["rps"] for p in peers if lname in summary[p]["loads"]
             ]
@@ -335,7 +398,9 @@ def report(summary: dict, floor1: float, floor100: float) -> None:
                 + " | ".join(f"{r:.2f}" for r in ratios)
                 + f" | {floor:.2f} |"
             )
-        variants = [n for n in summary if n.startswith("mlrelease-")]
+    ours = summary.get("mlrelease")
+    if ours:
+        variants = [n for n in summary if n.startswith("mlrelease-") and "example" not in n]
         if variants:
             print("\n| load | " + " | ".join(f"{n} / all on" for n in variants) + " |")
             print("|---|" + "---|" * len(variants))
@@ -346,10 +411,37 @@ def report(summary: dict, floor1: float, floor100: float) -> None:
                     if lname in summary[n]["loads"]
                 ]
                 print(f"| {lname} | " + " | ".join(f"{c:.2f}" for c in cells) + " |")
+    stack_limit(summary)
     print("\n| server | start-up to first answer, s | max abs diff vs in-process |")
     print("|---|---|---|")
     for name, s in summary.items():
-        print(f"| {name} | {s['startup_s']:.2f} | {s['max_abs_diff']:.2g} |")
+        diff = "-" if s["max_abs_diff"] is None else f"{s['max_abs_diff']:.2g}"
+        print(f"| {name} | {s['startup_s']:.2f} | {diff} |")
+
+
+def stack_limit(summary: dict) -> None:
+    """The server's req/s as a fraction of the bare apps' on the same stack and bodies."""
+    pairs = [
+        ("mlrelease", ""),
+        ("mlrelease-baseline", ""),
+        ("mlrelease-example", "-example"),
+        ("mlrelease-example-baseline", "-example"),
+    ]
+    lines = []
+    for server, suffix in pairs:
+        ours = summary.get(server)
+        if not ours:
+            continue
+        for lname, v in ours["loads"].items():
+            cells = []
+            for bare in BARE:
+                limit = summary.get(bare + suffix, {}).get("loads", {}).get(lname)
+                cells.append(f"{v['rps'] / limit['rps']:.2f}" if limit else "-")
+            lines.append(f"| {server} | {lname} | {v['rps']:.0f} | " + " | ".join(cells) + " |")
+    if lines:
+        print("\n| server | load | req/s | x bare (constant answer) | x bare-parse (answer after parsing) |")
+        print("|---|---|---|---|---|")
+        print("\n".join(lines))
 
 
 ARGS: argparse.Namespace

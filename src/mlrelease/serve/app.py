@@ -19,21 +19,13 @@ import orjson
 
 from mlrelease import __version__
 from mlrelease.config import ServingConfig
-from mlrelease.serve.batching import Answer, Batcher, ModelFailed, row_count
+from mlrelease.serve.batching import Answer, Batcher, ModelFailed
 from mlrelease.serve.logs import RequestLog
 from mlrelease.serve.metrics import CONTENT_TYPE as METRICS_TYPE
 from mlrelease.serve.metrics import Metrics
 from mlrelease.serve.openapi import DOCS_HTML, openapi
 from mlrelease.serve.outliers import HARD_FLAGS, OutlierGuard
-from mlrelease.serve.protocols import (
-    Answers,
-    parse_csv,
-    parse_kserve_v1,
-    parse_mlflow,
-    parse_native,
-    parse_v2,
-    v2_datatype,
-)
+from mlrelease.serve.protocols import PROTOCOLS, Answers, Protocol, Request, v2_datatype
 from mlrelease.serve.schema import BadRequest, Validator
 from mlrelease.serve.service import Service
 
@@ -42,6 +34,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON = b"application/json"
+REJECTED = {413: "too_large", 422: "validation", 503: "not_ready", 415: "malformed"}  # metric reasons
 NOT_LOGGED = frozenset(
     {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready", "/ping", "/health"}
 )
@@ -122,14 +115,16 @@ class ServerApp:
             }
         )
         self._version = self._version_json()
-        self.post_routes: dict[str, tuple[str, str]] = {
-            "/predict": ("/predict", "native"),
-            "/invocations": ("/invocations", "mlflow"),
-            f"/v1/models/{self.name}:predict": ("/v1/models/{name}:predict", "v1"),
-            f"/v2/models/{self.name}/infer": ("/v2/models/{name}/infer", "v2"),
+        protocols = {p.name: p(self.validator, self.answers, self.name, self.version) for p in PROTOCOLS}
+        # path -> (the route template metrics and logs name, the protocol that reads it)
+        self.post_routes: dict[str, tuple[str, Protocol]] = {
+            "/predict": ("/predict", protocols["native"]),
+            "/invocations": ("/invocations", protocols["mlflow"]),
+            f"/v1/models/{self.name}:predict": ("/v1/models/{name}:predict", protocols["v1"]),
+            f"/v2/models/{self.name}/infer": ("/v2/models/{name}/infer", protocols["v2"]),
             f"/v2/models/{self.name}/versions/{self.version}/infer": (
                 "/v2/models/{name}/versions/{version}/infer",
-                "v2",
+                protocols["v2"],
             ),
         }
 
@@ -306,12 +301,13 @@ class ServerApp:
 
     async def predict(
         self,
-        protocol: str,
+        protocol: Protocol,
         headers: list[tuple[bytes, bytes]],
         receive: Receive,
         entry: dict[str, Any],
         client: Any = None,
     ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+        """Read, parse and predict one request of ``protocol``; answer in its shape."""
         arrived = False
         try:
             if not self.ready:
@@ -320,55 +316,29 @@ class ServerApp:
             arrived = True
             raw = await self.read_body(headers, receive)
             entry["request_size"] = len(raw)
-            ctype = b""
-            for k, v in headers:
-                if k == b"content-type":
-                    ctype = v.split(b";", 1)[0].strip().lower()
-            sig = self.service.signature
-            v = self.validator
-            choice: Any = self.answers.default
-            if protocol == "mlflow" and ctype in (b"text/csv", b"application/csv"):
-                columns = parse_csv(raw, v, sig)
-            else:
-                if ctype and ctype != JSON and not ctype.endswith(b"+json"):
-                    raise BadRequest(
-                        415,
-                        f"Content-Type {ctype.decode('latin-1')!r} is not supported; send application/json",
-                    )
-                try:
-                    data = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    raise BadRequest(400, f"malformed JSON: {exc}") from None
-                if protocol == "native":
-                    columns = parse_native(data, v)
-                elif protocol == "v1":
-                    columns = parse_kserve_v1(data, v)
-                elif protocol == "v2":
-                    columns = parse_v2(data, v, sig)
-                    if isinstance(data.get("id"), str):
-                        entry["v2_id"] = data["id"]
-                else:
-                    columns = parse_mlflow(data, v)
-                choice = self.answers.choose(protocol, data)
-            rows = row_count(columns)
-            entry["rows"] = rows
+            request = protocol.parse(raw, _content_type(headers))
+            entry["rows"] = request.rows
             arrived = False
-            answer = await self.batcher.submit(columns, rows, arrived=True, source=client)
+            answer = await self.batcher.submit(request.columns, request.rows, arrived=True, source=client)
         except BadRequest as exc:
             entry["problems"] = exc.problems
-            reason = {413: "too_large", 422: "validation", 503: "not_ready", 415: "malformed"}.get(
-                exc.status, "malformed"
-            )
-            self.metrics.rejected.labels(reason).inc()
-            return exc.status, JSON, self._error(protocol, exc), []
+            self.metrics.rejected.labels(REJECTED.get(exc.status, "malformed")).inc()
+            return exc.status, JSON, protocol.error(exc), []
         except ModelFailed as exc:
             entry["error"] = str(exc)
             self.metrics.rejected.labels("model_error").inc()
             err = BadRequest(422, f"the model could not predict on this input: {exc}")
-            return 422, JSON, self._error(protocol, err), []
+            return 422, JSON, protocol.error(err), []
         finally:
             if arrived:
                 self.batcher.left()
+        return self._answered(protocol, request, answer, entry)
+
+    def _answered(
+        self, protocol: Protocol, request: Request, answer: Answer, entry: dict[str, Any]
+    ) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+        """Count and log a predicted request; refuse it when a prediction is out of bounds
+        and the outlier mode says reject."""
         flags = answer.flags
         preds = answer.predictions
         self.metrics.answered(preds, flags)
@@ -377,60 +347,31 @@ class ServerApp:
         entry["predictions"] = preds
         sampled = bool(outlier_rows) or self.log.sample()
         entry["sampled"] = sampled
-        if sampled or outlier_rows:
-            entry["columns"] = columns
-        extra = [(b"x-outlier-rows", ",".join(map(str, outlier_rows)).encode())] if outlier_rows else []
-        if self.reject:
-            hard = [i for i in outlier_rows if HARD_FLAGS.intersection(flags[i])]
-            if hard:
-                b = self.guard.bounds
-                problems = [
-                    {
-                        "row": i,
-                        "field": None,
-                        "error": f"prediction {preds[i]!r} outside [{b.min}, {b.max}]",
-                        "value": preds[i],
-                    }
-                    for i in hard
-                ]
-                self.metrics.rejected.labels("outlier").inc()
-                err = BadRequest(
-                    422,
-                    f"prediction(s) outside the allowed bounds for row(s) {', '.join(map(str, hard))}",
-                    problems,
-                )
-                return 422, JSON, self._error(protocol, err), extra
-        return 200, JSON, self._answer(protocol, answer, outlier_rows, entry.get("v2_id"), choice), extra
-
-    def _answer(
-        self, protocol: str, answer: Answer, outlier_rows: list[int], v2_id: str | None, choice: Any
-    ) -> bytes:
-        if protocol == "native":
-            extra: dict[str, Any] = {
-                "model": self.name,
-                "version": self.version,
-                "flags": answer.flags,
-                "outlier_rows": outlier_rows,
-            }
-        elif protocol == "v2":
-            extra = {"model_name": self.name, "model_version": self.version}
-            if v2_id is not None:
-                extra["id"] = v2_id
-        else:
-            extra = {}
-        body = self.answers.body(protocol, choice, answer.predictions, answer.probabilities, **extra)
-        return orjson.dumps(body)
-
-    def _error(self, protocol: str, exc: BadRequest) -> bytes:
-        if protocol == "mlflow":
-            code = "INVALID_PARAMETER_VALUE" if exc.status == 422 else "BAD_REQUEST"
-            body: dict[str, Any] = {"error_code": code, "message": exc.message}
-        else:
-            body = {"error": exc.message}
-        if exc.problems:
-            body["problems"] = exc.problems
-            body["problem_count"] = exc.total if exc.total is not None else len(exc.problems)
-        return orjson.dumps(body)
+        if sampled:
+            entry["columns"] = request.columns
+        if not outlier_rows:
+            return 200, JSON, protocol.answer(request, answer, outlier_rows), []
+        extra = [(b"x-outlier-rows", ",".join(map(str, outlier_rows)).encode())]
+        hard = [i for i in outlier_rows if HARD_FLAGS.intersection(flags[i])] if self.reject else []
+        if hard:
+            b = self.guard.bounds
+            problems: list[dict[str, Any]] = [
+                {
+                    "row": i,
+                    "field": None,
+                    "error": f"prediction {preds[i]!r} outside [{b.min}, {b.max}]",
+                    "value": preds[i],
+                }
+                for i in hard
+            ]
+            self.metrics.rejected.labels("outlier").inc()
+            err = BadRequest(
+                422,
+                f"prediction(s) outside the allowed bounds for row(s) {', '.join(map(str, hard))}",
+                problems,
+            )
+            return 422, JSON, protocol.error(err), extra
+        return 200, JSON, protocol.answer(request, answer, outlier_rows), extra
 
     # ------------------------------------------------------------------ GET
 
@@ -475,6 +416,15 @@ class ServerApp:
         else:
             msg = f"no route {method} {path}; see /docs"
         return 404, JSON, orjson.dumps({"error": msg}), []
+
+
+def _content_type(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The media type of the last Content-Type header, lower-cased, without parameters."""
+    ctype = b""
+    for k, v in headers:
+        if k == b"content-type":
+            ctype = v.split(b";", 1)[0].strip().lower()
+    return ctype
 
 
 def _url(scope: Scope) -> str:

@@ -114,53 +114,86 @@ class OutlierGuard:
                 self.numeric.append((f.name, f.median, f.mad))
             elif f.kind == "string" and f.categories:
                 self.categorical.append((f.name, frozenset(f.categories)))
+        # the numeric columns checked, as rows of one array, and each check's rows and bounds
+        self._columns = list(dict.fromkeys([n for n, _, _ in self.numeric] + [r.name for r in self.ranges]))
+        at = {name: i for i, name in enumerate(self._columns)}
+        self._far = [at[n] for n, _, _ in self.numeric]
+        self._median = np.array([[m] for _, m, _ in self.numeric], dtype=float).reshape(-1, 1)
+        self._mad = np.array([[d] for _, _, d in self.numeric], dtype=float).reshape(-1, 1)
+        self._ranged = [at[r.name] for r in self.ranges]
+        lows = [-math.inf if r.min is None else r.min for r in self.ranges]
+        highs = [math.inf if r.max is None else r.max for r in self.ranges]
+        self._lo = np.array(lows, dtype=float).reshape(-1, 1)
+        self._hi = np.array(highs, dtype=float).reshape(-1, 1)
 
     def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
-        """One list of flags per row (empty when the row looks normal)."""
+        """One list of flags per row (empty when the row looks normal). Each column is checked
+        whole; a row's flags come in the order of the checks: far, range, category, prediction."""
         n = len(predictions)
         flags: list[list[str]] = [[] for _ in range(n)]
         if not self.enabled:
             return flags
-        for name, median, mad in self.numeric:
-            values = columns[name]
-            if n == 1:  # the common single-row case without numpy's overhead
-                x = values[0]
-                if x is not None and abs(x - median) / mad > self.z:
-                    flags[0].append(f"input_far:{name}")
-                continue
-            arr = np.array([math.nan if x is None else x for x in values], dtype=float)
+        if n == 1:  # the common single-row case without numpy's overhead
+            self._one(columns, predictions, flags[0])
+            return flags
+        hits: list[tuple[np.ndarray | list[int], str]] = []
+        if self._columns:  # every numeric check of every row in a few array operations
+            X = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
             with np.errstate(invalid="ignore"):
-                far = np.abs(arr - median) / mad > self.z
-            for i in np.flatnonzero(far):
-                flags[i].append(f"input_far:{name}")
-        for r in self.ranges:
-            values = columns[r.name]
-            if n == 1:
-                x = values[0]
-                if x is not None:
-                    if r.min is not None and x < r.min:
-                        flags[0].append(f"input_below_min:{r.name}")
-                    elif r.max is not None and x > r.max:
-                        flags[0].append(f"input_above_max:{r.name}")
-                continue
-            arr = np.array([math.nan if x is None else x for x in values], dtype=float)
-            if r.min is not None:
-                for i in np.flatnonzero(arr < r.min):
-                    flags[i].append(f"input_below_min:{r.name}")
-            if r.max is not None:
-                for i in np.flatnonzero(arr > r.max):
-                    flags[i].append(f"input_above_max:{r.name}")
+                far = np.abs(X[self._far] - self._median) / self._mad > self.z if self.numeric else None
+                below = X[self._ranged] < self._lo
+                above = X[self._ranged] > self._hi
+            if (far is not None and far.any()) or below.any() or above.any():
+                if far is not None:
+                    for j, (name, _, _) in enumerate(self.numeric):
+                        hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
+                for j, r in enumerate(self.ranges):
+                    hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
+                    hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
         for name, seen in self.categorical:
-            for i, x in enumerate(columns[name]):
-                if x is not None and x not in seen:
-                    flags[i].append(f"unseen_category:{name}")
-        lo, hi = self.bounds.min, self.bounds.max
+            values = columns[name]
+            if not seen.issuperset(values):
+                unseen = [i for i, x in enumerate(values) if x is not None and x not in seen]
+                hits.append((unseen, f"unseen_category:{name}"))
+        for rows, flag in hits:
+            for i in rows:
+                flags[i].append(flag)
         if predictions.dtype.kind in "fiu":
-            for i, p in enumerate(predictions.tolist()):
-                if not math.isfinite(p):
-                    flags[i].append("prediction_not_finite")
-                elif hi is not None and p > hi:
-                    flags[i].append("prediction_above_max")
-                elif lo is not None and p < lo:
-                    flags[i].append("prediction_below_min")
+            lo, hi = self.bounds.min, self.bounds.max
+            with np.errstate(invalid="ignore"):
+                odd = ~np.isfinite(predictions)
+                if hi is not None:
+                    odd |= predictions > hi
+                if lo is not None:
+                    odd |= predictions < lo
+            for i in np.flatnonzero(odd).tolist():
+                self._prediction(predictions[i].item(), flags[i])
         return flags
+
+    def _one(self, columns: dict[str, list[Any]], predictions: np.ndarray, flags: list[str]) -> None:
+        for name, median, mad in self.numeric:
+            x = columns[name][0]
+            if x is not None and abs(x - median) / mad > self.z:
+                flags.append(f"input_far:{name}")
+        for r in self.ranges:
+            x = columns[r.name][0]
+            if x is not None:
+                if r.min is not None and x < r.min:
+                    flags.append(f"input_below_min:{r.name}")
+                elif r.max is not None and x > r.max:
+                    flags.append(f"input_above_max:{r.name}")
+        for name, seen in self.categorical:
+            x = columns[name][0]
+            if x is not None and x not in seen:
+                flags.append(f"unseen_category:{name}")
+        if predictions.dtype.kind in "fiu":
+            self._prediction(predictions[0].item(), flags)
+
+    def _prediction(self, p: float, flags: list[str]) -> None:
+        lo, hi = self.bounds.min, self.bounds.max
+        if not math.isfinite(p):
+            flags.append("prediction_not_finite")
+        elif hi is not None and p > hi:
+            flags.append("prediction_above_max")
+        elif lo is not None and p < lo:
+            flags.append("prediction_below_min")

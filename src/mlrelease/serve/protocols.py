@@ -1,4 +1,5 @@
-"""The request formats the server understands, each turned into validated columns.
+"""The request formats the server understands: one object per wire protocol, which parses a
+request's body to validated columns and renders the answer and the errors in its own shape.
 
 - ours, ``POST /predict``: ``[{"area_m2": 70, ...}]`` or ``{"records": [...]}``;
 - KServe v1, ``POST /v1/models/<name>:predict``: ``{"instances": [...]}`` (objects, or lists in
@@ -14,12 +15,19 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+import orjson
+
+from mlrelease.serve.batching import Answer, Columns
 from mlrelease.serve.schema import BadRequest, Validator, type_name
 from mlrelease.signature import Signature
 
-Columns = dict[str, list[Any]]
+JSON = b"application/json"
+CSV_TYPES = (b"text/csv", b"application/csv")
+Choice = bool | tuple[str, ...]  # whether probabilities come; for v2, the output names
 
 V2_NUMERIC = {
     "INT8",
@@ -42,12 +50,103 @@ def v2_datatype(kind: str) -> str:
     return {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "string": "BYTES"}[kind]
 
 
-def parse_native(body: Any, v: Validator) -> Columns:
-    if isinstance(body, dict) and "records" in body:
-        return v.records(body["records"], "records")
-    if isinstance(body, list):
-        return v.records(body, "body")
-    raise BadRequest(400, 'expected a list of records ([{"field": value, ...}]) or {"records": [...]}')
+@dataclass(frozen=True)
+class Request:
+    """A parsed request: its validated columns, its row count and what its answer carries."""
+
+    columns: Columns
+    rows: int
+    choice: Choice
+    id: str | None = None  # v2's request id, echoed in the answer
+
+
+class Protocol:
+    """How one wire protocol reads a request and writes its answer and its errors.
+
+    ``parse`` turns the raw body into a ``Request`` (raising ``BadRequest`` with the status and
+    the message the client gets); ``answer`` and ``error`` render JSON bodies."""
+
+    name: ClassVar[str]
+    route: ClassVar[str]  # the route template, as metrics and log lines name it
+
+    def __init__(self, validator: Validator, answers: Answers, model: str, version: str):
+        self.v = validator
+        self.signature = validator.signature
+        self.answers = answers
+        self.model = model
+        self.version = version
+
+    def parse(self, raw: bytes, ctype: bytes) -> Request:
+        if ctype and ctype != JSON and not ctype.endswith(b"+json"):
+            raise BadRequest(
+                415,
+                f"Content-Type {ctype.decode('latin-1')!r} is not supported; send application/json",
+            )
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(400, f"malformed JSON: {exc}") from None
+        columns = self.columns(data)
+        request_id = self.request_id(data)
+        return Request(columns, _rows(columns), self.choose(data), request_id)
+
+    def columns(self, data: Any) -> Columns:
+        raise NotImplementedError
+
+    def request_id(self, data: Any) -> str | None:
+        return None
+
+    def choose(self, data: Any) -> Choice:
+        return self.answers.default
+
+    def answer(self, request: Request, answer: Answer, outlier_rows: list[int]) -> bytes:
+        raise NotImplementedError
+
+    def error(self, exc: BadRequest) -> bytes:
+        return orjson.dumps(_problems({"error": exc.message}, exc))
+
+    def _with_proba(self, request: Request, answer: Answer) -> bool:
+        return bool(request.choice) and answer.probabilities is not None
+
+
+def _problems(body: dict[str, Any], exc: BadRequest) -> dict[str, Any]:
+    if exc.problems:
+        body["problems"] = exc.problems
+        body["problem_count"] = exc.total if exc.total is not None else len(exc.problems)
+    return body
+
+
+def _rows(columns: Columns) -> int:
+    return len(next(iter(columns.values()), []))
+
+
+class Native(Protocol):
+    """``POST /predict``: ``[{...}, ...]`` or ``{"records": [...], "probabilities": bool}``."""
+
+    name = "native"
+    route = "/predict"
+
+    def columns(self, data: Any) -> Columns:
+        if isinstance(data, dict) and "records" in data:
+            return self.v.records(data["records"], "records")
+        if isinstance(data, list):
+            return self.v.records(data, "body")
+        raise BadRequest(400, 'expected a list of records ([{"field": value, ...}]) or {"records": [...]}')
+
+    def choose(self, data: Any) -> Choice:
+        if isinstance(data, dict) and "probabilities" in data:
+            return self.answers.asked(data["probabilities"], "probabilities")
+        return self.answers.default
+
+    def answer(self, request: Request, answer: Answer, outlier_rows: list[int]) -> bytes:
+        out: dict[str, Any] = {"model": self.model, "version": self.version}
+        out["predictions"] = answer.predictions
+        if self._with_proba(request, answer):
+            out["probabilities"] = answer.probabilities
+            out["classes"] = self.answers.classes
+        out["flags"] = answer.flags
+        out["outlier_rows"] = outlier_rows
+        return orjson.dumps(out)
 
 
 def _rows_or_records(data: Any, v: Validator, where: str) -> Columns:
@@ -67,13 +166,33 @@ def _rows_or_records(data: Any, v: Validator, where: str) -> Columns:
     )
 
 
-def parse_kserve_v1(body: Any, v: Validator) -> Columns:
-    if not isinstance(body, dict):
-        raise BadRequest(400, 'expected an object {"instances": [...]}')
-    key = "instances" if "instances" in body else "inputs" if "inputs" in body else None
-    if key is None:
-        raise BadRequest(400, 'expected an object with "instances": [...]')
-    return _rows_or_records(body[key], v, key)
+class KServeV1(Protocol):
+    """KServe v1, ``POST /v1/models/<name>:predict``: ``{"instances": [...]}`` (or ``inputs``)."""
+
+    name = "v1"
+    route = "/v1/models/{name}:predict"
+
+    def columns(self, data: Any) -> Columns:
+        if not isinstance(data, dict):
+            raise BadRequest(400, 'expected an object {"instances": [...]}')
+        key = "instances" if "instances" in data else "inputs" if "inputs" in data else None
+        if key is None:
+            raise BadRequest(400, 'expected an object with "instances": [...]')
+        return _rows_or_records(data[key], self.v, key)
+
+    def choose(self, data: Any) -> Choice:
+        params = data.get("parameters") if isinstance(data, dict) else None
+        if params is None:
+            return self.answers.v1_default
+        if not isinstance(params, dict):
+            raise BadRequest(400, "parameters: expected an object")
+        if "predict_proba" in params:
+            return self.answers.asked(params["predict_proba"], "parameters.predict_proba")
+        return self.answers.v1_default
+
+    def answer(self, request: Request, answer: Answer, outlier_rows: list[int]) -> bytes:
+        with_proba = self._with_proba(request, answer)
+        return orjson.dumps({"predictions": answer.probabilities if with_proba else answer.predictions})
 
 
 def _flatten(data: Any) -> list[Any]:
@@ -124,22 +243,65 @@ def _v2_tensor(t: Any, i: int) -> tuple[str, list[int], str, list[Any]]:
     return name, shape, dtype, flat
 
 
-def parse_v2(body: Any, v: Validator, sig: Signature) -> Columns:
-    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
-        raise BadRequest(400, 'expected an object {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
-    tensors = [_v2_tensor(t, i) for i, t in enumerate(body["inputs"])]
-    first: dict[str, int] = {}
-    for i, t in enumerate(tensors):
-        j = first.setdefault(t[0], i)
-        if j != i:  # one copy would be read and the other ignored, unchecked
+class OpenInferenceV2(Protocol):
+    """Open Inference Protocol v2, ``POST /v2/models/<name>[/versions/<version>]/infer``: one
+    tensor per column, or one ``[rows, columns]`` tensor in the signature's order."""
+
+    name = "v2"
+    route = "/v2/models/{name}/infer"
+
+    def columns(self, data: Any) -> Columns:
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), list) or not data["inputs"]:
             raise BadRequest(
-                400,
-                f"inputs[{i}] ({t[0]}): the input is also inputs[{j}]; send each input once",
-                [{"row": None, "field": t[0], "error": "sent more than once"}],
+                400, 'expected an object {"inputs": [{"name", "shape", "datatype", "data"}, ...]}'
             )
-    names = set(sig.names)
-    if len(tensors) == 1 and tensors[0][0] not in names:
-        name, shape, dtype, flat = tensors[0]
+        tensors = [_v2_tensor(t, i) for i, t in enumerate(data["inputs"])]
+        first: dict[str, int] = {}
+        for i, t in enumerate(tensors):
+            j = first.setdefault(t[0], i)
+            if j != i:  # one copy would be read and the other ignored, unchecked
+                raise BadRequest(
+                    400,
+                    f"inputs[{i}] ({t[0]}): the input is also inputs[{j}]; send each input once",
+                    [{"row": None, "field": t[0], "error": "sent more than once"}],
+                )
+        sig = self.signature
+        names = set(sig.names)
+        if len(tensors) == 1 and tensors[0][0] not in names:
+            return self._matrix(*tensors[0])
+        problems = []
+        columns: dict[str, list[Any]] = {}
+        for name, shape, dtype, flat in tensors:
+            if name not in names:
+                continue  # extra inputs are ignored, as extra record fields are
+            if len(shape) == 2 and shape[1] != 1:
+                problems.append(
+                    {"row": None, "field": name, "error": f"shape {shape}: expected [rows] or [rows, 1]"}
+                )
+                continue
+            kind = sig.field(name).kind
+            want = v2_datatype(kind)
+            fits = (
+                dtype == want
+                or (kind in ("number", "integer") and dtype in V2_NUMERIC)
+                or (kind == "boolean" and dtype in V2_NUMERIC)
+            )
+            if not fits:
+                problems.append(
+                    {
+                        "row": None,
+                        "field": name,
+                        "error": f"datatype {dtype} does not fit a {kind} column; send {want}",
+                    }
+                )
+                continue
+            columns[name] = flat
+        if problems:
+            raise BadRequest(422, f"{len(problems)} input tensor(s) do not fit the model", problems)
+        return self.v.columns(columns, "inputs")
+
+    def _matrix(self, name: str, shape: list[int], dtype: str, flat: list[Any]) -> Columns:
+        sig = self.signature
         width = len(sig.fields)
         if len(shape) != 2 or shape[1] != width:
             raise BadRequest(
@@ -148,60 +310,85 @@ def parse_v2(body: Any, v: Validator, sig: Signature) -> Columns:
                 f"[rows, {width}] with the columns in this order: {', '.join(sig.names)}",
             )
         rows = [flat[r * width : (r + 1) * width] for r in range(shape[0])]
-        return v.rows(rows, None, f"inputs[0] ({name})")
-    problems = []
-    columns: dict[str, list[Any]] = {}
-    for name, shape, dtype, flat in tensors:
-        if name not in names:
-            continue  # extra inputs are ignored, as extra record fields are
-        if len(shape) == 2 and shape[1] != 1:
-            problems.append(
-                {"row": None, "field": name, "error": f"shape {shape}: expected [rows] or [rows, 1]"}
+        return self.v.rows(rows, None, f"inputs[0] ({name})")
+
+    def request_id(self, data: Any) -> str | None:
+        request_id = data.get("id")
+        return request_id if isinstance(request_id, str) else None
+
+    def choose(self, data: Any) -> Choice:
+        return self.answers.v2_choice(data.get("outputs") if isinstance(data, dict) else None)
+
+    def answer(self, request: Request, answer: Answer, outlier_rows: list[int]) -> bytes:
+        out: dict[str, Any] = {"model_name": self.model, "model_version": self.version}
+        if request.id is not None:
+            out["id"] = request.id
+        outputs = []
+        assert isinstance(request.choice, tuple)
+        for name in request.choice:
+            if name == LABELS_OUTPUT:
+                outputs.append(self.answers.v2_labels(answer.predictions))
+            else:
+                outputs.append(self.answers.v2_proba(answer.probabilities))
+        out["outputs"] = outputs
+        return orjson.dumps(out)
+
+
+class MLflow(Protocol):
+    """MLflow's scoring server, ``POST /invocations``: ``dataframe_split``,
+    ``dataframe_records``, ``instances`` or ``inputs`` in JSON, or CSV with a header row."""
+
+    name = "mlflow"
+    route = "/invocations"
+
+    def parse(self, raw: bytes, ctype: bytes) -> Request:
+        if ctype in CSV_TYPES:
+            columns = parse_csv(raw, self.v, self.signature)
+            return Request(columns, _rows(columns), self.answers.default)
+        return super().parse(raw, ctype)
+
+    def columns(self, data: Any) -> Columns:
+        if not isinstance(data, dict):
+            raise BadRequest(400, f"expected an object with one of: {', '.join(MLFLOW_KEYS)}")
+        keys = [k for k in MLFLOW_KEYS if k in data]
+        if len(keys) != 1:
+            raise BadRequest(
+                400,
+                f"expected exactly one of {', '.join(MLFLOW_KEYS)}, got {', '.join(keys) or 'none'}",
             )
-            continue
-        kind = sig.field(name).kind
-        want = v2_datatype(kind)
-        fits = (
-            dtype == want
-            or (kind in ("number", "integer") and dtype in V2_NUMERIC)
-            or (kind == "boolean" and dtype in V2_NUMERIC)
-        )
-        if not fits:
-            problems.append(
+        key = keys[0]
+        body = data[key]
+        if key == "dataframe_split":
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise BadRequest(400, 'dataframe_split: expected {"columns": [...], "data": [[...], ...]}')
+            columns = body.get("columns")
+            if columns is not None and not isinstance(columns, list):
+                raise BadRequest(400, "dataframe_split.columns: expected a list of column names")
+            return self.v.rows(body["data"], columns, "dataframe_split.data")
+        if key == "dataframe_records":
+            return self.v.records(body, "dataframe_records")
+        return _rows_or_records(body, self.v, key)
+
+    def answer(self, request: Request, answer: Answer, outlier_rows: list[int]) -> bytes:
+        proba = answer.probabilities
+        if self._with_proba(request, answer) and proba is not None:  # a DataFrame answer, as records
+            keys = [f"{PROBA_PREFIX}{c}" for c in self.answers.classes or []]
+            return orjson.dumps(
                 {
-                    "row": None,
-                    "field": name,
-                    "error": f"datatype {dtype} does not fit a {kind} column; send {want}",
+                    "predictions": [
+                        {"prediction": label, **dict(zip(keys, row, strict=True))}
+                        for label, row in zip(answer.predictions, proba, strict=True)
+                    ]
                 }
             )
-            continue
-        columns[name] = flat
-    if problems:
-        raise BadRequest(422, f"{len(problems)} input tensor(s) do not fit the model", problems)
-    return v.columns(columns, "inputs")
+        return orjson.dumps({"predictions": answer.predictions})
+
+    def error(self, exc: BadRequest) -> bytes:
+        code = "INVALID_PARAMETER_VALUE" if exc.status == 422 else "BAD_REQUEST"
+        return orjson.dumps(_problems({"error_code": code, "message": exc.message}, exc))
 
 
-def parse_mlflow(body: Any, v: Validator) -> Columns:
-    if not isinstance(body, dict):
-        raise BadRequest(400, f"expected an object with one of: {', '.join(MLFLOW_KEYS)}")
-    keys = [k for k in MLFLOW_KEYS if k in body]
-    if len(keys) != 1:
-        raise BadRequest(
-            400,
-            f"expected exactly one of {', '.join(MLFLOW_KEYS)}, got {', '.join(keys) or 'none'}",
-        )
-    key = keys[0]
-    data = body[key]
-    if key == "dataframe_split":
-        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-            raise BadRequest(400, 'dataframe_split: expected {"columns": [...], "data": [[...], ...]}')
-        columns = data.get("columns")
-        if columns is not None and not isinstance(columns, list):
-            raise BadRequest(400, "dataframe_split.columns: expected a list of column names")
-        return v.rows(data["data"], columns, "dataframe_split.data")
-    if key == "dataframe_records":
-        return v.records(data, "dataframe_records")
-    return _rows_or_records(data, v, key)
+PROTOCOLS: tuple[type[Protocol], ...] = (Native, MLflow, KServeV1, OpenInferenceV2)
 
 
 def parse_csv(raw: bytes, v: Validator, sig: Signature) -> Columns:
@@ -229,7 +416,7 @@ def parse_csv(raw: bytes, v: Validator, sig: Signature) -> Columns:
     return v.rows(out, header, "csv")
 
 
-def _csv_converter(kind: str | None):
+def _csv_converter(kind: str | None) -> Callable[[str], Any]:
     def number(s: str) -> Any:
         if s == "":
             return None
@@ -293,7 +480,7 @@ def _as_datatype(values: list[Any], datatype: str) -> list[Any]:
 
 
 class Answers:
-    """How each protocol carries an answer, and which parts a request asks for.
+    """What a classifier's answers carry, in each protocol, and which parts a request asks for.
 
     A regression answers values. A classifier answers labels and, when ``classes`` is known
     (the model has ``predict_proba`` and ``classes_``), the class probabilities in that order:
@@ -335,7 +522,7 @@ class Answers:
             out.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": [-1, len(self.classes)]})
         return out
 
-    def _asked(self, value: Any, where: str) -> bool:
+    def asked(self, value: Any, where: str) -> bool:
         if type(value) is not bool:
             raise BadRequest(400, f"{where}: expected true or false")
         if value and self.classes is None:
@@ -347,27 +534,7 @@ class Answers:
             return "this model is a regression; it has no class probabilities"
         return "this classifier gives no class probabilities (no predict_proba or classes_)"
 
-    def choose(self, protocol: str, body: Any) -> Any:
-        """What this request's answer carries (raises BadRequest on a choice that cannot be met):
-        for v2 the output names, else whether the probabilities come."""
-        if protocol == "native":
-            if isinstance(body, dict) and "probabilities" in body:
-                return self._asked(body["probabilities"], "probabilities")
-            return self.default
-        if protocol == "v1":
-            params = body.get("parameters") if isinstance(body, dict) else None
-            if params is None:
-                return self.v1_default
-            if not isinstance(params, dict):
-                raise BadRequest(400, "parameters: expected an object")
-            if "predict_proba" in params:
-                return self._asked(params["predict_proba"], "parameters.predict_proba")
-            return self.v1_default
-        if protocol == "v2":
-            return self._v2_choice(body.get("outputs") if isinstance(body, dict) else None)
-        return self.default
-
-    def _v2_choice(self, outputs: Any) -> tuple[str, ...]:
+    def v2_choice(self, outputs: Any) -> tuple[str, ...]:
         if outputs is None:
             return tuple(o["name"] for o in self.v2_outputs())
         known = [LABELS_OUTPUT] + ([PROBA_OUTPUT] if self.classes is not None else [])
@@ -385,54 +552,16 @@ class Answers:
                 names.append(name)
         return tuple(names)
 
-    def body(
-        self,
-        protocol: str,
-        choice: Any,
-        predictions: list[Any],
-        probabilities: list[list[float]] | None,
-        **native: Any,
-    ) -> dict[str, Any]:
-        """The answer of ``protocol`` as a JSON object; ``native`` holds /predict's other keys
-        (model, version, flags, outlier_rows; v2: model_name, model_version, id)."""
-        if protocol == "v2":
-            outputs = []
-            for name in choice:
-                if name == LABELS_OUTPUT:
-                    outputs.append(self._v2_labels(predictions))
-                else:
-                    assert probabilities is not None and self.classes is not None
-                    flat = [p for row in probabilities for p in row]
-                    shape = [len(probabilities), len(self.classes)]
-                    outputs.append({"name": PROBA_OUTPUT, "datatype": "FP64", "shape": shape, "data": flat})
-            return {**native, "outputs": outputs}
-        with_proba = bool(choice) and probabilities is not None
-        if protocol == "native":
-            out: dict[str, Any] = {"model": native["model"], "version": native["version"]}
-            out["predictions"] = predictions
-            if with_proba:
-                out["probabilities"] = probabilities
-                out["classes"] = self.classes
-            out["flags"] = native["flags"]
-            out["outlier_rows"] = native["outlier_rows"]
-            return out
-        if protocol == "v1":
-            return {"predictions": probabilities if with_proba else predictions}
-        if with_proba:  # MLflow: a DataFrame answer, as records
-            assert probabilities is not None and self.classes is not None
-            keys = [f"{PROBA_PREFIX}{c}" for c in self.classes]
-            return {
-                "predictions": [
-                    {"prediction": label, **dict(zip(keys, row, strict=True))}
-                    for label, row in zip(predictions, probabilities, strict=True)
-                ]
-            }
-        return {"predictions": predictions}
-
-    def _v2_labels(self, predictions: list[Any]) -> dict[str, Any]:
+    def v2_labels(self, predictions: list[Any]) -> dict[str, Any]:
         dtype = self.label_type
         try:
             data = _as_datatype(predictions, dtype)
         except (TypeError, ValueError):  # a model that answers other than it said: say what it is
             dtype, data = "BYTES", [str(p) for p in predictions]
         return {"name": LABELS_OUTPUT, "datatype": dtype, "shape": [len(predictions)], "data": data}
+
+    def v2_proba(self, probabilities: list[list[float]] | None) -> dict[str, Any]:
+        assert probabilities is not None and self.classes is not None
+        flat = [p for row in probabilities for p in row]
+        shape = [len(probabilities), len(self.classes)]
+        return {"name": PROBA_OUTPUT, "datatype": "FP64", "shape": shape, "data": flat}

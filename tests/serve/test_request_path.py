@@ -1,0 +1,246 @@
+"""The request path's whole-batch shortcuts answer exactly what their value-by-value forms
+answer: validation of whole columns, outlier flags of a batch, histograms observed once per
+request, and the request log line rendered from pre-rendered parts."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from mlrelease.config import Bounds, OutlierConfig
+from mlrelease.serve.logs import LABELS, Clock, RequestLog, rfc3339
+from mlrelease.serve.metrics import FastHistogram
+from mlrelease.serve.outliers import OutlierGuard
+from mlrelease.serve.schema import BadRequest, Validator
+from mlrelease.signature import FieldSpec, PredictionStats, Signature
+
+SIG = Signature(
+    fields=(
+        FieldSpec("area", "number", min=20, max=200, median=60, mad=20),
+        FieldSpec("rooms", "integer", min=1, max=7, median=3, mad=1),
+        FieldSpec("note", "number", nullable=True),
+        FieldSpec("district", "string", categories=("Bohunice", "Líšeň")),
+        FieldSpec("new", "boolean"),
+    ),
+    target="price",
+    task="regression",
+    prediction=PredictionStats(min=1e6, max=1e7, p01=1.1e6, p99=9e6),
+)
+
+
+def _row(rng: random.Random) -> dict[str, Any]:
+    return {
+        "area": rng.choice([55.5, 70, 1e4, 5, 61.25]),
+        "rooms": rng.choice([1, 3, 3.0, 40]),
+        "note": rng.choice([None, 1, 2.5]),
+        "district": rng.choice(["Bohunice", "Líšeň", "Nowhere"]),
+        "new": rng.choice([True, False, 0, 1]),
+        "extra": "ignored",
+    }
+
+
+def _one_by_one(v: Validator, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {name: [] for name in v.names}
+    for row in rows:
+        for name, values in v.records([row]).items():
+            out[name].extend(values)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_batch_validates_to_the_columns_its_rows_validate_to_one_by_one(seed):
+    rng = random.Random(seed)
+    v = Validator(SIG, max_rows=100)
+    rows = [_row(rng) for _ in range(rng.choice([4, 5, 17]))]
+    if seed % 2:  # all plainly valid: the whole-column way answers
+        for row in rows:
+            row.update(note=2.5, rooms=3, new=True)
+    want = _one_by_one(v, rows)
+    for got in (
+        v.records(rows),
+        v.rows([[r[n] for n in v.names] for r in rows]),
+        v.columns({n: [r[n] for r in rows] for n in v.names}),
+    ):
+        assert got == want
+        assert [[type(x) for x in col] for col in got.values()] == [
+            [type(x) for x in col] for col in want.values()
+        ]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("big", "expected a number, got string"),
+        (True, "expected a number, got boolean"),
+        (float("nan"), "expected a finite number"),
+        (float("inf"), "expected a finite number"),
+        (None, "must not be null"),
+    ],
+)
+def test_one_bad_value_in_a_batch_is_named_by_row_and_field(value, error):
+    v = Validator(SIG, max_rows=100)
+    rows = [[61.0, 3, 1.0, "Bohunice", True] for _ in range(10)]
+    rows[7][0] = value
+    with pytest.raises(BadRequest) as exc:
+        v.rows(rows)
+    assert exc.value.status == 422
+    assert exc.value.problems == [{"row": 7, "field": "area", "error": error, "value": value}]
+
+
+def test_an_integer_beyond_64_bits_in_a_batch_is_refused():
+    v = Validator(SIG, max_rows=100)
+    rows = [[61.0, 3, 1.0, "Bohunice", True] for _ in range(6)]
+    rows[4][1] = 2**63
+    with pytest.raises(BadRequest) as exc:
+        v.rows(rows)
+    assert [(p["row"], p["field"]) for p in exc.value.problems] == [(4, "rooms")]
+
+
+def test_an_absent_nullable_column_is_nulls_in_a_batch():
+    v = Validator(SIG, max_rows=100)
+    names = ["area", "rooms", "district", "new"]
+    rows = [[61.0, 3, "Bohunice", True] for _ in range(5)]
+    want = {
+        "area": [61.0] * 5,
+        "rooms": [3] * 5,
+        "note": [None] * 5,
+        "district": ["Bohunice"] * 5,
+        "new": [True] * 5,
+    }
+    assert v.rows(rows, names, "dataframe_split.data") == want
+    assert v.columns({n: [r[j] for r in rows] for j, n in enumerate(names)}) == want
+
+
+def test_the_flags_of_a_batch_are_the_flags_of_its_rows_one_by_one():
+    cfg = OutlierConfig(prediction=Bounds(min=1e6, max=2e7), inputs={"rooms": Bounds(max=6)})
+    guard = OutlierGuard(cfg, SIG)
+    rng = random.Random(1)
+    columns: dict[str, list[Any]] = {
+        "area": [rng.choice([60.0, 1e4, -500.0, 61.0]) for _ in range(200)],
+        "rooms": [rng.choice([3, 9, 2]) for _ in range(200)],
+        "note": [rng.choice([None, 1.0]) for _ in range(200)],
+        "district": [rng.choice(["Bohunice", "Nowhere", "Líšeň"]) for _ in range(200)],
+        "new": [True] * 200,
+    }
+    preds = np.array([rng.choice([5e6, 3e7, 1.0, float("nan"), float("inf")]) for _ in range(200)])
+    batch = guard.check(columns, preds)
+    one_by_one = [
+        guard.check({k: [v[i]] for k, v in columns.items()}, preds[i : i + 1])[0] for i in range(200)
+    ]
+    assert batch == one_by_one
+    seen = {f for row in batch for f in row}
+    assert seen >= {
+        "input_far:area",
+        "input_below_min:area",
+        "input_above_max:rooms",
+        "unseen_category:district",
+        "prediction_above_max",
+        "prediction_below_min",
+        "prediction_not_finite",
+    }
+    assert batch[0] is not batch[1]
+
+
+def _exposition(registry: CollectorRegistry) -> list[str]:
+    return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+
+@pytest.mark.parametrize("buckets", [(0.001, 0.01, 0.1, 1), (-1e3, -1, 0, 1, 1e3)])
+def test_a_fast_histogram_exposes_what_prometheus_clients_histogram_would(buckets):
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    fast = FastHistogram("x_seconds", "help", buckets, ours, ("route",))
+    slow = Histogram("x_seconds", "help", ["route"], buckets=buckets, registry=theirs)
+    plain_fast = FastHistogram("y_value", "help", buckets, ours)
+    plain_slow = Histogram("y_value", "help", buckets=buckets, registry=theirs)
+    values = [*buckets, 0.0005, 0.05, 5.0, -2.0, 1e9, 0.1]  # on the bounds too
+    for i, x in enumerate(values):
+        route = "/a" if i % 2 else "/b"
+        fast.labels(route).observe(x)
+        slow.labels(route).observe(x)
+        plain_slow.observe(x)
+    plain_fast.observe_many(np.array(values))
+    assert _exposition(ours) == _exposition(theirs)
+    names = {line.split("{")[0].split(" ")[0] for line in generate_latest(ours).decode().splitlines()}
+    assert "x_seconds_created" in names and "y_value_created" in names
+
+
+def test_the_clock_writes_what_datetime_writes():
+    clock = Clock()
+    rng = random.Random(2)
+    now = time.time()
+    edges = [now // 1 + 0.9999995, now // 1 + 0.9999994, now // 1 + 0.0000005, now // 1 + 2.5e-6]
+    stamps = edges + [now + rng.random() * 1e4 for _ in range(20_000)]
+    assert [clock(t) for t in stamps] == [rfc3339(t) for t in stamps]
+
+
+KEYS = [
+    "severity",
+    "message",
+    "time",
+    LABELS,
+    "httpRequest",
+    "logging.googleapis.com/trace",
+    "logging.googleapis.com/spanId",
+    "logging.googleapis.com/trace_sampled",
+    "schema",
+    "rows",
+    "sampled",
+    "inputs",
+    "predictions",
+    "flags",
+    "outlier_rows",
+]
+
+
+def test_request_lines_are_compact_json_with_the_documented_keys_in_order():
+    stream = io.StringIO()
+    log = RequestLog("m", "v1", stream=stream)
+    base = {
+        "method": "POST",
+        "url": "/predict",
+        "route": "/predict",
+        "status": 200,
+        "latency": 0.0012,
+        "response_size": 90,
+        "request_size": 80,
+        "rows": 2,
+        "predictions": [1.5, 2.5],
+        "sampled": True,
+        "columns": {"a": [1.0, 2.0], "b": ["x", "ž"]},
+    }
+    log.put({**base, "t": 1.0, "flags": [[], []]})
+    log.put({**base, "t": 2.0, "flags": [[], ["input_far:a"]]})
+    log.put({**base, "t": 3.0, "flags": [[], []], "trace_header": "105445aa7843bc8bf206b12000100000/7;o=1"})
+    log.close()
+    lines = [ln for ln in stream.getvalue().splitlines() if ln]
+    request = [ln for ln in lines if '"event":"request"' in ln]
+    assert len(request) == 3 and len(lines) == 4  # and the outlier line of the second
+    for raw in request:
+        line = json.loads(raw)
+        assert orjson.dumps(line).decode() == raw
+        assert list(line) == [k for k in KEYS if k in line]
+        assert line["inputs"] == [{"a": 1.0, "b": "x"}, {"a": 2.0, "b": "ž"}]
+    outliers = [json.loads(raw)[LABELS]["outlier"] for raw in request]
+    assert outliers == ["false", "true", "false"]
+    assert [json.loads(raw)["severity"] for raw in request] == ["INFO", "WARNING", "INFO"]
+    assert json.loads(request[2])["logging.googleapis.com/spanId"] == "7"
+
+
+def test_a_batch_whose_only_outlier_is_above_a_range_is_flagged():
+    guard = OutlierGuard(OutlierConfig(inputs={"rooms": Bounds(max=6)}), SIG)
+    columns: dict[str, list[Any]] = {
+        "area": [60.0] * 5,
+        "rooms": [3, 3, 9, 3, 3],  # z = 6: not far; above the configured 6
+        "note": [None] * 5,
+        "district": ["Bohunice"] * 5,
+        "new": [True] * 5,
+    }
+    assert guard.check(columns, np.full(5, 5e6)) == [[], [], ["input_above_max:rooms"], [], []]
