@@ -108,6 +108,7 @@ def test_the_second_run_updates_the_same_comment_and_never_posts_again(runs):
         ("GET", f"/repos/{REPO}/actions/runs/502/artifacts"),
         ("GET", f"/repos/{REPO}/actions/artifacts/50200/zip"),
         ("GET", "/storage/50200"),
+        ("GET", f"/repos/{REPO}/pulls/{PR}"),  # its head is the commit the run checked
         ("GET", f"/repos/{REPO}/issues/{PR}/comments"),
         ("PATCH", f"/repos/{REPO}/issues/comments/{ours[0]['id']}"),
     ]

@@ -135,7 +135,9 @@ def open_issue(
     except github.GitHubAPIError as exc:
         if exc.status == 0:  # nothing answered: the alert still fails the run
             where = f"; the issue is in {body_file}" if body_file is not None else ""
-            github.annotate("warning", f"{exc}{where}", title="monitor: no issue")
+            github.annotate(
+                "warning", f"cannot reach {client.api_url} ({exc}){where}", title="monitor: no issue"
+            )
             return None
         raise UsageError(f"cannot open the drift issue: {exc}") from None
 
