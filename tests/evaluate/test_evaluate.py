@@ -254,3 +254,21 @@ def test_single_rows_are_timed_with_the_servers_openmp_threads(monkeypatch, env,
     measure_cost(model, pd.DataFrame({"x": np.arange(10.0)}), 100, warmup=20)  # type: ignore[arg-type]
     timed = model.seen[20:120]
     assert len(timed) == 100 and set(timed) == {threads}
+
+
+def test_predictions_carry_each_slice_as_its_rows_of_the_validation_data(tmp_path):
+    """The gate's per-slice bootstrap reads these masks: each must select the rows the config's
+    slice names, computed here from the data with pandas alone."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "brno-houses"
+    ev = evaluate(config.load(example), latency_samples=20)
+    preds = pd.read_parquet(ev.write(tmp_path)["predictions"])
+    data = pd.read_csv(example / "data" / "validation.csv").set_index("listing_id").loc[preds["row_id"]]
+    expected = {
+        "city-centre": data["district"].isin(["Brno-střed", "Žabovřesky", "Královo Pole"]),
+        "panel-estates": data["year_built"].between(1962, 1991),
+        "new-builds": data["year_built"] >= 2015,
+    }
+    for name, mask in expected.items():
+        got = preds[f"slice:{name}"].to_numpy(dtype=bool)
+        assert got.tolist() == mask.to_numpy(dtype=bool).tolist(), name
+        assert 0 < got.sum() < len(got), name  # a slice that selects some rows, not all
