@@ -126,6 +126,7 @@ class Service:
             samples,
             rows_of=row_count,
             direct=columns_path(self.signature.names, proba=self.probabilities),
+            prebuilt=[self.model.path.parent] if self.model.path is not None else [],
         )
         self.compiled = result.outcome
         if result.model is not None:
