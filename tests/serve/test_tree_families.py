@@ -235,3 +235,33 @@ def test_models_it_does_not_compile_are_served_as_they_are_and_say_so() -> None:
     model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [train])
     assert model is None and not outcome.compiled
     assert "Ridge is not a tree ensemble this version compiles" in outcome.to_dict()["reason"]
+
+
+@pytest.mark.parametrize("objective", ["regression", "huber"])
+@pytest.mark.parametrize("use_missing", [True, False], ids=["missing-learned", "missing-as-zero"])
+def test_lightgbm_regressors_predict_bit_identically(objective: str, use_missing: bool) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    train, rows = numbers(2000, missing=0.1), numbers(500, missing=0.2)
+    rows[0] = [np.inf, -np.inf, 1e300, -0.0]
+    est = lightgbm.LGBMRegressor(n_estimators=40, objective=objective, use_missing=use_missing, verbose=-1)
+    est.fit(train, np.nan_to_num(train[:, 0]) * 2 + np.isnan(train[:, 1]))
+    model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [rows])
+    assert outcome.compiled and outcome.family == "LGBMRegressor" and outcome.engine == "native"
+    assert identical(model.predict(rows), est.predict(rows))
+    model.use_numpy()
+    assert identical(model.predict(rows), est.predict(rows))
+
+
+def test_boosters_it_cannot_compile_exactly_are_served_by_their_own_predict() -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    xgboost = pytest.importorskip("xgboost")
+    train = numbers(500)
+    for est, why in [
+        (xgboost.XGBRegressor(n_estimators=5).fit(train, train[:, 0]), "XGBoost sums its leaves in float32"),
+        (
+            lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(train, train[:, 0] > 0),
+            "sigmoid or softmax",
+        ),
+    ]:
+        model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [train])
+        assert model is None and not outcome.compiled and why in outcome.to_dict()["reason"]

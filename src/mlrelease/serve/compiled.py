@@ -471,9 +471,18 @@ def compile_trees(est: Any) -> CompiledTrees:
             return CompiledTrees(est, *_gradient_model(est))
     except AttributeError as exc:  # another scikit-learn layout: not ours to guess
         raise NotCompilable(f"{type(est).__name__} lacks {exc.name!r}") from exc
+    from mlrelease.serve.boosters import is_lightgbm, is_xgboost, lightgbm_model
+
+    if is_lightgbm(est):
+        return CompiledTrees(est, *lightgbm_model(est))
+    if is_xgboost(est):
+        raise NotCompilable(
+            f"{type(est).__name__}: XGBoost sums its leaves in float32, served by its own predict"
+        )
     raise NotCompilable(
         f"{type(est).__name__} is not a tree ensemble this version compiles (HistGradientBoosting, "
-        "GradientBoosting, RandomForest, ExtraTrees; alone, in a Pipeline or a TransformedTargetRegressor)"
+        "GradientBoosting, RandomForest, ExtraTrees, LightGBM regressors; alone, in a Pipeline or a "
+        "TransformedTargetRegressor)"
     )
 
 
