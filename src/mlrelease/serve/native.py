@@ -37,7 +37,7 @@ from mlrelease.process import run
 if TYPE_CHECKING:
     from mlrelease.serve.compiled import Forest
 
-MAX_NODES = 400_000  # larger forests compile for minutes: they keep the numpy walk
+MAX_NODES = 60_000  # larger forests compile for a minute or more at start-up: they keep the numpy walk
 CFLAGS = ("-O2", "-ffp-contract=off", "-fno-fast-math", "-fPIC", "-shared", "-nostdlib")
 GENERATOR = "mlrelease-trees-2"  # part of every library's hash: bump when the generated code changes
 
