@@ -125,7 +125,9 @@ def prepare(name: str, est: Any, X: np.ndarray, work: Path) -> Case:
         import onnxruntime as ort
         from skl2onnx import to_onnx
 
-        onx = to_onnx(est, X[:1].astype(np.float32), options={"zipmap": False} if proba else None)
+        opsets = {"": 17, "ai.onnx.ml": 3}  # HistGradientBoosting's converter needs ai.onnx.ml 3
+        options = {"zipmap": False} if proba else None
+        onx = to_onnx(est, X[:1].astype(np.float32), options=options, target_opset=opsets)
         session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         output = -1 if proba else 0
@@ -136,7 +138,8 @@ def prepare(name: str, est: Any, X: np.ndarray, work: Path) -> Case:
 
         case.predict["onnxruntime"] = onnx
     except Exception as exc:
-        case.notes.append(f"onnxruntime: {type(exc).__name__}: {str(exc)[:120]}")
+        cause = exc.__cause__ or exc  # skl2onnx wraps the converter's error in a long message
+        case.notes.append(f"onnxruntime: {type(cause).__name__}: {str(cause)[:160]}")
     return case
 
 
