@@ -33,7 +33,7 @@ def missing(name: str) -> str | None:
 
 
 def main() -> int:
-    names = ["lint", "lock", "evaluate", "drift", "serving", "image", "registry"]
+    names = ["lint", "lock", "evaluate", "predictors", "drift", "serving", "image", "registry"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(names))
     args = parser.parse_args()

@@ -279,8 +279,8 @@ def test_openapi_describes_the_probabilities_a_classifier_answers(start_server, 
 
 
 def test_a_pipeline_classifier_runs_its_steps_once_and_answers_as_the_pipeline_does(start_server, clf_cfg):
-    """A churn-like Pipeline (OneHotEncoder, StandardScaler, RandomForest), not compilable: its
-    preprocessing runs once for both labels and probabilities, which equal the Pipeline's own."""
+    """A churn-like Pipeline (OneHotEncoder, StandardScaler, RandomForest), its forest compiled:
+    its preprocessing runs once for both labels and probabilities, which equal the Pipeline's own."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -296,7 +296,7 @@ def test_a_pipeline_classifier_runs_its_steps_once_and_answers_as_the_pipeline_d
     sig = infer_signature(frame, features, task="classification")
     service = Service(NAME, "1", model, sig, "classification", probabilities=True)
     service.compile(frame)
-    assert not service.compiled.compiled
+    assert service.compiled.compiled and service.compiled.family == "RandomForestClassifier"
     probe = flats(40)
     probe["b"] = probe["b"].fillna(0.0)
     server = start_server(clf_cfg, service)

@@ -11,8 +11,8 @@ from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
-    RandomForestRegressor,
 )
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler
 
@@ -227,9 +227,9 @@ def test_leaves_are_summed_in_scikit_learns_order(train):
 
 
 def test_other_models_are_served_as_they_are(train):
-    est = RandomForestRegressor(n_estimators=3).fit(np.nan_to_num(train), target(train))
+    est = KNeighborsRegressor(n_neighbors=3).fit(np.nan_to_num(train), target(train))
     model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [np.nan_to_num(train)])
-    assert model is None and not outcome.compiled and "RandomForestRegressor" in outcome.reason
+    assert model is None and not outcome.compiled and "KNeighborsRegressor" in outcome.reason
     with pytest.raises(NotCompilable):
         substitute(est)
 
@@ -260,12 +260,12 @@ def test_a_direct_path_that_differs_is_dropped_and_the_compiled_trees_kept(train
     assert outcome.direct.startswith("through the model's own steps: the direct path failed (max |diff|")
 
 
-def test_compile_for_serving_checks_every_sample_and_measures_the_crossover(train):
+def test_compile_for_serving_checks_every_sample_and_fixes_the_batch_limit(train):
     est = HistGradientBoostingRegressor(max_iter=100).fit(train, target(train))
     samples = [train[:400], awkward()]
     model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), samples)
     assert model is not None and outcome.compiled
-    assert outcome.rows_checked == 1000 and outcome.max_rows >= 1 and outcome.speedup_1row > 1
+    assert outcome.rows_checked == 1000 and outcome.max_rows >= 512 and outcome.speedup_1row > 1
     assert outcome.to_dict()["max_rows"] == model.max_rows == outcome.max_rows
 
 

@@ -246,6 +246,9 @@ def assemble(
     for rel, path in files.items():
         (app / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, app / rel)
+    if build.cfg.model.artifact is not None:
+        model_dir = (app / _in_image(build.cfg, build.cfg.model.artifact, "model")).parent
+        prebuild_trees(build.cfg, model_dir)
     if build.signature is not None:
         shutil.copy2(build.signature, app / "signature.json")
     write_text(ctx / "Dockerfile", build.dockerfile())
@@ -261,4 +264,34 @@ def assemble(
     os.utime(ctx, (stamp, stamp))
 
 
-__all__ = ["APP", "BuildPlan", "Source", "assemble", "plan", "read_metrics", "serving_config"]
+def prebuild_trees(cfg: Config, folder: Path) -> Path | None:
+    """The model's trees compiled to a library in ``folder`` (beside the model in app/), so that a
+    server in an image without a C compiler walks them natively too; None when the model is not
+    a tree ensemble mlrelease compiles or no compiler is here. The library depends on nothing
+    (not even libc) and serves only after the start-up check proves it bit-identical to the
+    model; one that cannot load there leaves the numpy walk serving."""
+    if not cfg.serving.compile:
+        return None
+    from mlrelease.errors import MlreleaseError
+    from mlrelease.model import load_model
+    from mlrelease.serve.compiled import NotCompilable, substitute
+    from mlrelease.serve.native import NoNativeCode
+    from mlrelease.serve.native import build as build_library
+
+    try:
+        _, compiled = substitute(load_model(cfg.model).estimator)
+        return build_library(compiled.forest, folder)
+    except (NotCompilable, NoNativeCode, MlreleaseError):
+        return None
+
+
+__all__ = [
+    "APP",
+    "BuildPlan",
+    "Source",
+    "assemble",
+    "plan",
+    "prebuild_trees",
+    "read_metrics",
+    "serving_config",
+]

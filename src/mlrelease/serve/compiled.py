@@ -1,27 +1,32 @@
-"""Compiled tree traversal: small batches of a HistGradientBoosting model, predicted in one pass.
+"""Compiled tree ensembles: a model's trees packed into flat arrays, walked for a whole batch
+at once by generated C (``mlrelease.serve.native``) or, without a C compiler, by numpy.
 
 scikit-learn's ``HistGradientBoosting*.predict`` walks each tree in its own Cython call and
-OpenMP region, so a one-row predict of a 100-tree model costs about 100 calls' overhead (0.6 ms
-here) for a few microseconds of arithmetic. Here every tree of the model is packed into one set
-of flat node arrays and all trees are walked together, one level per step, with numpy; a row
-takes about a tenth of the time. Leaves are summed in the order scikit-learn adds them, so the
-results are the same floating-point numbers, not merely close ones.
+OpenMP region, so a one-row predict of a 100-tree model costs about 100 calls' overhead (1 ms
+here) for a few microseconds of arithmetic; the forests' predict goes through joblib per tree.
+Here every tree of the model is packed into one set of flat node arrays; the generated C walks
+them in about 0.005 ms a row (treelite + tl2cgen: 0.014 ms; bench/bench_predictors.py), the
+numpy walk one level of all trees per step in about 0.04 ms. Leaves are summed in the order the
+model adds them, with its comparisons and its float32 or float64 inputs, so the results are the
+same floating-point numbers, not merely close ones.
 
 The compiled model never serves unchecked: :func:`compile_for_serving` compares it with the
 model's own ``predict`` on the validation rows (and on the same rows with values missing) and
-keeps it only when every prediction is bit-identical. It then times both on batches of growing
-size and uses the compiled walk only up to the size where it stays faster; larger batches go to
-the model's own ``predict``. Anything it does not know (another estimator, a scikit-learn whose
-internals differ) falls back to ``predict`` with the reason logged.
+keeps it only when every prediction is bit-identical; generated C that differs is dropped for the
+numpy walk, checked the same way. The batch limit is fixed, never timed, so it is the same at
+every start: none for the native walk, ``NUMPY_MAX_ROWS`` for the numpy one. Anything it does
+not know (another estimator, a scikit-learn whose internals differ) falls back to ``predict``
+with the reason in ``/version``.
 
-Known: ``HistGradientBoostingRegressor`` and ``HistGradientBoostingClassifier``, alone, as the last
-step of a ``Pipeline`` (the earlier steps run as usual), or inside a
-``TransformedTargetRegressor``. The wrappers are shallow copies with the boosted model swapped
-for its compiled form, so their own code still does everything else. For the server, a
-:class:`ColumnPlan` goes further when the steps before the trees are one ColumnTransformer of
-OrdinalEncoders and passthrough columns: it encodes the request's columns itself and never
-builds a DataFrame. It is checked on the same samples and dropped (the trees kept) when it
-differs.
+Known: ``HistGradientBoosting``, ``GradientBoosting``, ``RandomForest`` and ``ExtraTrees``
+regressors and classifiers, alone, as the last step of a ``Pipeline`` (the earlier steps, such
+as a ColumnTransformer of OneHotEncoder, StandardScaler, SimpleImputer and OrdinalEncoder, run
+as usual), or inside a ``TransformedTargetRegressor``. The wrappers are shallow copies with the
+ensemble swapped for its compiled form, so their own code still does everything else. For the
+server, a :class:`ColumnPlan` goes further when the steps before the trees are one
+ColumnTransformer of OrdinalEncoders and passthrough columns: it encodes the request's columns
+itself and never builds a DataFrame. It is checked on the same samples and dropped (the trees
+kept) when it differs.
 """
 
 from __future__ import annotations
@@ -36,8 +41,6 @@ import numpy as np
 import pandas as pd
 
 CAT_CODES = 256  # scikit-learn casts a categorical value to uint8 before its bitset lookup
-SIZES = (1, 4, 16, 64, 256)  # batch sizes timed to find where the compiled walk stops paying
-TIMING_BUDGET_S = 0.2  # start-up time spent on that, at most
 
 
 class NotCompilable(Exception):
@@ -55,7 +58,7 @@ class Forest:
     threshold: np.ndarray  # per node; +inf at leaves, so every value "goes left" to itself
     child: np.ndarray  # per node: the left child (right is child + 1); the node itself at leaves
     missing_left: np.ndarray  # bool: where a missing value goes; True at leaves
-    value: np.ndarray  # leaf values (0 at inner nodes)
+    value: np.ndarray  # (nodes, k): what a leaf adds to each output (0 at inner nodes)
     depth: int  # deepest leaf: this many steps bring every row to a leaf
     # Categorical splits: row ``cat_row[node]`` of ``cat_left`` says, for each uint8 code,
     # whether the value goes left; 0 (an all-False row) for numeric nodes.
@@ -63,13 +66,17 @@ class Forest:
     cat_left: np.ndarray | None
     cat_features: np.ndarray  # the columns that categorical splits read
     baseline: np.ndarray  # (k,)
-    k: int  # trees per iteration (classes, for a multiclass classifier)
+    k: int  # outputs (classes, for a multiclass classifier)
+    float32: bool = False  # compare float32(value), as scikit-learn's DecisionTree does
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """The raw predictions, shape (rows, k): ``baseline + tree_1 + tree_2 + ...`` in order."""
         n, width = X.shape
         nodes = np.broadcast_to(self.roots, (n, self.roots.size)).copy()
         flat = X.ravel()
+        if self.float32:  # scikit-learn's own trees compare float32 values
+            with np.errstate(over="ignore"):
+                flat = flat.astype(np.float32).astype(np.float64)
         rowbase = (np.arange(n, dtype=np.intp) * width)[:, None] if n > 1 else None
         has_missing = bool(np.isnan(flat).any())
         feature, threshold, child = self.feature, self.threshold, self.child
@@ -82,7 +89,7 @@ class Forest:
             if self.cat_row is not None:
                 go_right = self._categorical(nodes, values, go_right)
             nodes = child[nodes] + go_right
-        leaves = self.value[nodes].reshape(n, -1, self.k)  # (rows, iterations, k)
+        leaves = self.value[nodes]  # (rows, trees, k)
         start = np.broadcast_to(self.baseline, (n, 1, self.k))
         # cumsum adds strictly left to right, as scikit-learn's `raw += tree(X)` loop does
         return np.cumsum(np.concatenate([start, leaves], axis=1), axis=1)[:, -1, :]
@@ -130,7 +137,7 @@ def pack(est: Any) -> Forest:
     cat_features: set[int] = set()
     offset, depth = 0, 0
     codes = np.arange(CAT_CODES)
-    for tree in trees:
+    for t, tree in enumerate(trees):
         nodes = tree.nodes
         order = _sibling_order(nodes)  # new position -> old node index
         nodes = nodes[order]
@@ -143,7 +150,9 @@ def pack(est: Any) -> Forest:
         parts["threshold"].append(np.where(leaf, np.inf, nodes["num_threshold"]).astype(np.float64))
         parts["child"].append(np.where(leaf, here, position[nodes["left"].astype(np.intp) * ~leaf]) + offset)
         parts["ml"].append(nodes["missing_go_to_left"].astype(bool) | leaf)
-        parts["value"].append(np.where(leaf, nodes["value"], 0.0).astype(np.float64))
+        values = np.zeros((len(nodes), k), dtype=np.float64)
+        values[:, t % k] = np.where(leaf, nodes["value"], 0.0)
+        parts["value"].append(values)
         rows = np.zeros(len(nodes), dtype=np.intp)
         for i in np.flatnonzero(nodes["is_categorical"].astype(bool) & ~leaf):
             node = nodes[i]
@@ -174,6 +183,66 @@ def pack(est: Any) -> Forest:
     )
 
 
+def pack_trees(trees: Sequence[tuple[Any, np.ndarray]], baseline: np.ndarray, float32: bool) -> Forest:
+    """scikit-learn ``Tree`` objects (``tree_`` of a DecisionTree) as one :class:`Forest`, each
+    with what its leaves add to every output (nodes, k)."""
+    k = int(baseline.size)
+    parts: dict[str, list[np.ndarray]] = {n: [] for n in ("feature", "threshold", "child", "ml", "value")}
+    roots: list[int] = []
+    offset, depth = 0, 0
+    for tree, leaf_values in trees:
+        left_of = np.asarray(tree.children_left, dtype=np.intp)
+        right_of = np.asarray(tree.children_right, dtype=np.intp)
+        order, levels = _sibling_order_arrays(left_of, right_of)
+        position = np.empty(len(order), dtype=np.intp)
+        position[order] = np.arange(len(order), dtype=np.intp)
+        leaf = left_of[order] < 0
+        here = np.arange(len(order), dtype=np.intp)
+        missing = getattr(tree, "missing_go_to_left", None)
+        ml = np.zeros(len(order), dtype=bool) if missing is None else np.asarray(missing, dtype=bool)[order]
+        roots.append(offset)
+        parts["feature"].append(np.where(leaf, 0, np.asarray(tree.feature)[order]).astype(np.intp))
+        parts["threshold"].append(
+            np.where(leaf, np.inf, np.asarray(tree.threshold)[order]).astype(np.float64)
+        )
+        parts["child"].append(np.where(leaf, here, position[np.where(leaf, 0, left_of[order])]) + offset)
+        parts["ml"].append(ml | leaf)
+        values = np.asarray(leaf_values, dtype=np.float64)[order]
+        parts["value"].append(np.where(leaf[:, None], values, 0.0))
+        depth = max(depth, levels)
+        offset += len(order)
+    if not roots:
+        raise NotCompilable("a model without trees")
+    return Forest(
+        roots=np.asarray(roots, dtype=np.intp),
+        feature=np.concatenate(parts["feature"]),
+        threshold=np.concatenate(parts["threshold"]),
+        child=np.concatenate(parts["child"]),
+        missing_left=np.concatenate(parts["ml"]),
+        value=np.concatenate(parts["value"]),
+        depth=depth,
+        cat_row=None,
+        cat_left=None,
+        cat_features=np.zeros(0, dtype=np.intp),
+        baseline=np.asarray(baseline, dtype=np.float64).reshape(-1),
+        k=k,
+        float32=float32,
+    )
+
+
+def _sibling_order_arrays(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, int]:
+    """Breadth-first node order where each right child follows its left sibling, and the depth."""
+    order, level, depth = [0], [0], 0
+    for i, node in enumerate(order):  # grows while it is walked
+        if left[node] >= 0:
+            order += (int(left[node]), int(right[node]))
+            level += (level[i] + 1, level[i] + 1)
+            depth = max(depth, level[i] + 1)
+    if len(order) != len(left):
+        raise NotCompilable("a tree has nodes its root does not reach")
+    return np.asarray(order, dtype=np.intp), depth
+
+
 def _sibling_order(nodes: np.ndarray) -> np.ndarray:
     """Old node indices in an order where each inner node's right child follows its left one."""
     order = [0]
@@ -188,16 +257,33 @@ def _sibling_order(nodes: np.ndarray) -> np.ndarray:
 def _bits(bitset: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Membership of each code in a 256-bit bitset of eight uint32 words."""
     words = np.asarray(bitset, dtype=np.uint32)
-    return ((words[codes // 32] >> (codes % 32).astype(np.uint32)) & 1).astype(bool)
+    return np.asarray((words[codes // 32] >> (codes % 32).astype(np.uint32)) & 1, dtype=bool)
 
 
-class CompiledBoosting:
-    """A fitted HistGradientBoosting model whose ``predict`` walks the packed trees for
-    batches up to ``max_rows`` and hands anything else to the model itself."""
+# The numpy walk's batch limit, a bound on its memory (rows x trees node indices per level), not
+# a timing: at 100 rows it is 3x faster than the benchmark model's own predict (0.5 vs 1.5 ms).
+NUMPY_MAX_ROWS = 512
 
-    def __init__(self, est: Any, forest: Forest, max_rows: int = 64):
+
+@dataclass(frozen=True)
+class Family:
+    """How one kind of model turns the summed leaves into its answers, as its own code does."""
+
+    name: str
+    finish: Callable[[np.ndarray], np.ndarray]  # raw sums (rows, k) -> predict's answer
+    probabilities: Callable[[np.ndarray], np.ndarray] | None = None  # raw sums -> predict_proba's
+    allow_nan: bool = True  # False: the model refuses missing values; so does the compiled form
+
+
+class CompiledTrees:
+    """A fitted tree ensemble whose ``predict`` walks the packed trees (natively when a C
+    compiler built them, else with numpy) for batches up to ``max_rows`` and hands anything
+    else to the model itself."""
+
+    def __init__(self, est: Any, forest: Forest, family: Family, max_rows: int = 64):
         self.est = est
         self.forest = forest
+        self.family = family
         self.max_rows = max_rows
         self.classes_ = getattr(est, "classes_", None)
         self.n_features_in_ = est.n_features_in_
@@ -205,7 +291,23 @@ class CompiledBoosting:
         self._names = None if names is None else list(names)
         self._encoding = CategoryEncoding.of(est)
         self.seen: list[Any] | None = None  # while checking: the inputs it was given
-        self._link = est._loss.link.inverse if self.classes_ is None else None
+        self.walk: Callable[[np.ndarray], np.ndarray] = forest.raw
+        self.engine = "numpy"  # or "native": the generated C
+        self.engine_note = ""  # why not native, when not
+
+    def use_native(self, prebuilt: Sequence[Any] = ()) -> None:
+        """Walk the trees with generated, compiled C when a library can be found or built."""
+        from mlrelease.serve.native import NoNativeCode, load
+
+        try:
+            native = load(self.forest, prebuilt)
+        except NoNativeCode as exc:
+            self.engine_note = str(exc)
+            return
+        self.walk, self.engine, self.engine_note = native.raw, "native", ""
+
+    def use_numpy(self) -> None:
+        self.walk, self.engine = self.forest.raw, "numpy"
 
     def __sklearn_is_fitted__(self) -> bool:
         return True
@@ -213,7 +315,7 @@ class CompiledBoosting:
     def __sklearn_tags__(self) -> Any:
         return self.est.__sklearn_tags__()  # it predicts as the model it was compiled from
 
-    def fit(self, *args: Any, **kwargs: Any) -> CompiledBoosting:
+    def fit(self, *args: Any, **kwargs: Any) -> CompiledTrees:
         """Wrappers check that their steps have ``fit``; a compiled model only predicts."""
         raise TypeError("a compiled model only predicts: fit the original estimator")
 
@@ -231,6 +333,10 @@ class CompiledBoosting:
         X = np.ascontiguousarray(X, dtype=np.float64)
         if self._encoding is not None:
             X = self._encoding.encode(X)
+        if not self.family.allow_nan and not np.isfinite(X).all():
+            return None  # the model's own error, not a guess
+        if self.forest.float32 and _beyond_float32(X):
+            return None  # scikit-learn's trees refuse infinities and values float32 cannot hold
         return X if self.forest.handles(X) else None
 
     def raw(self, X: Any) -> np.ndarray | None:
@@ -239,27 +345,147 @@ class CompiledBoosting:
         if len(X) > self.max_rows:
             return None
         arr = self._array(X)
-        return None if arr is None else self.forest.raw(arr)
+        return None if arr is None else self.walk(arr)
 
     def predict(self, X: Any) -> np.ndarray:
         raw = self.raw(X)
         return self.est.predict(X) if raw is None else self.finish(raw)
 
     def finish(self, raw: np.ndarray) -> np.ndarray:
-        """What ``predict`` makes of the raw sums, as scikit-learn does it."""
-        if self.classes_ is None:
-            return self._link(raw.ravel())
-        if raw.shape[1] == 1:
-            return self.classes_[(raw.ravel() > 0).astype(int)]
-        return self.classes_[np.argmax(raw, axis=1)]
+        """What ``predict`` makes of the raw sums, as the model's own code does it."""
+        return self.family.finish(raw)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        raw = self.raw(X)
+        raw = self.raw(X) if self.family.probabilities is not None else None
         return self.est.predict_proba(X) if raw is None else self.probabilities(raw)
 
     def probabilities(self, raw: np.ndarray) -> np.ndarray:
-        """What ``predict_proba`` makes of the raw sums, as scikit-learn does it."""
-        return self.est._loss.predict_proba(raw)
+        """What ``predict_proba`` makes of the raw sums, as the model's own code does it."""
+        if self.family.probabilities is None:
+            raise NotCompilable(f"{self.family.name} has no probabilities")
+        return self.family.probabilities(raw)
+
+
+def _beyond_float32(X: np.ndarray) -> bool:
+    with np.errstate(over="ignore"):
+        return bool(np.isinf(X.astype(np.float32)).any())
+
+
+CompiledBoosting = CompiledTrees  # the name from when only boosted models compiled
+
+
+def _hist_family(est: Any) -> Family:
+    name = type(est).__name__
+    classes = getattr(est, "classes_", None)
+    if classes is None:
+        link = est._loss.link.inverse
+        return Family(name, lambda raw: link(raw.ravel()))
+
+    def labels(raw: np.ndarray) -> np.ndarray:
+        if raw.shape[1] == 1:
+            return np.asarray(classes[(raw.ravel() > 0).astype(int)])
+        return np.asarray(classes[np.argmax(raw, axis=1)])
+
+    return Family(name, labels, est._loss.predict_proba)
+
+
+def _forest_model(est: Any) -> tuple[Forest, Family]:
+    """RandomForest / ExtraTrees: the mean of the trees' leaves (class fractions for a
+    classifier), summed tree by tree from zero and divided by the number of trees."""
+    name = type(est).__name__
+    if int(getattr(est, "n_outputs_", 1)) != 1:
+        raise NotCompilable(f"{name} with several outputs")
+    count = len(est.estimators_)
+    classes = getattr(est, "classes_", None)
+    if classes is None:
+        trees = [(e.tree_, e.tree_.value[:, 0, :1]) for e in est.estimators_]
+        forest = pack_trees(trees, np.zeros(1), float32=True)
+        return forest, Family(name, lambda raw: raw[:, 0] / count)
+    k = len(classes)
+    trees = [(e.tree_, e.tree_.value[:, 0, :k]) for e in est.estimators_]
+    forest = pack_trees(trees, np.zeros(k), float32=True)
+
+    def proba(raw: np.ndarray) -> np.ndarray:
+        out = raw.copy()
+        out /= count
+        return out
+
+    def labels(raw: np.ndarray) -> np.ndarray:
+        return np.asarray(classes.take(np.argmax(proba(raw), axis=1), axis=0))
+
+    return forest, Family(name, labels, proba)
+
+
+def _gradient_model(est: Any) -> tuple[Forest, Family]:
+    """GradientBoosting: the init estimator's constant, then ``learning_rate * leaf`` of each
+    stage's trees added in order, as scikit-learn's predict_stages does (on float32 inputs)."""
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    name = type(est).__name__
+    if not (est.init_ == "zero" or isinstance(est.init_, DummyRegressor | DummyClassifier)):
+        raise NotCompilable(f"{name} with an init estimator whose output depends on the input")
+    baseline = np.asarray(est._raw_predict_init(np.zeros((1, est.n_features_in_))), dtype=np.float64)[0]
+    k = baseline.size
+    scale = float(est.learning_rate)
+    trees = []
+    for stage in est.estimators_:
+        for j, tree in enumerate(stage):
+            values = np.zeros((tree.tree_.node_count, k), dtype=np.float64)
+            values[:, j] = scale * tree.tree_.value[:, 0, 0]
+            trees.append((tree.tree_, values))
+    forest = pack_trees(trees, baseline, float32=True)
+    classes = getattr(est, "classes_", None)
+    if classes is None:
+        return forest, Family(name, lambda raw: raw.ravel(), allow_nan=False)
+
+    def decision(raw: np.ndarray) -> np.ndarray:
+        return raw.ravel() if raw.shape[1] == 1 else raw
+
+    def labels(raw: np.ndarray) -> np.ndarray:
+        if raw.shape[1] == 1:
+            return np.asarray(classes[(raw.ravel() >= 0).astype(int)])
+        return np.asarray(classes[np.argmax(raw, axis=1)])
+
+    return forest, Family(name, labels, lambda raw: est._loss.predict_proba(decision(raw)), allow_nan=False)
+
+
+def compile_trees(est: Any) -> CompiledTrees:
+    """The compiled form of a fitted tree ensemble; NotCompilable for any other model."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    if isinstance(est, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
+        return CompiledTrees(est, pack(est), _hist_family(est))
+    try:
+        if isinstance(
+            est, RandomForestRegressor | RandomForestClassifier | ExtraTreesRegressor | ExtraTreesClassifier
+        ):
+            return CompiledTrees(est, *_forest_model(est))
+        if isinstance(est, GradientBoostingRegressor | GradientBoostingClassifier):
+            return CompiledTrees(est, *_gradient_model(est))
+    except AttributeError as exc:  # another scikit-learn layout: not ours to guess
+        raise NotCompilable(f"{type(est).__name__} lacks {exc.name!r}") from exc
+    from mlrelease.serve.boosters import is_lightgbm, is_xgboost, lightgbm_model
+
+    if is_lightgbm(est):
+        return CompiledTrees(est, *lightgbm_model(est))
+    if is_xgboost(est):
+        raise NotCompilable(
+            f"{type(est).__name__}: XGBoost sums its leaves in float32, served by its own predict"
+        )
+    raise NotCompilable(
+        f"{type(est).__name__} is not a tree ensemble this version compiles (HistGradientBoosting, "
+        "GradientBoosting, RandomForest, ExtraTrees, LightGBM regressors; alone, in a Pipeline or a "
+        "TransformedTargetRegressor)"
+    )
 
 
 @dataclass(frozen=True)
@@ -312,16 +538,12 @@ class CategoryEncoding:
         return out
 
 
-def substitute(est: Any) -> tuple[Any, CompiledBoosting]:
-    """``est`` with its HistGradientBoosting model swapped for the compiled one (a shallow copy
-    of each wrapper on the way); raises NotCompilable for anything else."""
+def substitute(est: Any) -> tuple[Any, CompiledTrees]:
+    """``est`` with its tree ensemble swapped for the compiled one (a shallow copy of each
+    wrapper on the way); raises NotCompilable for anything else."""
     from sklearn.compose import TransformedTargetRegressor
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.pipeline import Pipeline
 
-    if isinstance(est, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
-        compiled = CompiledBoosting(est, pack(est))
-        return compiled, compiled
     if isinstance(est, Pipeline):
         name, last = est.steps[-1]
         inner, compiled = substitute(last)
@@ -333,8 +555,8 @@ def substitute(est: Any) -> tuple[Any, CompiledBoosting]:
         wrapper = copy.copy(est)
         wrapper.regressor_ = inner
         return wrapper, compiled
-    raise NotCompilable(f"{type(est).__name__} is not a HistGradientBoosting model (alone, in a Pipeline "
-                        "or a TransformedTargetRegressor)")  # fmt: skip
+    compiled = compile_trees(est)
+    return compiled, compiled
 
 
 class ColumnPlan:
@@ -497,6 +719,9 @@ class Outcome:
     rows_checked: int = 0
     speedup_1row: float | None = None
     direct: str | None = None  # how requests reach the trees: "columns" (no DataFrame), or why not
+    family: str | None = None  # the tree ensemble found (RandomForestClassifier, ...)
+    engine: str | None = None  # "native" (generated C) or "numpy" (the vectorised walk)
+    engine_note: str = ""  # why not native, when not
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"compiled": self.compiled, "reason": self.reason}
@@ -506,7 +731,13 @@ class Outcome:
                 rows_checked=self.rows_checked,
                 speedup_1row=self.speedup_1row,
                 direct=self.direct,
+                family=self.family,
+                engine=self.engine,
             )
+            if self.engine_note:
+                out["engine_note"] = self.engine_note
+        elif self.family is not None:
+            out["family"] = self.family
         return out
 
 
@@ -524,10 +755,12 @@ class Compiled(NamedTuple):
 
 def compile_for_serving(
     est: Any,
-    predict: Callable[[Any, Any], np.ndarray],
+    predict: Callable[[Any, Any], np.ndarray | tuple[np.ndarray, np.ndarray]],
     samples: Sequence[Any],
     rows_of: Callable[[Any], int] = len,
-    direct: Callable[[Any, CompiledBoosting], Direct] | None = None,
+    direct: Callable[[Any, CompiledTrees], Direct] | None = None,
+    native: bool = True,
+    prebuilt: Sequence[Any] = (),
 ) -> Compiled:
     """The compiled form of ``est`` when it predicts bit-identically on every sample.
 
@@ -536,7 +769,12 @@ def compile_for_serving(
     (validation rows, the same with values missing, ...); ``rows_of(X)`` counts a sample's rows.
     ``direct(est, compiled)``, when given, builds a faster path from a sample's own form of input
     to the compiled trees (raising NotCompilable when it cannot); it returns None for an input it
-    leaves to the model, and is checked on every sample too.
+    leaves to the model, and is checked on every sample too. With ``native`` the trees are
+    walked by generated C (a library from ``prebuilt`` folders, the cache, or the C compiler);
+    when that is unavailable or differs, by the numpy walk, checked the same way.
+
+    The batch limit is fixed, not timed: the native walk takes every batch (measured faster than
+    the model's own predict from 1 to 10,000 rows), the numpy walk up to ``NUMPY_MAX_ROWS``.
     """
     try:
         model, compiled = substitute(est)
@@ -545,6 +783,7 @@ def compile_for_serving(
     except Exception as exc:  # a layout this version does not know: serve the model as it is
         why = f"could not compile {type(est).__name__}: {type(exc).__name__}: {exc}"
         return Compiled(None, None, Outcome(False, why))
+    family = compiled.family.name
     shortcut: Direct | None = None
     how = None
     if direct is not None:
@@ -552,41 +791,81 @@ def compile_for_serving(
             shortcut, how = direct(est, compiled), "columns"
         except NotCompilable as exc:
             how = f"through the model's own steps: {exc}"
-    rows = 0
-    compiled.max_rows = 1 << 62  # compare the compiled walk on whole samples
-    compiled.seen = []
-    for X in samples:
-        try:
-            want = _output(predict(est, X))
-        except Exception:  # inputs this model refuses (the server's validation keeps them out)
-            continue
-        try:
-            got = _output(predict(model, X))
-        except Exception as exc:
-            why = f"the compiled model failed: {type(exc).__name__}: {exc}"
-            return Compiled(None, None, Outcome(False, why))
-        if not _same(want, got):
-            why = f"compiled predictions differ from the model's (max |diff| {_max_diff(want, got)})"
-            return Compiled(None, None, Outcome(False, why))
-        if shortcut is not None:
-            try:
-                fast = shortcut(X)
-                problem = None if fast is None or _same(want, fast) else f"max |diff| {_max_diff(want, fast)}"
-            except Exception as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if problem:  # the trees are right; only the way there is not: serve without it
-                shortcut, how = None, f"through the model's own steps: the direct path failed ({problem})"
-        rows += rows_of(X)
-    seen, compiled.seen = compiled.seen, None
+    if native:
+        compiled.use_native(prebuilt)
+    else:
+        compiled.engine_note = "native code switched off"
+    checked = _check(est, model, compiled, predict, samples, rows_of, shortcut)
+    if isinstance(checked, str) and compiled.engine == "native":
+        note = f"the native walk was refused ({checked})"
+        compiled.use_numpy()
+        compiled.engine_note = note
+        checked = _check(est, model, compiled, predict, samples, rows_of, shortcut)
+    if isinstance(checked, str):
+        return Compiled(None, None, Outcome(False, checked, family=family))
+    rows, seen, problem = checked
+    if problem:  # the trees are right; only the way there is not: serve without it
+        shortcut, how = None, f"through the model's own steps: the direct path failed ({problem})"
     if not rows or not seen:
-        return Compiled(None, None, Outcome(False, "no rows to check the compiled predictions against"))
-    max_rows, speedup = _crossover(compiled, seen[0])
-    if not max_rows:
-        why = "the model's own predict is faster even for one row"
-        return Compiled(None, None, Outcome(False, why, rows_checked=rows))
-    compiled.max_rows = max_rows
-    outcome = Outcome(True, "bit-identical on every checked row", max_rows, rows, round(speedup, 1), how)
+        why = "no rows to check the compiled predictions against"
+        return Compiled(None, None, Outcome(False, why, family=family))
+    compiled.max_rows = MAX_BATCH if compiled.engine == "native" else NUMPY_MAX_ROWS
+    speedup = _speedup(compiled, seen[0])
+    outcome = Outcome(
+        True,
+        "bit-identical on every checked row",
+        compiled.max_rows,
+        rows,
+        round(speedup, 1),
+        how,
+        family=family,
+        engine=compiled.engine,
+        engine_note=compiled.engine_note,
+    )
     return Compiled(model, shortcut, outcome)
+
+
+MAX_BATCH = 1 << 62  # no limit
+
+
+def _check(
+    est: Any,
+    model: Any,
+    compiled: CompiledTrees,
+    predict: Callable[[Any, Any], np.ndarray | tuple[np.ndarray, np.ndarray]],
+    samples: Sequence[Any],
+    rows_of: Callable[[Any], int],
+    shortcut: Direct | None,
+) -> tuple[int, list[Any], str | None] | str:
+    """Rows compared, the inputs the trees saw and any problem of the direct path; or why the
+    compiled model is refused."""
+    rows = 0
+    problem: str | None = None
+    compiled.max_rows = MAX_BATCH  # compare the compiled walk on whole samples
+    compiled.seen = []
+    try:
+        for X in samples:
+            try:
+                want = _output(predict(est, X))
+            except Exception:  # inputs this model refuses (the server's validation keeps them out)
+                continue
+            try:
+                got = _output(predict(model, X))
+            except Exception as exc:
+                return f"the compiled model failed: {type(exc).__name__}: {exc}"
+            if not _same(want, got):
+                return f"compiled predictions differ from the model's (max |diff| {_max_diff(want, got)})"
+            if shortcut is not None and problem is None:
+                try:
+                    fast = shortcut(X)
+                    if fast is not None and not _same(want, fast):
+                        problem = f"max |diff| {_max_diff(want, fast)}"
+                except Exception as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+            rows += rows_of(X)
+        return rows, compiled.seen, problem
+    finally:
+        compiled.seen = None
 
 
 def _output(out: Any) -> Any:
@@ -617,26 +896,11 @@ def _max_diff(a: Any, b: Any) -> str:
         return "labels differ"
 
 
-def _crossover(compiled: CompiledBoosting, X: Any) -> tuple[int, float]:
-    """The largest batch size (of SIZES) up to which the compiled walk was measured faster than
-    the boosted model's own predict, on ``X`` as the model receives it (after any earlier
-    pipeline steps, which cost the same either way), and its speed-up on one row. Stops at the
-    first size where it is not faster, or when the timing budget is spent. The caller leaves
-    the compiled walk unlimited (``max_rows``) while this runs."""
-    best, speedup = 0, 0.0
-    deadline = time.perf_counter() + TIMING_BUDGET_S
-    for n in SIZES:
-        if n > len(X) or (best and time.perf_counter() > deadline):
-            break
-        head = X.iloc[:n] if isinstance(X, pd.DataFrame) else X[:n]
-        native = _best_of(compiled.est.predict, head)
-        fast = _best_of(compiled.predict, head)
-        if n == 1:
-            speedup = native / fast
-        if fast >= native:
-            break
-        best = n
-    return best, speedup
+def _speedup(compiled: CompiledTrees, X: Any) -> float:
+    """How many times faster the compiled walk predicts one row of ``X`` (as the model receives
+    it) than the model's own predict: reported in /version, never used to decide anything."""
+    head = X.iloc[:1] if isinstance(X, pd.DataFrame) else X[:1]
+    return _best_of(compiled.est.predict, head) / _best_of(compiled.predict, head)
 
 
 def _best_of(predict: Callable[[Any], Any], X: Any, repeat: int = 5) -> float:

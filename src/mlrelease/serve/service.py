@@ -75,7 +75,7 @@ class Service:
         if self.direct is not None:
             out = self.direct(columns)
             if out is not None:
-                return out
+                return np.asarray(out)
         return self._predict_with(self.estimator, columns)
 
     def predict_answer(self, columns: Columns) -> Prediction:
@@ -126,6 +126,7 @@ class Service:
             samples,
             rows_of=row_count,
             direct=columns_path(self.signature.names, proba=self.probabilities),
+            prebuilt=[self.model.path.parent] if self.model.path is not None else [],
         )
         self.compiled = result.outcome
         if result.model is not None:
