@@ -60,7 +60,7 @@ def survivors(workdir: Path, module: str) -> list[str]:
     if not meta.is_file():
         return []
     codes = json.loads(meta.read_text("utf-8"))["exit_code_by_key"]
-    return sorted(name for name, code in codes.items() if code not in KILLED_OR_SKIPPED)
+    return sorted(name for name, code in codes.items() if code is not None and code not in KILLED_OR_SKIPPED)
 
 
 def main(argv: list[str] | None = None) -> int:
