@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from gate_builders import report, side
 
+from mlrelease.config import GateConfig
 from mlrelease.findings import Location
-from mlrelease.gate import Check, GateResult
+from mlrelease.gate import Check, GateResult, decide
 from mlrelease.gate.bootstrap import Interval
 
 
@@ -107,3 +110,19 @@ def test_findings_are_the_blocking_checks_as_errors_and_the_noisy_ones_as_warnin
 def test_a_verdict_with_nothing_blocking_or_noisy_reports_no_findings():
     quiet = result(verdict="pass", checks=[check("r2_score", "pass"), check("p95_cpu_ms", "skip")])
     assert quiet.findings() == [] and quiet.failed == []
+
+
+def test_gate_json_names_each_side_it_compared():
+    candidate = side(report({"root_mean_squared_error": 1.0}, sha="c" * 64), pd.DataFrame())
+    baseline = side(report({"root_mean_squared_error": 1.0}, sha="b" * 64))
+    result = decide(GateConfig(), (), candidate, baseline)
+    assert result.candidate == {
+        "metrics": "metrics.json",
+        "model": "m",
+        "version": None,
+        "sha256": "c" * 64,
+        "data_sha256": "d" * 64,
+        "rows": 100,
+        "predictions": True,
+    }
+    assert result.baseline == {**result.candidate, "sha256": "b" * 64, "predictions": False}
