@@ -225,6 +225,27 @@ def test_binary_classifier_gets_intervals_for_the_positive_class_and_each_class(
     assert ivs["recall_score"].high == pytest.approx(ivs["recall_score[1]"].high)
 
 
+def test_a_class_a_side_never_predicts_or_never_sees_scores_zero_as_scikit_learn_does():
+    """One resample by hand: the candidate answers only 'a', so never 'b' (precision 0, not undefined); 'c' is
+    only ever answered by the baseline (the candidate's f1 for 'c' is 0)."""
+    from mlrelease.gate.bootstrap import resample_counts
+
+    rng = np.random.default_rng(4)
+    y = rng.choice(["a", "b"], 300)
+    b = np.where(rng.random(300) < 0.7, y, rng.choice(["a", "b", "c"], 300))
+    c = np.full(300, "a")
+    classes = ["a", "b", "c"]
+    ivs = paired_classification(y, b, c, classes=classes, resamples=1, seed=7, confidence=0.5)
+    drawn = np.repeat(np.arange(300), next(resample_counts(300, 1, 7))[0].astype(int))
+    for name, score in (("precision_score[b]", skm.precision_score), ("f1_score[c]", skm.f1_score)):
+        label = name[-2]
+        expected = (
+            score(y[drawn], c[drawn], labels=[label], average=None, zero_division=0)[0]
+            - score(y[drawn], b[drawn], labels=[label], average=None, zero_division=0)[0]
+        )
+        assert ivs[name].low == pytest.approx(expected, abs=1e-12), name
+
+
 def test_labels_seen_on_any_one_side_only_are_counted():
     """'d' only in the truth, 'e' only in the baseline's answers, 'c' only in the candidate's."""
     rng = np.random.default_rng(8)
