@@ -180,6 +180,38 @@ def test_roc_auc_interval_is_exact_per_resample_and_brackets_the_change():
     assert one.low == pytest.approx(expected, abs=1e-12)
 
 
+def roc_inputs(n: int = 200, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.4
+    return y, rng.random(n) * 0.6 + 0.3 * y, rng.random(n) * 0.6 + 0.2 * y
+
+
+def test_roc_auc_reads_a_0_1_positive_column_as_the_booleans_it_means():
+    from mlrelease.gate.bootstrap import paired_roc_auc
+
+    y, b, c = roc_inputs()
+    as_bool = paired_roc_auc(y, b, c, resamples=200)
+    assert paired_roc_auc(y.astype(int), b, c, resamples=200) == as_bool
+    assert paired_roc_auc(y.astype(int).tolist(), b.tolist(), c.tolist(), resamples=200) == as_bool
+
+
+@pytest.mark.parametrize("every_row", [True, False])
+def test_roc_auc_has_no_interval_when_every_row_is_of_one_class(every_row):
+    from mlrelease.gate.bootstrap import paired_roc_auc
+
+    _, b, c = roc_inputs()
+    assert paired_roc_auc(np.full(b.size, every_row), b, c, resamples=50) == {}
+
+
+def test_roc_auc_defaults_to_1000_resamples_from_seed_0():
+    from mlrelease.gate.bootstrap import paired_roc_auc
+
+    y, b, c = roc_inputs()
+    interval = paired_roc_auc(y, b, c)["roc_auc_score"]
+    assert interval == paired_roc_auc(y, b, c, resamples=1000, seed=0)["roc_auc_score"]
+    assert (interval.resamples, interval.confidence) == (1000, 0.95)
+
+
 def test_binary_classifier_gets_intervals_for_the_positive_class_and_each_class():
     rng = np.random.default_rng(1)
     y = (rng.random(500) < 0.3).astype(int)
@@ -191,6 +223,27 @@ def test_binary_classifier_gets_intervals_for_the_positive_class_and_each_class(
     change = skm.recall_score(y, c) - skm.recall_score(y, b)
     assert ivs["recall_score"].low < change < ivs["recall_score"].high
     assert ivs["recall_score"].high == pytest.approx(ivs["recall_score[1]"].high)
+
+
+def test_a_class_a_side_never_predicts_or_never_sees_scores_zero_as_scikit_learn_does():
+    """One resample by hand: the candidate answers only 'a', so never 'b' (precision 0, not undefined); 'c' is
+    only ever answered by the baseline (the candidate's f1 for 'c' is 0)."""
+    from mlrelease.gate.bootstrap import resample_counts
+
+    rng = np.random.default_rng(4)
+    y = rng.choice(["a", "b"], 300)
+    b = np.where(rng.random(300) < 0.7, y, rng.choice(["a", "b", "c"], 300))
+    c = np.full(300, "a")
+    classes = ["a", "b", "c"]
+    ivs = paired_classification(y, b, c, classes=classes, resamples=1, seed=7, confidence=0.5)
+    drawn = np.repeat(np.arange(300), next(resample_counts(300, 1, 7))[0].astype(int))
+    for name, score in (("precision_score[b]", skm.precision_score), ("f1_score[c]", skm.f1_score)):
+        label = name[-2]
+        expected = (
+            score(y[drawn], c[drawn], labels=[label], average=None, zero_division=0)[0]
+            - score(y[drawn], b[drawn], labels=[label], average=None, zero_division=0)[0]
+        )
+        assert ivs[name].low == pytest.approx(expected, abs=1e-12), name
 
 
 def test_labels_seen_on_any_one_side_only_are_counted():

@@ -315,6 +315,16 @@ def test_trade_off_condition_must_hold_at_the_conservative_end_of_its_noise():
     assert decide(up, (), slower, base_t).verdict == "fail"
 
 
+def test_trade_off_condition_counts_the_baselines_noise_too():
+    g = trade_off_gate({P95: Tolerance.parse("-25%")})
+    # -37.5% measured; the baseline's noise 0.125 * 8 = 1 ms is 12.5% of it: -37.5% + 12.5% = -25%: met
+    quiet = rmse_side(11.0, p95_latency_ms=5.0)
+    noisy_base = side(report({RMSE: 8.0}, cost={P95: 8.0}, noise={P95: 0.125}))
+    assert decide(g, (), quiet, noisy_base).verdict == "pass"
+    noisier_base = side(report({RMSE: 8.0}, cost={P95: 8.0}, noise={P95: 0.1251}))
+    assert decide(g, (), quiet, noisier_base).verdict == "fail"
+
+
 @pytest.mark.parametrize(
     ("want", "low", "high", "met"),
     [
@@ -322,6 +332,8 @@ def test_trade_off_condition_must_hold_at_the_conservative_end_of_its_noise():
         (-0.25, -3.0, math.nextafter(-2.0, 0), False),
         (0.25, 2.0, 3.0, True),  # an increase: the interval's low end must meet it
         (0.25, math.nextafter(2.0, 0), 3.0, False),
+        (0.0, 0.0, 1.0, True),  # a condition of 0% asks for no decrease: the low end must be >= 0
+        (0.0, -1e-9, 1.0, False),
     ],
 )
 def test_trade_off_on_a_metric_with_an_interval_uses_its_conservative_end(want, low, high, met):

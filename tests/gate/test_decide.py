@@ -282,11 +282,13 @@ def test_a_zero_baseline_has_no_relative_change():
 
 
 def test_numbers_are_shown_at_four_significant_digits_and_thousands_grouped():
-    assert [fmt(v) for v in (None, 0.0, 0.123456, 999.94, 1234.5, -25000.0, 1e-9)] == [
+    assert [fmt(v) for v in (None, 0.0, 0.123456, 999.94, 1000.0, -1000.0, 1234.5, -25000.0, 1e-9)] == [
         "—",
         "0",
         "0.1235",
         "999.9",
+        "1,000",  # grouped from exactly 1000 on
+        "-1,000",
         "1,234",
         "-25,000",
         "1e-09",

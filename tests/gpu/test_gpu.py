@@ -1,5 +1,10 @@
-"""On an NVIDIA GPU: the image's GPU probe reads the real device, and a PyTorch model given as
-code is served from CUDA with the answers it gives on the CPU.
+"""On an NVIDIA GPU, on the host: the probe script that ``test-image --gpu`` runs inside the
+container reads the real device when run here, and a PyTorch model given as code is served from
+CUDA with the answers it gives on the CPU.
+
+What this does not cover: no test here builds the CUDA Dockerfile or runs ``mlrelease test-image
+--gpu`` against a container on a device, so the image's CUDA runtime and the engine's GPU runtime
+are not exercised.
 
 Deselected by default (pyproject's addopts say ``-m "not gpu"``); on a machine with a GPU and
 PyTorch built for CUDA, run ``pytest -m gpu tests/gpu``. There a missing GPU or PyTorch fails.
@@ -38,7 +43,7 @@ def fixture_module():
     return module
 
 
-def test_the_image_gpu_probe_reads_the_device():
+def test_the_gpu_probe_script_reads_the_device_on_the_host():
     """The script `mlrelease test-image --gpu` runs inside the container, run here on the host."""
     import torch
 
