@@ -48,17 +48,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print only J
 
 def output_dir_option(what: str, *, required: bool = True, default: str | None = None) -> Callable[[FC], FC]:
     """``-o/--output DIR``, passed as ``out_dir``: the folder a step writes ``what`` into."""
+    # An explicit default=None would count as a value and silence click's "Missing option".
+    extra: dict[str, Any] = {"default": default, "show_default": True} if default is not None else {}
     return click.option(
         "--output",
         "-o",
         "out_dir",
         type=click.Path(file_okay=False, path_type=Path),
         required=required and default is None,
-        default=default,
-        show_default=default is not None,
         envvar="MLRELEASE_OUTPUT_DIR",
         show_envvar=True,
         help=f"Folder for {what}.",
+        **extra,
     )
 
 
