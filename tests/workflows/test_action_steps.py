@@ -88,6 +88,7 @@ def test_each_action_step_is_a_bare_command_over_its_options_variables(name, ste
 def test_a_nonsense_input_is_the_commands_usage_error_naming_its_variable(tmp_path, command, variable, value):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLRELEASE_"))}
     env.update({"GITHUB_ACTIONS": "true", variable: value, "MLRELEASE_CANDIDATE": str(tmp_path)})
+    env["MLRELEASE_OUTPUT_DIR"] = str(tmp_path / "out")  # the required -o, so only the input is wrong
     done = subprocess.run(
         [sys.executable, "-m", "mlrelease", command], capture_output=True, text=True, cwd=tmp_path, env=env
     )
