@@ -103,20 +103,28 @@ class Plan:
         return out
 
 
-def plan_rollback(backend: Backend, target: LocalTarget, to: int | None) -> Plan:
-    model = target.model
-    state = target.state()
-    current = state.active.version if state.active else backend.deployed_on(model, target.name)
+def rollback_version(
+    backend: Backend, model: str, current: int | None, to: int | None, *, nothing: str
+) -> int:
+    """The release a rollback goes to, on any target: ``to``, else the newest good one before
+    ``current``; never one marked bad. ``nothing`` says why there is no ``current``."""
     if to is None:
         if current is None:
-            raise UsageError(
-                f"nothing of {model} is deployed on {target.name}", hint="name a release with --to"
-            )
+            raise UsageError(nothing, hint="name a release with --to")
         to = backend.previous_good(model, current)
         if to is None:
             raise CheckFailed(f"no good release of {model} before v{current} to roll back to")
     if backend.is_bad(model, to):
         raise UsageError(f"{model} v{to} is marked bad", hint="roll back to another release with --to")
+    return to
+
+
+def plan_rollback(backend: Backend, target: LocalTarget, to: int | None) -> Plan:
+    model = target.model
+    state = target.state()
+    current = state.active.version if state.active else backend.deployed_on(model, target.name)
+    nothing = f"nothing of {model} is deployed on {target.name}"
+    to = rollback_version(backend, model, current, to, nothing=nothing)
     release = backend.get(model, to)
     problems: list[str] = []
     try:

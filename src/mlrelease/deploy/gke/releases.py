@@ -27,7 +27,7 @@ from mlrelease.deploy.gke import canary as canaries
 from mlrelease.deploy.gke import manifests as gke
 from mlrelease.deploy.gke import rollout
 from mlrelease.deploy.release import DeployRelease
-from mlrelease.deploy.rollout import Plan
+from mlrelease.deploy.rollout import Plan, rollback_version
 from mlrelease.errors import CheckFailed, UsageError
 from mlrelease.registry import Backend, Event
 from mlrelease.registry.record import EventKind, actor_from_env, parse_version
@@ -164,16 +164,8 @@ def plan_rollback(backend: Backend, cluster: rollout.Cluster, cfg: Config, to: i
     """What a rollback would do: from what runs (per the registry) to ``to`` or the previous good one."""
     model, target = cfg.model.name, target_name(cfg)
     current = running(backend, cluster, cfg)
-    if to is None:
-        if current is None:
-            raise UsageError(
-                f"the registry knows no release of {model} on {target}", hint="name a release with --to"
-            )
-        to = backend.previous_good(model, current)
-        if to is None:
-            raise CheckFailed(f"no good release of {model} before v{current} to roll back to")
-    if backend.is_bad(model, to):
-        raise UsageError(f"{model} v{to} is marked bad", hint="roll back to another release with --to")
+    nothing = f"the registry knows no release of {model} on {target}"
+    to = rollback_version(backend, model, current, to, nothing=nothing)
     record = backend.get(model, to)
     problems: list[str] = []
     try:
