@@ -138,9 +138,7 @@ def read_gate(path: Path) -> Gate:
                 candidate=c.candidate,
                 change=c.change,
                 relative_change=c.relative_change,
-                interval=None
-                if c.interval is None
-                else (c.interval.low, c.interval.high, c.interval.confidence),
+                interval=_interval_of(c.interval),
                 rule=c.rule,
                 verdict=c.verdict,
                 reason=c.reason,
