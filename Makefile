@@ -48,7 +48,8 @@ MUTANTS ?=
 
 mutation: setup
 	rm -rf mutants
-	env -u PYTHONPATH timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run $(MUTANTS) || test $$? -eq 124
+	env -u PYTHONPATH OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run $(MUTANTS) || test $$? -eq 124
 	$(BIN)/python scripts/mutation_score.py --threshold $(MUTATION_THRESHOLD) --survivors \
 		$(if $(MUTANTS),,--require-all)
 

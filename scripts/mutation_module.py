@@ -27,6 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ["src", "tests", "examples/brno-houses", "schemas", "pyproject.toml"]
 KILLED_OR_SKIPPED = {1, 3, 36, 24, -24, 152, 255, 37}
+# mutmut forks each mutant's test run from one process. OpenMP (scikit-learn's tree predictors) and
+# OpenBLAS keep thread pools that do not survive a fork: a child that calls into them waits forever,
+# and mutmut would count that hang as a timeout, i.e. a kill. One thread each keeps the pools away.
+SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def toml_list(items: list[str]) -> str:
@@ -92,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     mutmut = Path(sys.executable).with_name("mutmut")
     command = ["timeout", str(args.timeout), str(mutmut), "run", "--max-children", str(args.max_children)]
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(SINGLE_THREADED)
     result = subprocess.run([*command, *names], cwd=workdir, env=env, check=False)
     if result.returncode not in (0, 124):
         print(f"mutmut run exited {result.returncode}", file=sys.stderr)

@@ -60,3 +60,46 @@ def test_a_module_cut_short_fails_and_one_not_run_fails_only_when_all_are_requir
 def test_no_results_is_an_error(tmp_path, capsys):
     assert mutation_score.main(["--mutants", str(tmp_path / "none")]) == 1
     assert "run `make mutation` first" in capsys.readouterr().err
+
+
+FORK_AFTER_OPENMP = """\
+import os
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(2000, 5))
+model = HistGradientBoostingRegressor(max_iter=20).fit(X, X[:, 0])
+model.predict(X)  # the parent's OpenMP pool exists from here on
+pid = os.fork()
+if pid == 0:
+    model.predict(X)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+raise SystemExit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_mutant_forked_after_openmp_ran_is_not_left_waiting_on_the_parents_threads():
+    """mutmut forks every mutant's test run from one process. Without one thread per pool, a forked
+    child that predicts with a scikit-learn tree model waits forever on OpenMP threads it does not
+    have, and mutmut counts that hang as a kill. The scratch runs and `make mutation` both set it."""
+    import subprocess
+    import sys
+
+    module_spec = importlib.util.spec_from_file_location(
+        "mutation_module", ROOT / "scripts" / "mutation_module.py"
+    )
+    assert module_spec and module_spec.loader
+    mutation_module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(mutation_module)
+    env = {"PATH": "/usr/bin:/bin", **mutation_module.SINGLE_THREADED}
+    done = subprocess.run([sys.executable, "-c", FORK_AFTER_OPENMP], env=env, timeout=60, check=False)
+    assert done.returncode == 0
+
+    recipe = subprocess.run(
+        ["make", "-n", "mutation"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    mutmut_line = next(line for line in recipe.replace("\\\n", " ").splitlines() if "mutmut run" in line)
+    for name, value in mutation_module.SINGLE_THREADED.items():
+        assert f"{name}={value}" in mutmut_line.split()
