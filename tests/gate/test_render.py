@@ -5,6 +5,8 @@ the characters Markdown tables break on."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from gate_builders import report, side
 
@@ -104,3 +106,26 @@ def test_terminal_table_is_exactly_as_printed_in_a_log(capsys: pytest.CaptureFix
     monkeypatch.delenv("COLUMNS", raising=False)  # not a terminal: 160 columns, no colour
     print_table(decision())
     assert [line.rstrip() for line in capsys.readouterr().out.rstrip("\n").split("\n")] == TABLE
+
+
+def test_on_a_narrow_colour_terminal_metrics_stay_whole_and_free_text_is_plain(
+    capsys: pytest.CaptureFixture[str], monkeypatch
+):
+    """A terminal of 90 columns: the other columns wrap so that the metric's name stays on one line;
+    the verdict words are coloured, the trade-off and note lines are printed as written."""
+    monkeypatch.setenv("COLUMNS", "90")
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    print_table(decision())
+    out = capsys.readouterr().out
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out).split("\n")
+    assert max(len(line) for line in plain) <= 90
+    assert any("│ root_mean_squared_error · slice a|b │" in line for line in plain)
+    assert "\x1b[1;31mfail\x1b[0m" in out  # the verdict words are coloured
+    tail = out[out.index("trade-off:") :]  # the trade-off and the note, wrapped at 90 columns
+    assert "\x1b[" not in tail
+    assert " ".join(tail.split()) == (
+        "trade-off: root_mean_squared_error may be up to 50% worse because p95_cpu_ms changed -31.2% "
+        "(needed ≤ -25%) note: The candidate has no predictions.parquet: no paired bootstrap."
+    )

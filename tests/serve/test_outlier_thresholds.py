@@ -5,12 +5,13 @@ the single-row path and the batch path agree row for row."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from mlrelease.config import Bounds, OutlierConfig
-from mlrelease.serve.outliers import OutlierGuard, prediction_bounds
+from mlrelease.serve.outliers import OutlierGuard, PredictionBounds, prediction_bounds
 from mlrelease.signature import FieldSpec, PredictionStats, Signature
 
 # median 100, scaled MAD 10: the default z of 6 puts the thresholds at exactly 40 and 160
@@ -91,13 +92,19 @@ def test_predictions_are_flagged_only_beyond_their_bounds(prediction, flag):
 
 def test_learned_bounds_widen_the_validation_spread_by_the_margin():
     stats = Signature(fields=(AREA,), prediction=PredictionStats(min=10.0, max=20.0, p01=11.0, p99=19.0))
-    learned = prediction_bounds(OutlierConfig(), stats)  # margin 0.5 * (20 - 10) = 5
-    assert (learned.min, learned.max, learned.source) == (5.0, 25.0, "learned")
-    mixed = prediction_bounds(OutlierConfig(prediction=Bounds(max=30.0), learn_margin=1.0), stats)
-    assert (mixed.min, mixed.max, mixed.source) == (0.0, 30.0, "mixed")
+    assert prediction_bounds(OutlierConfig(), stats) == PredictionBounds(5.0, 25.0)  # 0.5 * (20 - 10)
+    # a configured side replaces the learned one; the other side is still learned (margin 1.0 * 10)
+    wide = OutlierConfig(learn_margin=1.0)
+    upper, lower = replace(wide, prediction=Bounds(max=40.0)), replace(wide, prediction=Bounds(min=-5.0))
+    assert prediction_bounds(upper, stats) == PredictionBounds(0.0, 40.0)
+    assert prediction_bounds(lower, stats) == PredictionBounds(-5.0, 30.0)
     configured = prediction_bounds(OutlierConfig(prediction=Bounds(min=1.0, max=2.0)), stats)
-    assert (configured.min, configured.max, configured.source) == (1.0, 2.0, "configured")
-    assert prediction_bounds(OutlierConfig(), Signature(fields=(AREA,))).source == "none"
+    assert configured == PredictionBounds(1.0, 2.0)
+    # without validation predictions only what is configured bounds them
+    unknown = Signature(fields=(AREA,))
+    assert prediction_bounds(OutlierConfig(), unknown) == PredictionBounds(None, None)
+    capped = OutlierConfig(prediction=Bounds(max=3.0))
+    assert prediction_bounds(capped, unknown) == PredictionBounds(None, 3.0)
     g = OutlierGuard(OutlierConfig(), stats)
     assert g.check({"area_m2": [100.0] * 3}, np.array([25.0, 25.5, 4.5])) == [
         [],
@@ -113,3 +120,22 @@ def test_a_disabled_guard_flags_nothing():
 
 def test_label_predictions_get_no_prediction_flags():
     assert guard().check(columns([100.0]), np.array(["high"])) == [[]]
+
+
+def test_integer_predictions_are_checked_like_float_ones():
+    cfg = OutlierConfig(prediction=Bounds(min=1, max=5))
+    for predictions in ([9], [3, 9, 0]):
+        flags = guard(cfg).check(columns([100.0] * len(predictions)), np.array(predictions, dtype=np.int64))
+        expected = {9: ["prediction_above_max"], 0: ["prediction_below_min"], 3: []}
+        assert flags == [expected[p] for p in predictions]
+
+
+def test_a_batch_flags_each_prediction_by_the_side_it_left():
+    """Exactly at a bound is inside in a batch as on one row; NaN is not finite, not below."""
+    g = guard(OutlierConfig(prediction=Bounds(min=1.0, max=5.0)))
+    got = g.check(columns([100.0] * 5), np.array([1.0, 5.0, math.nan, 5.5, 0.5]))
+    assert got == [[], [], ["prediction_not_finite"], ["prediction_above_max"], ["prediction_below_min"]]
+    upper_only = guard(OutlierConfig(prediction=Bounds(max=5.0)))
+    assert upper_only.check(columns([100.0] * 2), np.array([-1e300, 6.0])) == [[], ["prediction_above_max"]]
+    lower_only = guard(OutlierConfig(prediction=Bounds(min=1.0)))
+    assert lower_only.check(columns([100.0] * 2), np.array([1e300, 0.0])) == [[], ["prediction_below_min"]]

@@ -82,8 +82,67 @@ def test_bounds_for_a_column_the_model_does_not_take_are_a_config_error(name, wh
     sig = Signature((*SIGNATURE.fields, FieldSpec("city", "string", categories=("Brno",))))
     with pytest.raises(ConfigError) as err:
         OutlierGuard(OutlierConfig(inputs={name: Bounds(max=1.0)}), sig)
-    assert f"serving.outliers.inputs.{name}" in str(err.value) and why in str(err.value)
-    assert "floor_area_m2, rooms" in (err.value.hint or "")
+    assert str(err.value) == f"serving.outliers.inputs.{name}: {name!r} {why} of the model"
+    assert err.value.hint == "numeric inputs: floor_area_m2, rooms"
+
+
+def test_configured_upper_bound_keeps_the_learned_lower_side():
+    cfg = OutlierConfig(inputs={"floor_area_m2": Bounds(max=6000.0)})
+    assert flags_of([LOW, np.nextafter(LOW, -np.inf), 6000.0, 6000.5], cfg) == [
+        [],
+        ["input_below_min:floor_area_m2"],
+        [],
+        ["input_above_max:floor_area_m2"],
+    ]
+
+
+# a column whose reference range is unknown (median and spread only), as a hand-written signature has
+FLOORS = FieldSpec("floors", "integer", median=3.0, mad=1.0)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "values", "expected"),
+    [
+        (Bounds(min=1.0), [0.0, 1.0, 5.0], [["input_below_min:floors"], [], []]),
+        (Bounds(max=5.0), [1.0, 5.0, 6.0], [[], [], ["input_above_max:floors"]]),
+    ],
+    ids=["min-only", "max-only"],
+)
+def test_one_configured_side_bounds_a_column_without_a_reference_range(bounds, values, expected):
+    guard = OutlierGuard(OutlierConfig(inputs={"floors": bounds}, input_z=100), Signature((FLOORS,)))
+    assert [guard.check({"floors": [v]}, np.zeros(1))[0] for v in values] == expected
+    assert guard.check({"floors": values}, np.zeros(len(values))) == expected
+
+
+def test_a_reference_range_known_on_one_side_only_learns_no_range():
+    half = Signature((FieldSpec("floors", "integer", min=1.0, median=3.0, mad=1.0),))
+    guard = OutlierGuard(OutlierConfig(), half)
+    assert guard.ranges == []
+    assert guard.check({"floors": [-1e6, 3]}, np.zeros(2)) == [["input_far:floors"], []]
+
+
+def test_an_integer_column_far_from_its_median_is_flagged():
+    """rooms: median 3, MAD 1.48, so z 6 puts the threshold at 11.88; the range is widened away."""
+    rooms = OutlierGuard(OutlierConfig(input_range_margin=10), SIGNATURE)
+    assert rooms.check({"floor_area_m2": [1000.0, 1000.0], "rooms": [11, 12]}, np.zeros(2)) == [
+        [],
+        ["input_far:rooms"],
+    ]
+    assert rooms.check({"floor_area_m2": [1000.0], "rooms": [12]}, np.zeros(1)) == [["input_far:rooms"]]
+
+
+def test_a_small_spread_below_one_is_still_a_spread():
+    tight = Signature((FieldSpec("ratio", "number", median=0.5, mad=0.1),))
+    guard = OutlierGuard(OutlierConfig(), tight)  # threshold 0.5 + 6 * 0.1 = 1.1
+    assert guard.check({"ratio": [1.0, 1.2]}, np.zeros(2)) == [[], ["input_far:ratio"]]
+
+
+def test_a_text_column_without_recorded_categories_is_never_an_unseen_category():
+    sig = Signature((FieldSpec("listing_id", "string"), FieldSpec("city", "string", categories=("Brno",))))
+    guard = OutlierGuard(OutlierConfig(), sig)
+    rows = {"listing_id": ["BRN-1", "BRN-2"], "city": ["Brno", "Praha"]}
+    assert guard.check(rows, np.zeros(2)) == [[], ["unseen_category:city"]]
+    assert guard.check({k: v[:1] for k, v in rows.items()}, np.zeros(1)) == [[]]
 
 
 def test_over_sockets_an_impossible_balcony_count_and_a_configured_bound_are_flagged(

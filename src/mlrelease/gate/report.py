@@ -52,21 +52,17 @@ def print_table(result: GateResult) -> None:
     """The decision as a table on stdout; colours only when it is a terminal."""
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from mlrelease import terminal
 
     console = terminal.console()
     style = {"pass": "green", "fail": "bold red", "noise": "yellow", "skip": "dim", "info": "dim"}
-    table = Table(title=escape(result.headline), title_justify="left", show_lines=False)
-    for col, justify in (
-        ("metric", "left"),
-        ("baseline", "right"),
-        ("candidate", "right"),
-        ("change", "right"),
-        ("rule", "left"),
-        ("verdict", "left"),
-    ):
-        table.add_column(col, justify=justify, no_wrap=col == "metric")  # type: ignore[arg-type]
+    table = Table(title=escape(result.headline), title_justify="left")
+    for col in ("metric", "baseline", "candidate", "change", "rule", "verdict"):
+        table.add_column(col, no_wrap=col == "metric")
+    for column in table.columns[1:4]:  # the numbers
+        column.justify = "right"
     for c in result.checks:
         table.add_row(
             escape(_metric(c).replace("`", "")),
@@ -80,7 +76,5 @@ def print_table(result: GateResult) -> None:
     for c in result.checks:
         if c.verdict in ("fail", "noise", "skip"):
             console.print(f"[{style[c.verdict]}]{c.verdict}[/] {escape(_metric(c))}: {escape(c.reason)}")
-    for t in result.trade_offs:
-        console.print(f"trade-off: {escape(t)}", highlight=False)
-    for n in result.notes:
-        console.print(f"note: {escape(n)}", highlight=False)
+    for line in [f"trade-off: {t}" for t in result.trade_offs] + [f"note: {n}" for n in result.notes]:
+        console.print(Text(line))  # as written: no markup, no highlighting of its numbers

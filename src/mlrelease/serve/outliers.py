@@ -55,7 +55,7 @@ def input_ranges(cfg: OutlierConfig, signature: Signature) -> list[InputRange]:
             )
     out = []
     for f in signature.fields:
-        if f.kind not in ("number", "integer"):
+        if f.kind not in NUMERIC:
             continue
         lo = hi = None
         if f.min is not None and f.max is not None:
@@ -72,30 +72,22 @@ def input_ranges(cfg: OutlierConfig, signature: Signature) -> list[InputRange]:
 
 @dataclass(frozen=True)
 class PredictionBounds:
+    """Where a prediction may lie; None: that side is open."""
+
     min: float | None
     max: float | None
-    source: str  # configured | learned | mixed | none
 
 
 def prediction_bounds(cfg: OutlierConfig, signature: Signature) -> PredictionBounds:
+    """The configured sides, and each side left open learned from the validation predictions."""
     lo = cfg.prediction.min if cfg.prediction else None
     hi = cfg.prediction.max if cfg.prediction else None
-    configured = (lo is not None) + (hi is not None)
     stats = signature.prediction
-    if stats is not None and configured < 2:
+    if stats is not None:
         margin = cfg.learn_margin * (stats.max - stats.min)
         lo = lo if lo is not None else stats.min - margin
         hi = hi if hi is not None else stats.max + margin
-    source = (
-        "configured"
-        if configured == 2
-        else "none"
-        if lo is None and hi is None
-        else "learned"
-        if configured == 0
-        else "mixed"
-    )
-    return PredictionBounds(lo, hi, source)
+    return PredictionBounds(lo, hi)
 
 
 class OutlierGuard:
@@ -103,28 +95,26 @@ class OutlierGuard:
 
     def __init__(self, cfg: OutlierConfig, signature: Signature, enabled: bool = True):
         self.enabled = enabled
-        self.mode = cfg.mode
         self.bounds = prediction_bounds(cfg, signature)
         self.z = cfg.input_z
         self.ranges = input_ranges(cfg, signature)
         self.numeric: list[tuple[str, float, float]] = []
         self.categorical: list[tuple[str, frozenset[str]]] = []
         for f in signature.fields:
-            if f.kind in ("number", "integer") and f.median is not None and f.mad and f.mad > 0:
+            if f.kind in NUMERIC and f.median is not None and f.mad is not None and f.mad > 0:
                 self.numeric.append((f.name, f.median, f.mad))
             elif f.kind == "string" and f.categories:
                 self.categorical.append((f.name, frozenset(f.categories)))
-        # the numeric columns checked, as rows of one array, and each check's rows and bounds
+        # the numeric columns checked, as rows of one array, and each check's rows and bounds (as
+        # columns, one row per check); an open side is NaN, which no comparison is true against
         self._columns = list(dict.fromkeys([n for n, _, _ in self.numeric] + [r.name for r in self.ranges]))
         at = {name: i for i, name in enumerate(self._columns)}
         self._far = [at[n] for n, _, _ in self.numeric]
-        self._median = np.array([[m] for _, m, _ in self.numeric], dtype=float).reshape(-1, 1)
-        self._mad = np.array([[d] for _, _, d in self.numeric], dtype=float).reshape(-1, 1)
+        self._median = np.array([m for _, m, _ in self.numeric], dtype=float)[:, np.newaxis]
+        self._mad = np.array([d for _, _, d in self.numeric], dtype=float)[:, np.newaxis]
         self._ranged = [at[r.name] for r in self.ranges]
-        lows = [-math.inf if r.min is None else r.min for r in self.ranges]
-        highs = [math.inf if r.max is None else r.max for r in self.ranges]
-        self._lo = np.array(lows, dtype=float).reshape(-1, 1)
-        self._hi = np.array(highs, dtype=float).reshape(-1, 1)
+        self._lo = np.array([r.min for r in self.ranges], dtype=float)[:, np.newaxis]
+        self._hi = np.array([r.max for r in self.ranges], dtype=float)[:, np.newaxis]
 
     def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
         """One list of flags per row (empty when the row looks normal). Each column is checked
@@ -139,14 +129,12 @@ class OutlierGuard:
         hits: list[tuple[np.ndarray | list[int], str]] = []
         if self._columns:  # every numeric check of every row in a few array operations
             X = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
-            with np.errstate(invalid="ignore"):
-                far = np.abs(X[self._far] - self._median) / self._mad > self.z if self.numeric else None
-                below = X[self._ranged] < self._lo
-                above = X[self._ranged] > self._hi
-            if (far is not None and far.any()) or below.any() or above.any():
-                if far is not None:
-                    for j, (name, _, _) in enumerate(self.numeric):
-                        hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
+            far = np.abs(X[self._far] - self._median) / self._mad > self.z
+            below = X[self._ranged] < self._lo
+            above = X[self._ranged] > self._hi
+            if far.any() or below.any() or above.any():
+                for j, (name, _, _) in enumerate(self.numeric):
+                    hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
                 for j, r in enumerate(self.ranges):
                     hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
                     hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
@@ -158,16 +146,19 @@ class OutlierGuard:
         for rows, flag in hits:
             for i in rows:
                 flags[i].append(flag)
-        if predictions.dtype.kind in "fiu":
+        if np.issubdtype(predictions.dtype, np.number):
             lo, hi = self.bounds.min, self.bounds.max
-            with np.errstate(invalid="ignore"):
-                odd = ~np.isfinite(predictions)
-                if hi is not None:
-                    odd |= predictions > hi
-                if lo is not None:
-                    odd |= predictions < lo
-            for i in np.flatnonzero(odd).tolist():
-                self._prediction(predictions[i].item(), flags[i])
+            not_finite = ~np.isfinite(predictions)
+            above = predictions > hi if hi is not None else np.zeros(n, dtype=bool)
+            below = predictions < lo if lo is not None else np.zeros(n, dtype=bool)
+            for i in np.flatnonzero(not_finite | above | below).tolist():
+                flags[i].append(
+                    "prediction_not_finite"
+                    if not_finite[i]
+                    else "prediction_above_max"
+                    if above[i]
+                    else "prediction_below_min"
+                )
         return flags
 
     def _one(self, columns: dict[str, list[Any]], predictions: np.ndarray, flags: list[str]) -> None:
@@ -186,7 +177,7 @@ class OutlierGuard:
             x = columns[name][0]
             if x is not None and x not in seen:
                 flags.append(f"unseen_category:{name}")
-        if predictions.dtype.kind in "fiu":
+        if np.issubdtype(predictions.dtype, np.number):
             self._prediction(predictions[0].item(), flags)
 
     def _prediction(self, p: float, flags: list[str]) -> None:
