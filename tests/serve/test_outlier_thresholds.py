@@ -120,6 +120,7 @@ def test_a_disabled_guard_flags_nothing():
 
 def test_label_predictions_get_no_prediction_flags():
     assert guard().check(columns([100.0]), np.array(["high"])) == [[]]
+    assert guard().check(columns([100.0, 1000.0]), np.array(["high", "low"])) == [[], [FAR]]
 
 
 def test_integer_predictions_are_checked_like_float_ones():

@@ -110,8 +110,8 @@ class OutlierGuard:
         self._columns = list(dict.fromkeys([n for n, _, _ in self.numeric] + [r.name for r in self.ranges]))
         at = {name: i for i, name in enumerate(self._columns)}
         self._far = [at[n] for n, _, _ in self.numeric]
-        self._median = np.array([m for _, m, _ in self.numeric], dtype=float)[:, np.newaxis]
-        self._mad = np.array([d for _, _, d in self.numeric], dtype=float)[:, np.newaxis]
+        self._median = np.array([m for _, m, _ in self.numeric])[:, np.newaxis]
+        self._mad = np.array([d for _, _, d in self.numeric])[:, np.newaxis]
         self._ranged = [at[r.name] for r in self.ranges]
         self._lo = np.array([r.min for r in self.ranges], dtype=float)[:, np.newaxis]
         self._hi = np.array([r.max for r in self.ranges], dtype=float)[:, np.newaxis]
