@@ -3,12 +3,14 @@
 Two stages. The builder creates a virtual environment and installs the locked wheels into it from
 ``wheels/`` in the build context, with ``--require-hashes --no-index`` (nothing is downloaded
 inside the build), then mlrelease itself (``--no-deps``, a separate command because
-``--require-hashes`` applies to a whole install). The runtime stage copies only that environment
+``--require-hashes`` applies to a whole install), and cuts what serving never reads (test suites,
+C headers, then ``mlrelease.image.slim``). The runtime stage copies only that environment
 and ``app/`` (the model, a trimmed ``mlrelease.yaml``, ``signature.json``), runs as uid 10001 and
 checks its health with the standard library (no curl in slim images).
 
 Layer order is what makes a model-only change rebuild in seconds: the dependency layers come
-first and depend only on the lock and the wheels; the model ``COPY`` and the labels come last.
+first and depend only on the lock and the wheels; the model ``COPY`` and the labels come last, and
+nothing else follows them.
 """
 
 from __future__ import annotations
