@@ -137,6 +137,56 @@ def test_the_image_holds_no_test_suites_headers_or_parquet_engine(built: Built, 
     assert "./sklearn/__pycache__" in dirs and "./numpy" in dirs
 
 
+_EXTENSIONS = """
+import importlib, importlib.machinery, json, os, struct, sys
+site = next(p for p in sys.path if p.endswith("site-packages"))
+out = {"imported": 0, "broken": [], "with_sections": [], "stubs": [], "links": []}
+for folder, dirs, files in os.walk(site):
+    for name in files:
+        path = os.path.join(folder, name)
+        if name.endswith(".pyi"):
+            out["stubs"].append(path)
+        if os.path.islink(path):
+            out["links"].append(os.path.relpath(path, site) + " -> " + os.readlink(path))
+            continue
+        if name.endswith(".so") or ".so." in name:
+            with open(path, "rb") as fh:
+                head = fh.read(64)
+            if head[:4] == b"\\x7fELF" and struct.unpack_from("<Q", head, 0x28)[0]:
+                out["with_sections"].append(path)
+        suffix = next((s for s in importlib.machinery.EXTENSION_SUFFIXES if name.endswith(s)), None)
+        if suffix and not folder.endswith(".libs"):
+            module = os.path.relpath(path[: -len(suffix)], site).replace(os.sep, ".")
+            try:
+                importlib.import_module(module)
+                out["imported"] += 1
+            except ImportError as exc:  # a cut too far shows as the loader's words
+                if any(w in str(exc) for w in ("ELF", "shared object", "symbol", "section")):
+                    out["broken"].append(module + ": " + str(exc))
+print(json.dumps(out))
+"""
+
+
+def test_every_extension_loads_after_the_builder_cut_its_symbols_stubs_and_duplicates(
+    built: Built, docker_client
+):
+    """The builder's cuts (mlrelease.image.slim) leave every compiled module loadable in the image."""
+    out = docker_client.containers.run(
+        built.record.image_id,
+        entrypoint=["/opt/venv/bin/python", "-c", _EXTENSIONS],
+        network_mode="none",
+        read_only=True,
+        remove=True,
+    )
+    found = json.loads(out)
+    assert found["imported"] > 200 and found["broken"] == []
+    assert found["with_sections"] == [] and found["stubs"] == []
+    # numpy and scipy bundle the same libgfortran: one copy, the other a link to it
+    assert any(
+        link.startswith("scipy.libs/libgfortran") and "../numpy.libs/" in link for link in found["links"]
+    )
+
+
 def test_two_builds_from_the_same_inputs_install_the_same_files(built: Built, docker_client):
     """Reproducibility by content: the classic builder gives no byte-identical digests."""
     record = ImageRecord.read(built.image_json)

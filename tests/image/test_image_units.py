@@ -69,6 +69,21 @@ def test_dependency_layers_come_before_the_model_so_a_model_change_rebuilds_fast
     app = lines.index("COPY app/ /app/")
     label = next(i for i, line in enumerate(lines) if line.startswith("LABEL"))
     assert venv < app < label
+    # The classic builder commits one container per instruction: after the model, only what
+    # depends on it (its labels), so a model-only rebuild runs two steps, not eight.
+    after = [line.split()[0] for line in lines[app + 1 :] if line and not line.startswith((" ", "#"))]
+    assert after == ["ARG", "LABEL"], after
+    for instruction in ("WORKDIR", "USER", "EXPOSE", "HEALTHCHECK", "ENTRYPOINT"):
+        assert venv < next(i for i, line in enumerate(lines) if line.startswith(instruction)) < app
+
+
+def test_builder_stage_cuts_what_no_import_reads_after_everything_is_installed():
+    text = _plan().dockerfile()
+    builder, runtime = text.split("\nFROM ")[1:]
+    assert "mlrelease.image.slim" not in runtime
+    install_self = builder.index("pip install --no-index --no-deps /build/dist/*.whl")
+    cut = builder.index("/opt/venv/bin/python -m mlrelease.image.slim /opt/venv")
+    assert install_self < builder.index("-name tests -o -name include") < cut
 
 
 def test_gpu_dockerfile_sets_nvidia_environment_and_cuda_base_installs_its_python():

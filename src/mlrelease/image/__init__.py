@@ -2,6 +2,8 @@
 
 - ``lockfile``: the hash-locked requirements.txt the image installs, parsed once.
 - ``dockerfile``: renders the multi-stage Dockerfile from an ``ImageSpec``.
+- ``slim``: runs in the builder stage; cuts what no import reads (symbols and debug information
+  after each shared object's last loaded byte, bundled libraries shipped twice, type stubs).
 - ``wheelhouse``: downloads the locked wheels on the host for the target platform.
 - ``context``: assembles the build context (Dockerfile, wheels, model, trimmed config).
 - ``build``: builds with the docker SDK, streams progress, writes ``image.json``.
