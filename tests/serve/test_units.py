@@ -621,3 +621,36 @@ def test_a_model_of_one_feature_takes_a_batch_of_records(spec, values):
     v = Validator(Signature(fields=(spec,)), 10)
     assert v.records([{spec.name: x, "other": 1} for x in values], "records") == {spec.name: values}
     assert v.records([{spec.name: x} for x in values[:2]], "records") == {spec.name: values[:2]}
+
+
+@pytest.mark.parametrize("n", [1, BATCH])
+def test_a_missing_field_neither_hides_the_fields_after_it_nor_becomes_null(n):
+    """rooms is absent (a required field in the middle); district after it is a number."""
+    v = _v()
+    present = ["note", "area", "new", "district"]
+    sent = {"note": 1.5, "area": 61.0, "new": True, "district": 7}
+    want = [
+        problem
+        for i in range(n)
+        for problem in (
+            {"row": i, "field": "rooms", "error": "missing"},
+            {"row": i, "field": "district", "error": "expected a string, got integer", "value": 7},
+        )
+    ]
+    for call in (
+        lambda: v.records([dict(sent) for _ in range(n)], "records"),
+        lambda: v.rows([[sent[k] for k in present] for _ in range(n)], present, "dataframe_split.data"),
+    ):
+        exc = _refused(call)
+        assert (exc.status, exc.problems) == (422, want)
+    exc = _refused(lambda: v.columns({k: [sent[k]] * n for k in present}, "inputs"))
+    assert exc.problems[0] == {"row": None, "field": "rooms", "error": "missing"}
+
+    sent["district"] = "Bohunice"  # now only rooms is wrong: absent, and required
+    for call in (
+        lambda: v.records([dict(sent) for _ in range(n)], "records"),
+        lambda: v.rows([[sent[k] for k in present] for _ in range(n)], present, "dataframe_split.data"),
+        lambda: v.columns({k: [sent[k]] * n for k in present}, "inputs"),
+    ):
+        exc = _refused(call)
+        assert exc.status == 422 and {p["field"] for p in exc.problems} == {"rooms"}
