@@ -285,7 +285,7 @@ def example_payloads() -> tuple[dict, list[str]]:
     assert cfg.validation is not None
     frame = pd.read_csv(cfg.validation.data).head(100)
     rows = [[_plain(v) for v in row] for row in frame[features].itertuples(index=False)]
-    columns = Validator(service.signature, len(rows)).rows(rows)
+    columns = Validator(service.signature, len(rows)).rows(rows, None, "instances")
     expected = service.predict_answer(columns).values.tolist()
     return {"rows1": rows[:1], "rows100": rows, "expected100": expected}, features
 

@@ -50,7 +50,7 @@ def _row(rng: random.Random) -> dict[str, Any]:
 def _one_by_one(v: Validator, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {name: [] for name in v.names}
     for row in rows:
-        for name, values in v.records([row]).items():
+        for name, values in v.records([row], "body").items():
             out[name].extend(values)
     return out
 
@@ -65,9 +65,9 @@ def test_a_batch_validates_to_the_columns_its_rows_validate_to_one_by_one(seed):
             row.update(note=2.5, rooms=3, new=True)
     want = _one_by_one(v, rows)
     for got in (
-        v.records(rows),
-        v.rows([[r[n] for n in v.names] for r in rows]),
-        v.columns({n: [r[n] for r in rows] for n in v.names}),
+        v.records(rows, "body"),
+        v.rows([[r[n] for n in v.names] for r in rows], None, "instances"),
+        v.columns({n: [r[n] for r in rows] for n in v.names}, "inputs"),
     ):
         assert got == want
         assert [[type(x) for x in col] for col in got.values()] == [
@@ -90,7 +90,7 @@ def test_one_bad_value_in_a_batch_is_named_by_row_and_field(value, error):
     rows = [[61.0, 3, 1.0, "Bohunice", True] for _ in range(10)]
     rows[7][0] = value
     with pytest.raises(BadRequest) as exc:
-        v.rows(rows)
+        v.rows(rows, None, "instances")
     assert exc.value.status == 422
     assert exc.value.problems == [{"row": 7, "field": "area", "error": error, "value": value}]
 
@@ -100,7 +100,7 @@ def test_an_integer_beyond_64_bits_in_a_batch_is_refused():
     rows = [[61.0, 3, 1.0, "Bohunice", True] for _ in range(6)]
     rows[4][1] = 2**63
     with pytest.raises(BadRequest) as exc:
-        v.rows(rows)
+        v.rows(rows, None, "instances")
     assert [(p["row"], p["field"]) for p in exc.value.problems] == [(4, "rooms")]
 
 
@@ -116,7 +116,7 @@ def test_an_absent_nullable_column_is_nulls_in_a_batch():
         "new": [True] * 5,
     }
     assert v.rows(rows, names, "dataframe_split.data") == want
-    assert v.columns({n: [r[j] for r in rows] for j, n in enumerate(names)}) == want
+    assert v.columns({n: [r[j] for r in rows] for j, n in enumerate(names)}, "inputs") == want
 
 
 def test_the_flags_of_a_batch_are_the_flags_of_its_rows_one_by_one():

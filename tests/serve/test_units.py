@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,8 +15,8 @@ import yaml
 
 from mlrelease.config import BatchingConfig
 from mlrelease.serve.batching import Batcher, ModelFailed
-from mlrelease.serve.schema import BadRequest, Validator
-from mlrelease.signature import infer_signature
+from mlrelease.serve.schema import WHOLE_FROM, BadRequest, Validator, type_name
+from mlrelease.signature import FieldSpec, Signature, infer_signature
 
 
 def _predict(columns: dict[str, list]) -> np.ndarray:
@@ -134,15 +135,17 @@ def test_a_connection_is_alone_until_another_sends_within_the_window():
 def test_validator_lists_every_problem_and_normalises_values(example_service):
     v = Validator(example_service.signature, max_rows=10)
     row = {"area_m2": 70, "rooms": 3.0, "floor": 1, "year_built": 1990, "distance_to_centre_km": 2}
-    cols = v.records([{**row, "district": "Líšeň", "energy_class": "B", "has_balcony": 1, "has_elevator": 0}])
+    cols = v.records(
+        [{**row, "district": "Líšeň", "energy_class": "B", "has_balcony": 1, "has_elevator": 0}], "body"
+    )
     assert cols["area_m2"] == [70.0] and cols["rooms"] == [3] and type(cols["rooms"][0]) is int
     with pytest.raises(BadRequest) as exc:
-        v.records([{"area_m2": float("inf")}, "row"])
+        v.records([{"area_m2": float("inf")}, "row"], "body")
     problems = exc.value.problems
     assert exc.value.status == 422
     assert {(p["row"], p["field"]) for p in problems} >= {(0, "area_m2"), (0, "rooms"), (1, None)}
     with pytest.raises(BadRequest) as exc:
-        v.records([{}] * 11)
+        v.records([{}] * 11, "body")
     assert exc.value.status == 413
 
 
@@ -212,3 +215,442 @@ def test_signature_inferred_without_evaluate_records_prediction_spread(example_s
         target="price",
         task="regression",
     )
+
+
+# ---------------------------------------------------------------------------- validation
+# The validator's answers, exactly: which values each column kind takes (the 64-bit and 2**53
+# limits included), how a value is normalised, and the status, reason and problem list of every
+# refusal, for rows given as objects, as lists and as named columns, one row at a time and as a
+# batch (from ``WHOLE_FROM`` rows a column is checked whole first).
+
+SIG = Signature(
+    fields=(
+        FieldSpec("note", "number", nullable=True),  # first: an absent value must not end the row
+        FieldSpec("area", "number"),
+        FieldSpec("rooms", "integer"),
+        FieldSpec("new", "boolean"),
+        FieldSpec("district", "string"),
+    )
+)
+NAMES = [f.name for f in SIG.fields]
+ROW: dict[str, Any] = {"note": 1.5, "area": 61.0, "rooms": 3, "new": True, "district": "Bohunice"}
+BATCH = 6  # rows in a batch: enough for the whole-column check
+assert BATCH > WHOLE_FROM
+
+
+def _v(max_rows: int = 100) -> Validator:
+    return Validator(SIG, max_rows=max_rows)
+
+
+def _shapes(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The same rows as objects, as lists in signature order and as named columns."""
+    v = _v()
+    return {
+        "records": lambda: v.records(rows, "records"),
+        "rows": lambda: v.rows([[r[n] for n in NAMES] for r in rows], None, "instances"),
+        "columns": lambda: v.columns({n: [r[n] for r in rows] for n in NAMES}, "inputs"),
+    }
+
+
+def _refused(call: Any) -> BadRequest:
+    with pytest.raises(BadRequest) as exc:
+        call()
+    return exc.value
+
+
+ACCEPTED = [
+    # (field, value sent, value the model gets)
+    ("rooms", -(2**63), -(2**63)),
+    ("rooms", 2**63 - 1, 2**63 - 1),
+    ("rooms", 3.0, 3),
+    ("rooms", 2.0**53, 2**53),
+    ("rooms", -(2.0**53), -(2**53)),
+    ("area", 70, 70.0),
+    ("area", -0.5, -0.5),
+    ("new", False, False),
+    ("new", 1, True),
+    ("new", 0, False),
+    ("note", None, None),
+    ("district", "Líšeň", "Líšeň"),
+]
+
+
+@pytest.mark.parametrize("shape", ["records", "rows", "columns"])
+@pytest.mark.parametrize("n", [1, BATCH])
+@pytest.mark.parametrize(("field", "sent", "got"), ACCEPTED)
+def test_each_kind_takes_its_values_up_to_the_limits_and_normalises_them(shape, n, field, sent, got):
+    rows = [dict(ROW) for _ in range(n)]
+    rows[-1][field] = sent
+    cols = _shapes(rows)[shape]()
+    want = {name: [ROW[name]] * n for name in NAMES}
+    want[field][-1] = got
+    assert cols == want and list(cols) == NAMES
+    assert type(cols[field][-1]) is type(got)
+
+
+INEXACT = " (beyond 2**53 a number with a fraction part is inexact)"
+REFUSED = [
+    # (field, value sent, the reason given)
+    ("rooms", 2**63, "expected an integer within the 64-bit range, got 9223372036854775808"),
+    ("rooms", -(2**63) - 1, "expected an integer within the 64-bit range, got -9223372036854775809"),
+    (
+        "rooms",
+        2.0**53 + 2,
+        f"expected an integer, got 9007199254740994.0{INEXACT}",
+    ),
+    (
+        "rooms",
+        -(2.0**53) - 2,
+        f"expected an integer, got -9007199254740994.0{INEXACT}",
+    ),
+    ("rooms", 2.5, "expected an integer, got 2.5"),
+    ("rooms", "3", "expected an integer, got string"),
+    ("rooms", True, "expected an integer, got boolean"),
+    ("rooms", None, "must not be null"),
+    ("area", "big", "expected a number, got string"),
+    ("area", True, "expected a number, got boolean"),
+    ("area", float("inf"), "expected a finite number"),
+    ("area", float("nan"), "expected a finite number"),
+    ("area", None, "must not be null"),
+    ("new", 2, "expected a boolean, got integer"),
+    ("new", 1.0, "expected a boolean, got number"),
+    ("new", "true", "expected a boolean, got string"),
+    ("new", None, "must not be null"),
+    ("district", 7, "expected a string, got integer"),
+    ("district", 1.5, "expected a string, got number"),
+    ("district", None, "must not be null"),
+    ("note", "1.5", "expected a number, got string"),
+]
+
+
+@pytest.mark.parametrize("shape", ["records", "rows", "columns"])
+@pytest.mark.parametrize("n", [1, BATCH])
+@pytest.mark.parametrize(("field", "sent", "reason"), REFUSED)
+def test_a_value_outside_its_kind_is_422_naming_row_field_and_reason(shape, n, field, sent, reason):
+    rows = [dict(ROW, area=70 if i % 2 else 61.0) for i in range(n)]  # integers and floats mixed
+    rows[-1][field] = sent
+    exc = _refused(_shapes(rows)[shape])
+    assert exc.status == 422
+    assert exc.message == f"1 invalid value(s) in field(s) {field} of row(s) {n - 1}"
+    (problem,) = exc.problems
+    assert problem["value"] is sent or problem["value"] == sent
+    assert problem == {"row": n - 1, "field": field, "error": reason, "value": problem["value"]}
+    assert exc.total == 1
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ({"a": 1}, "<object>"),
+        ([1, 2], "<array>"),
+        ("x" * 80, "x" * 80),
+        ("x" * 81, "x" * 77 + "..."),
+    ],
+)
+def test_an_offending_value_is_shown_back_short(sent, shown):
+    exc = _refused(lambda: _v().records([dict(ROW, area=sent)], "records"))
+    assert exc.problems[0]["value"] == shown
+    assert exc.problems[0]["error"] == f"expected a number, got {type_name(sent)}"
+
+
+def test_type_names_are_json_names():
+    assert [type_name(x) for x in (None, True, 1, 1.5, "s", [], {})] == [
+        "null",
+        "boolean",
+        "integer",
+        "number",
+        "string",
+        "array",
+        "object",
+    ]
+    assert type_name((1,)) == "tuple"  # not a JSON value: its Python name
+
+
+def test_a_valid_column_reaches_the_model_as_sent():
+    """A column of one plain kind is checked whole and passed on without a copy per value."""
+    sent = {
+        "note": [1.5, 2.5, 3.5, 4.5, 5.5],
+        "area": [61.0, 70.5, 55.0, 80.0, 90.0],
+        "rooms": [3, -(2**63), 2**63 - 1, 1, 5],  # the 64-bit limits are plainly valid
+        "new": [True, False, True, True, False],
+        "district": ["Bohunice", "Líšeň", "Bystrc", "Komín", "Slatina"],
+    }
+    got = _v().columns(sent, "inputs")
+    assert got == sent
+    assert all(got[n] is sent[n] for n in NAMES)
+
+
+def test_an_integer_column_with_a_float_is_normalised_value_by_value():
+    """Not plain: 3.0 becomes 3, 1 becomes True, and an absent nullable column is nulls."""
+    sent = {"area": [61, 70.5], "rooms": [3.0, 4], "new": [1, True], "district": ["A", "B"]}
+    got = _v().columns(sent, "inputs")
+    assert got == {
+        "note": [None, None],
+        "area": [61.0, 70.5],
+        "rooms": [3, 4],
+        "new": [True, True],
+        "district": ["A", "B"],
+    }
+    assert [type(x) for x in got["rooms"] + got["area"]] == [int, int, float, float]
+
+
+@pytest.mark.parametrize("n", [1, 2, BATCH])
+def test_absent_values_are_null_where_nullable_else_missing(n):
+    v = _v()
+    present = ["area", "rooms", "new"]  # note (nullable) and district absent
+    records = [{k: ROW[k] for k in present} for _ in range(n)]
+    missing = [{"row": i, "field": "district", "error": "missing"} for i in range(n)]
+    rows_of = ", ".join(map(str, range(n)))
+    for call in (
+        lambda: v.records(records, "records"),
+        lambda: v.rows([[ROW[k] for k in present] for _ in range(n)], present, "dataframe_split.data"),
+    ):
+        exc = _refused(call)
+        assert (exc.status, exc.problems) == (422, missing)
+        assert exc.message == f"{n} invalid value(s) in field(s) district of row(s) {rows_of}"
+    exc = _refused(lambda: v.columns({k: [ROW[k]] * n for k in present}, "inputs"))
+    assert exc.problems == [{"row": None, "field": "district", "error": "missing"}]
+    assert exc.message == "1 invalid value(s) in field(s) district"
+
+    with_district = [*present, "district"]
+    want = {"note": [None] * n, **{k: [ROW[k]] * n for k in with_district}}
+    assert v.records([{k: ROW[k] for k in with_district}] * n, "records") == want
+    assert v.rows([[ROW[k] for k in with_district]] * n, with_district, "dataframe_split.data") == want
+    assert v.columns({k: [ROW[k]] * n for k in with_district}, "inputs") == want
+
+
+def test_every_problem_of_every_row_is_listed():
+    rows: list[Any] = [
+        {"area": 61.0, "rooms": 3, "new": True},  # district missing, then a bad value after it
+        "row",
+        {"area": "big", "rooms": 3, "new": True, "district": 7},
+        {**ROW},
+    ]
+    rows[0]["note"] = "n"
+    exc = _refused(lambda: _v().records(rows, "dataframe_records"))
+    assert exc.status == 422
+    assert exc.problems == [
+        {"row": 0, "field": "note", "error": "expected a number, got string", "value": "n"},
+        {"row": 0, "field": "district", "error": "missing"},
+        {"row": 1, "field": None, "error": "expected an object, got string"},
+        {"row": 2, "field": "area", "error": "expected a number, got string", "value": "big"},
+        {"row": 2, "field": "district", "error": "expected a string, got integer", "value": 7},
+    ]
+    assert exc.message == "5 invalid value(s) in field(s) area, district, note of row(s) 0, 1, 2"
+
+
+@pytest.mark.parametrize("n", [3, BATCH])
+def test_rows_that_are_not_lists_of_the_right_width_are_named(n):
+    good = [ROW[k] for k in NAMES]
+    rows: list[Any] = [list(good) for _ in range(n)]
+    rows[1] = 5
+    rows[2] = good[:2]
+    exc = _refused(lambda: _v().rows(rows, None, "instances"))
+    assert exc.status == 422
+    assert exc.problems == [
+        {"row": 1, "field": None, "error": "expected a list of 5 values, got integer"},
+        {"row": 2, "field": None, "error": "expected a list of 5 values, got 2 values"},
+    ]
+    assert exc.message == "2 invalid value(s) of row(s) 1, 2"
+    records: list[Any] = [dict(ROW) for _ in range(n)]
+    records[1] = "row"
+    exc = _refused(lambda: _v().records(records, "records"))
+    assert exc.problems == [{"row": 1, "field": None, "error": "expected an object, got string"}]
+
+
+def test_a_batch_whose_every_row_is_too_long_is_refused_row_by_row():
+    rows = [[ROW[k] for k in NAMES] + ["extra"] for _ in range(BATCH)]
+    exc = _refused(lambda: _v().rows(rows, None, "instances"))
+    assert exc.problems == [
+        {"row": i, "field": None, "error": "expected a list of 5 values, got 6 values"} for i in range(BATCH)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("call", "status", "message"),
+    [
+        (
+            lambda v: v.records({"a": 1}, "dataframe_records"),
+            400,
+            "dataframe_records: expected a list of objects, got object",
+        ),
+        (lambda v: v.records(None, "body"), 400, "body: expected a list of objects, got null"),
+        (lambda v: v.rows("1,2", None, "instances"), 400, "instances: expected a list of rows, got string"),
+        (lambda v: v.columns([[1.0]], "inputs"), 400, "inputs: expected an object of columns, got array"),
+        (lambda v: v.columns(None, "inputs"), 400, "inputs: expected an object of columns, got null"),
+        (lambda v: v.records([], "records"), 400, "the request has no rows"),
+        (lambda v: v.rows([], None, "instances"), 400, "the request has no rows"),
+        (lambda v: v.columns({"other": [1, 2]}, "inputs"), 400, "the request has no rows"),
+        (lambda v: v.columns({}, "inputs"), 400, "the request has no rows"),
+        (
+            lambda v: v.records([ROW] * 11, "records"),
+            413,
+            "the request has 11 rows; this server takes at most 10 per request",
+        ),
+        (
+            lambda v: v.rows([[1]] * 11, None, "instances"),
+            413,
+            "the request has 11 rows; this server takes at most 10 per request",
+        ),
+        (
+            lambda v: v.rows([[1]], [1], "dataframe_split.data"),
+            400,
+            "dataframe_split.data: column names must be strings",
+        ),
+    ],
+    ids=[
+        "records-object",
+        "records-null",
+        "rows-string",
+        "columns-array",
+        "columns-null",
+        "records-none",
+        "rows-none",
+        "columns-unknown-only",
+        "columns-empty",
+        "records-over-limit",
+        "rows-over-limit",
+        "column-name-number",
+    ],
+)
+def test_a_body_of_the_wrong_shape_or_size_is_refused_with_the_reason(call, status, message):
+    exc = _refused(lambda: call(_v(max_rows=10)))
+    assert (exc.status, exc.message, exc.problems) == (status, message, [])
+
+
+def test_the_row_limit_is_inclusive():
+    v = _v(max_rows=BATCH)
+    assert len(v.records([ROW] * BATCH, "records")["area"]) == BATCH
+    assert len(v.columns({n: [ROW[n]] * BATCH for n in NAMES}, "inputs")["area"]) == BATCH
+
+
+def test_a_column_that_is_not_a_list_is_400_naming_it():
+    data: dict[str, Any] = {n: [ROW[n]] * 2 for n in NAMES}
+    data["area"] = 61.0
+    data["other"] = "not a column of the model: ignored"
+    exc = _refused(lambda: _v().columns(data, "inputs"))
+    assert (exc.status, exc.message) == (400, "inputs: each column must be a list")
+    assert exc.problems == [{"row": None, "field": "area", "error": "expected a list of values"}]
+
+
+def test_columns_of_different_lengths_are_400_with_each_length():
+    data: dict[str, Any] = {n: [ROW[n]] * 2 for n in NAMES}
+    data["rooms"] = [3, 4, 5]
+    data["other"] = [1, 2, 3, 4]  # not a column of the model: its length does not count
+    exc = _refused(lambda: _v().columns(data, "v2 inputs"))
+    assert (exc.status, exc.message) == (400, "v2 inputs: the columns have different lengths")
+    assert exc.problems == [
+        {"row": None, "field": n, "error": "3 values" if n == "rooms" else "2 values"} for n in NAMES
+    ]
+    del data["other"]
+    data["rooms"] = [3, 4]
+    assert len(_v().columns(data, "inputs")["rooms"]) == 2
+
+
+def test_a_value_problem_in_a_named_column_names_its_row():
+    data: dict[str, Any] = {"area": [61.0, "big"], "rooms": [3, 4]}  # new and district absent
+    exc = _refused(lambda: _v().columns(data, "inputs"))
+    assert exc.status == 422
+    assert exc.problems == [
+        {"row": 1, "field": "area", "error": "expected a number, got string", "value": "big"},
+        {"row": None, "field": "new", "error": "missing"},
+        {"row": None, "field": "district", "error": "missing"},
+    ]
+    assert exc.message == "3 invalid value(s) in field(s) area, district, new of row(s) 1"
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        (["area", "area", *NAMES[2:]], "csv: column(s) area named more than once; name each column once"),
+        (
+            ["area", "area", "rooms", "rooms"],
+            "csv: column(s) area, rooms named more than once; name each column once",
+        ),
+    ],
+)
+def test_a_column_named_twice_is_400_with_how_often(columns, message):
+    exc = _refused(lambda: _v().rows([[1.0] * len(columns)], columns, "csv"))
+    assert (exc.status, exc.message) == (400, message)
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    assert exc.problems == [
+        {"row": None, "field": c, "error": f"named {columns.count(c)} times"} for c in twice
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad_rows", "listed"),
+    [
+        (20, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19"),
+        (21, "0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19..."),
+    ],
+)
+def test_the_reason_lists_the_first_twenty_rows_and_counts_all(bad_rows, listed):
+    rows = [dict(ROW, area="big") for _ in range(bad_rows)]
+    exc = _refused(lambda: _v().records(rows, "records"))
+    assert exc.message == f"{bad_rows} invalid value(s) in field(s) area of row(s) {listed}"
+    assert exc.total == bad_rows == len(exc.problems)
+
+
+def test_a_batch_for_a_signature_of_optional_fields_keeps_its_values():
+    """Every field nullable: a valid batch keeps what was sent, not nulls."""
+    v = Validator(
+        Signature(fields=(FieldSpec("a", "number", nullable=True), FieldSpec("b", "string", nullable=True))),
+        10,
+    )
+    want = {"a": [float(i) for i in range(BATCH)], "b": [str(i) for i in range(BATCH)]}
+    rows = [{"a": a, "b": b} for a, b in zip(want["a"], want["b"], strict=True)]
+    assert v.records(rows, "records") == want
+    assert v.rows([[r["a"], r["b"]] for r in rows], None, "instances") == want
+    assert v.rows([[r["b"], r["a"]] for r in rows], ["b", "a"], "dataframe_split.data") == want
+    assert v.columns(want, "inputs") == want
+    assert v.rows([[r["b"]] for r in rows], ["b"], "dataframe_split.data") == {
+        "a": [None] * BATCH,
+        "b": want["b"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "values"),
+    [
+        (FieldSpec("area", "number"), [61.0, 70.5, 55.0, 80.0, 90.0, 44.5]),
+        (FieldSpec("district", "string"), ["Bohunice", "Líšeň", "Bystrc", "Komín", "Slatina", "Řečkovice"]),
+    ],
+)
+def test_a_model_of_one_feature_takes_a_batch_of_records(spec, values):
+    v = Validator(Signature(fields=(spec,)), 10)
+    assert v.records([{spec.name: x, "other": 1} for x in values], "records") == {spec.name: values}
+    assert v.records([{spec.name: x} for x in values[:2]], "records") == {spec.name: values[:2]}
+
+
+@pytest.mark.parametrize("n", [1, BATCH])
+def test_a_missing_field_neither_hides_the_fields_after_it_nor_becomes_null(n):
+    """rooms is absent (a required field in the middle); district after it is a number."""
+    v = _v()
+    present = ["note", "area", "new", "district"]
+    sent = {"note": 1.5, "area": 61.0, "new": True, "district": 7}
+    want = [
+        problem
+        for i in range(n)
+        for problem in (
+            {"row": i, "field": "rooms", "error": "missing"},
+            {"row": i, "field": "district", "error": "expected a string, got integer", "value": 7},
+        )
+    ]
+    for call in (
+        lambda: v.records([dict(sent) for _ in range(n)], "records"),
+        lambda: v.rows([[sent[k] for k in present] for _ in range(n)], present, "dataframe_split.data"),
+    ):
+        exc = _refused(call)
+        assert (exc.status, exc.problems) == (422, want)
+    exc = _refused(lambda: v.columns({k: [sent[k]] * n for k in present}, "inputs"))
+    assert exc.problems[0] == {"row": None, "field": "rooms", "error": "missing"}
+
+    sent["district"] = "Bohunice"  # now only rooms is wrong: absent, and required
+    for call in (
+        lambda: v.records([dict(sent) for _ in range(n)], "records"),
+        lambda: v.rows([[sent[k] for k in present] for _ in range(n)], present, "dataframe_split.data"),
+        lambda: v.columns({k: [sent[k]] * n for k in present}, "inputs"),
+    ):
+        exc = _refused(call)
+        assert exc.status == 422 and {p["field"] for p in exc.problems} == {"rooms"}

@@ -141,6 +141,52 @@ def test_a_v2_input_sent_twice_is_400(module_server, kinds):
     assert named_fields(answer) == {"area_m2"} and "inputs[9] (area_m2)" in answer["error"]
 
 
+def reason(answer: dict[str, Any]) -> str:
+    return answer.get("error", answer.get("message", ""))
+
+
+@pytest.mark.parametrize("route", [V1, "/invocations"], ids=["v1-inputs", "mlflow-inputs"])
+def test_named_columns_not_lists_or_of_different_lengths_are_400_naming_the_fields(
+    module_server, kinds, route
+):
+    """Only named columns (``{"inputs": {"area_m2": [...], ...}}``) can be a scalar or disagree
+    in length; the reason says which, under the key the client sent."""
+    columns = _columns(payload("native.json"), list(kinds))
+    scalar = {**columns, "area_m2": columns["area_m2"][0]}
+    status, answer = send(module_server, _json(route, {"inputs": scalar}))
+    assert status == 400, answer
+    assert reason(answer) == "inputs: each column must be a list"
+    assert answer["problems"] == [{"row": None, "field": "area_m2", "error": "expected a list of values"}]
+
+    longer = {**columns, "rooms": [*columns["rooms"], 3]}
+    status, answer = send(module_server, _json(route, {"inputs": longer}))
+    assert status == 400, answer
+    assert reason(answer) == "inputs: the columns have different lengths"
+    assert answer["problems"] == [
+        {"row": None, "field": n, "error": "3 values" if n == "rooms" else "2 values"} for n in kinds
+    ]
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "want"),
+    [
+        ("/predict", {"records": {"area_m2": 61}}, "records: expected a list of objects, got object"),
+        (
+            "/invocations",
+            {"dataframe_records": 5},
+            "dataframe_records: expected a list of objects, got integer",
+        ),
+        ("/predict", [], "the request has no rows"),
+        ("/invocations", {"inputs": {}}, "the request has no rows"),
+    ],
+    ids=["records-object", "dataframe-records-number", "records-empty", "mlflow-inputs-empty"],
+)
+def test_a_body_without_rows_is_400_with_the_reason(module_server, route, body, want):
+    status, answer = send(module_server, _json(route, body))
+    assert status == 400, answer
+    assert reason(answer) == want
+
+
 V2_ROUTE = f"/v2/models/{NAME}/infer"
 
 

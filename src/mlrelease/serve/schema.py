@@ -217,7 +217,7 @@ class Validator:
                 413, f"the request has {n} rows; this server takes at most {self.max_rows} per request"
             )
 
-    def records(self, rows: Any, where: str = "records") -> dict[str, list[Any]]:
+    def records(self, rows: Any, where: str) -> dict[str, list[Any]]:
         """Rows as objects: ``[{"area_m2": 70, ...}, ...]``."""
         if not isinstance(rows, list):
             raise BadRequest(400, f"{where}: expected a list of objects, got {type_name(rows)}")
@@ -249,10 +249,8 @@ class Validator:
         self._raise(problems)
         return cols
 
-    def rows(
-        self, rows: Any, columns: list[str] | None = None, where: str = "instances"
-    ) -> dict[str, list[Any]]:
-        """Rows as lists, in ``columns`` order (default: the signature's order)."""
+    def rows(self, rows: Any, columns: list[str] | None, where: str) -> dict[str, list[Any]]:
+        """Rows as lists, in ``columns`` order (None: the signature's order)."""
         if not isinstance(rows, list):
             raise BadRequest(400, f"{where}: expected a list of rows, got {type_name(rows)}")
         names = columns if columns is not None else self.names
@@ -300,7 +298,7 @@ class Validator:
         self._raise(problems)
         return cols
 
-    def columns(self, data: Any, where: str = "inputs") -> dict[str, list[Any]]:
+    def columns(self, data: Any, where: str) -> dict[str, list[Any]]:
         """Named columns: ``{"area_m2": [70, 55], ...}``; all of the same length."""
         if not isinstance(data, dict):
             raise BadRequest(400, f"{where}: expected an object of columns, got {type_name(data)}")
