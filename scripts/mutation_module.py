@@ -1,7 +1,7 @@
 """Mutation-test one module against only its own tests, in a scratch copy of the tree.
 
 python scripts/mutation_module.py src/mlrelease/serve/outliers.py tests/serve/test_outliers.py [...]
-    [--workdir DIR] [--timeout SECONDS] [--max-children N] [--rerun]
+    [--workdir DIR] [--timeout SECONDS] [--max-children N] [--rerun | --resume]
 
 mutmut reads its settings from ``[tool.mutmut]`` in the ``pyproject.toml`` of the directory it runs
 in, so narrowing one run means a second ``pyproject.toml``. This copies ``src/``, ``tests/``, the
@@ -9,7 +9,8 @@ example and the schemas into ``--workdir`` (``build/mutation/<dotted module>`` b
 ``only_mutate`` and ``pytest_add_cli_args_test_selection`` to the module and tests named here, runs
 ``mutmut run`` there within ``--timeout`` and prints ``scripts/mutation_score.py`` for it. With
 ``--rerun`` the copy keeps its earlier results and only the survivors are tried again against the
-current tests. ``make mutation`` (every module, the fast selection in pyproject) stays the weekly run.
+current tests; with ``--resume`` it keeps them and runs the mutants a time bound left unrun.
+``make mutation`` (every module, the fast selection in pyproject) stays the weekly run.
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--timeout", type=int, default=900, help="seconds for the mutmut run")
     parser.add_argument("--max-children", type=int, default=2)
-    parser.add_argument("--rerun", action="store_true", help="keep earlier results; retry only the survivors")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--rerun", action="store_true", help="keep earlier results; retry only the survivors")
+    again.add_argument("--resume", action="store_true", help="keep earlier results; run the rest")
     args = parser.parse_args(argv)
 
     tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))  # fail early on a broken file
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         names = survivors(workdir, args.module)
         if not names:
             print("no survivors to retry")
-    elif workdir.exists():
+    elif workdir.exists() and not args.resume:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     copy_tree(workdir)
