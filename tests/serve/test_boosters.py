@@ -5,9 +5,14 @@ over HTTP; the variants not reproduced exactly are served by their own predict, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,9 +23,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from mlrelease import config as cfgmod
+from mlrelease.artifacts import sha256_file
+from mlrelease.image.context import prebuild_trees
 from mlrelease.model import LoadedModel
+from mlrelease.process import run
+from mlrelease.serve import native
 from mlrelease.serve.compiled import CompiledTrees, compile_for_serving, compile_trees
-from mlrelease.serve.links import NativeLinks, PythonLinks, links
+from mlrelease.serve.links import SOURCE, NativeLinks, PythonLinks, links
 from mlrelease.serve.service import Service
 from mlrelease.signature import infer_signature
 
@@ -170,6 +179,40 @@ def test_the_transforms_equal_lightgbms(transforms: type) -> None:
         assert identical(got, want[:, 1] if classes == 2 else want)
 
 
+def test_an_images_prebuilt_transforms_serve_where_no_compiler_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``prebuild_trees`` puts the transforms beside the trees' library; a server without a
+    compiler or a cache loads both from there, and the start-up check passes."""
+    X = numbers(1500, missing=0.1)
+    est = xgboost.XGBClassifier(n_estimators=20).fit(X, target(X, 3))
+    joblib.dump(est, tmp_path / "model.joblib")
+    clf = cfgmod.load(str(REPO / "tests" / "fixtures" / "eval-classification"))
+    model = dataclasses.replace(
+        clf.model,
+        artifact=tmp_path / "model.joblib",
+        format="joblib",
+        allow_pickle=True,
+        sha256=sha256_file(tmp_path / "model.joblib"),
+        features=None,
+    )
+    app = tmp_path / "app"
+    app.mkdir()
+    monkeypatch.setenv("MLRELEASE_PREDICTOR_CACHE", str(tmp_path / "cache"))
+    trees = prebuild_trees(dataclasses.replace(clf, model=model), app)
+    assert trees is not None and trees.parent == app
+    transforms = app / native.library_name(SOURCE)
+    assert transforms.exists()
+    monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.setenv("MLRELEASE_PREDICTOR_CACHE", str(tmp_path / "no-cache"))
+    compiled, _, outcome = compile_for_serving(est, both, [X[:300]], prebuilt=[app])
+    assert outcome.compiled and outcome.engine == "native", outcome
+    chosen = links()
+    assert isinstance(chosen, NativeLinks) and chosen.path == transforms
+    assert not (tmp_path / "no-cache").exists()
+    assert identical(compiled.predict_proba(X), est.predict_proba(X))
+
+
 def houses(n: int) -> pd.DataFrame:
     frame = pd.DataFrame(numbers(n, missing=0.1), columns=["area", "age", "rate", "income"])
     frame["district"] = RNG.choice(["north", "south", "centre"], n)
@@ -310,3 +353,19 @@ def test_a_model_that_is_not_a_tree_ensemble_is_told_what_is_compiled() -> None:
     _, _, outcome = compile_for_serving(Ridge().fit(X, X[:, 0]), lambda m, X: m.predict(X), [X])
     assert "XGBClassifier (binary:logistic, multi:softprob)" in outcome.reason
     assert "LGBMClassifier (binary, multiclass)" in outcome.reason
+
+
+def test_compiling_a_scikit_learn_model_imports_neither_booster_library(tmp_path: Path) -> None:
+    """Serving needs XGBoost or LightGBM only when the model is one of theirs."""
+    code = (
+        "import sys, numpy as np\n"
+        "from sklearn.ensemble import HistGradientBoostingClassifier as H\n"
+        "from mlrelease.serve.compiled import compile_for_serving\n"
+        "X = np.random.default_rng(0).normal(size=(300, 3))\n"
+        "est = H(max_iter=5).fit(X, X[:, 0] > 0)\n"
+        "m, _, o = compile_for_serving(est, lambda m, X: m.predict_proba(X), [X])\n"
+        "assert o.compiled, o\n"
+        "print(sorted(n for n in ('xgboost', 'lightgbm') if n in sys.modules))\n"
+    )
+    env = {**os.environ, "MLRELEASE_PREDICTOR_CACHE": str(tmp_path)}
+    assert run([sys.executable, "-c", code], env=env).stdout.strip() == "[]"

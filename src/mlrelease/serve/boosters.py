@@ -95,7 +95,7 @@ def lightgbm_model(est: Any) -> tuple[Forest, Family]:
     def labels(raw: np.ndarray) -> np.ndarray:
         return np.asarray(classes[np.argmax(proba(raw), axis=1)])  # LGBMClassifier.predict's rule
 
-    return forest, Family(name, labels, proba)
+    return forest, Family(name, labels, proba, links=True)
 
 
 def _parameter(words: list[str], key: str, name: str) -> float:
@@ -203,12 +203,12 @@ def xgboost_model(est: Any) -> tuple[Forest, Family]:
             index[p > 0.5] = 1
             return index
 
-        return forest, Family(name, labels, proba)
+        return forest, Family(name, labels, proba, links=True)
 
     def softprob(raw: np.ndarray) -> np.ndarray:
         return links().xgb_softmax(raw)
 
-    return forest, Family(name, lambda raw: np.argmax(softprob(raw), axis=1), softprob)
+    return forest, Family(name, lambda raw: np.argmax(softprob(raw), axis=1), softprob, links=True)
 
 
 def _xgboost_margin(text: str, objective: str, k: int, name: str) -> np.ndarray:

@@ -282,6 +282,7 @@ class Family:
     finish: Callable[[np.ndarray], np.ndarray]  # raw sums (rows, k) -> predict's answer
     probabilities: Callable[[np.ndarray], np.ndarray] | None = None  # raw sums -> predict_proba's
     allow_nan: bool = True  # False: the model refuses missing values; so does the compiled form
+    links: bool = False  # True: its probabilities call mlrelease.serve.links (LightGBM, XGBoost)
 
 
 class CompiledTrees:
@@ -308,6 +309,10 @@ class CompiledTrees:
         """Walk the trees with generated, compiled C when a library can be found or built."""
         from mlrelease.serve.native import NoNativeCode, load
 
+        if self.family.links:
+            from mlrelease.serve.links import prefer
+
+            prefer(prebuilt)
         try:
             native = load(self.forest, prebuilt)
         except NoNativeCode as exc:

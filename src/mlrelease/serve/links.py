@@ -15,8 +15,9 @@ operations of LightGBM 4 (``BinaryLogloss::ConvertOutput``, ``Common::Softmax``)
 - XGBoost ``multi:softprob``: ``expf(margin - max)`` in float32, summed in a float64 in class
   order, each divided by that sum rounded to float32.
 
-The generated-C form (compiled once, linked with the C library's libm, cached as the trees are)
-serves when a compiler or a cached library is there; otherwise the same formulas run in Python,
+The generated-C form (compiled once, linked with the C library's libm, cached as the trees are,
+and built into an image beside the model as the trees' library is) serves when a compiler, a
+cached library or the image's copy is there; otherwise the same formulas run in Python,
 calling ``exp`` and ``expf`` through ``math`` and ctypes (a few microseconds a row). Either way
 the start-up check compares the probabilities with the model's own bit for bit.
 """
@@ -26,7 +27,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import math
-from functools import cache
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -89,8 +91,9 @@ class Links(Protocol):
 class NativeLinks:
     """The transforms in generated C, called through ctypes on whole arrays."""
 
-    def __init__(self, library: ctypes.CDLL):
-        self._lib = library
+    def __init__(self, path: Path):
+        self.path = path
+        self._lib = library = ctypes.CDLL(str(path))
         ptr, n = ctypes.c_void_p, ctypes.c_long
         for name, args in (
             ("lgb_sigmoid", [ptr, n, ctypes.c_double]),
@@ -178,12 +181,41 @@ def logf(x: float) -> float:
     return float(fn(x))
 
 
-@cache
+class _Chosen:
+    """The transforms in use: found or built once, or taken from an image's prebuilt folder."""
+
+    links: Links | None = None
+
+
+def build(directory: Path) -> Path:
+    """The transforms compiled into ``directory`` (an image carries them beside the model)."""
+    from mlrelease.serve.native import compile_source
+
+    return compile_source(SOURCE, directory, ["-lm"])
+
+
+def prefer(prebuilt: Sequence[Path]) -> Links:
+    """Use the library in a ``prebuilt`` folder when one is there; the transforms in use."""
+    from mlrelease.serve.native import library_name
+
+    for folder in prebuilt:
+        path = folder / library_name(SOURCE)
+        if path.exists():
+            try:
+                _Chosen.links = NativeLinks(path)
+                break
+            except OSError:
+                continue
+    return links()
+
+
 def links() -> Links:
     """The generated-C transforms when they can be built or found in the cache, else Python's."""
-    from mlrelease.serve.native import NoNativeCode, cache_dir, compile_source
+    from mlrelease.serve.native import NoNativeCode, cache_dir
 
-    try:
-        return NativeLinks(ctypes.CDLL(str(compile_source(SOURCE, cache_dir(), ["-lm"]))))
-    except (NoNativeCode, OSError):
-        return PythonLinks()
+    if _Chosen.links is None:
+        try:
+            _Chosen.links = NativeLinks(build(cache_dir()))
+        except (NoNativeCode, OSError):
+            _Chosen.links = PythonLinks()
+    return _Chosen.links
