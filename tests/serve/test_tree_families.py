@@ -250,18 +250,3 @@ def test_lightgbm_regressors_predict_bit_identically(objective: str, use_missing
     assert identical(model.predict(rows), est.predict(rows))
     model.use_numpy()
     assert identical(model.predict(rows), est.predict(rows))
-
-
-def test_boosters_it_cannot_compile_exactly_are_served_by_their_own_predict() -> None:
-    lightgbm = pytest.importorskip("lightgbm")
-    xgboost = pytest.importorskip("xgboost")
-    train = numbers(500)
-    for est, why in [
-        (xgboost.XGBRegressor(n_estimators=5).fit(train, train[:, 0]), "XGBoost sums its leaves in float32"),
-        (
-            lightgbm.LGBMClassifier(n_estimators=5, verbose=-1).fit(train, train[:, 0] > 0),
-            "sigmoid or softmax",
-        ),
-    ]:
-        model, _, outcome = compile_for_serving(est, lambda m, X: m.predict(X), [train])
-        assert model is None and not outcome.compiled and why in outcome.to_dict()["reason"]

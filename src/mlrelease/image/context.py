@@ -268,7 +268,8 @@ def prebuild_trees(cfg: Config, folder: Path) -> Path | None:
     """The model's trees compiled to a library in ``folder`` (beside the model in app/), so that a
     server in an image without a C compiler walks them natively too; None when the model is not
     a tree ensemble mlrelease compiles or no compiler is here. The library depends on nothing
-    (not even libc) and serves only after the start-up check proves it bit-identical to the
+    (not even libc; a LightGBM or XGBoost classifier's transforms go in a second library, linked
+    with libm) and serves only after the start-up check proves it bit-identical to the
     model; one that cannot load there leaves the numpy walk serving."""
     if not cfg.serving.compile:
         return None
@@ -280,7 +281,12 @@ def prebuild_trees(cfg: Config, folder: Path) -> Path | None:
 
     try:
         _, compiled = substitute(load_model(cfg.model).estimator)
-        return build_library(compiled.forest, folder)
+        library = build_library(compiled.forest, folder)
+        if compiled.family.links:  # LightGBM's and XGBoost's sigmoid and softmax, beside the trees
+            from mlrelease.serve.links import build as build_links
+
+            build_links(folder)
+        return library
     except (NotCompilable, NoNativeCode, MlreleaseError):
         return None
 

@@ -19,11 +19,13 @@ not know (another estimator, a scikit-learn whose internals differ) falls back t
 with the reason in ``/version``.
 
 Known: ``HistGradientBoosting``, ``GradientBoosting``, ``RandomForest`` and ``ExtraTrees``
-regressors and classifiers, alone, as the last step of a ``Pipeline`` (the earlier steps, such
-as a ColumnTransformer of OneHotEncoder, StandardScaler, SimpleImputer and OrdinalEncoder, run
-as usual), or inside a ``TransformedTargetRegressor``. The wrappers are shallow copies with the
-ensemble swapped for its compiled form, so their own code still does everything else. For the
-server, a :class:`ColumnPlan` goes further when the steps before the trees are one
+regressors and classifiers, LightGBM's and XGBoost's regressors and classifiers
+(``mlrelease.serve.boosters``: their own float32 or float64 arithmetic, their own sigmoid and
+softmax through ``mlrelease.serve.links``), alone, as the last step of a ``Pipeline`` (the
+earlier steps, such as a ColumnTransformer of OneHotEncoder, StandardScaler, SimpleImputer and
+OrdinalEncoder, run as usual), or inside a ``TransformedTargetRegressor``. The wrappers are
+shallow copies with the ensemble swapped for its compiled form, so their own code still does
+everything else. For the server, a :class:`ColumnPlan` goes further when the steps before the trees are one
 ColumnTransformer of OrdinalEncoders and passthrough columns: it encodes the request's columns
 itself and never builds a DataFrame. It is checked on the same samples and dropped (the trees
 kept) when it differs.
@@ -68,6 +70,7 @@ class Forest:
     baseline: np.ndarray  # (k,)
     k: int  # outputs (classes, for a multiclass classifier)
     float32: bool = False  # compare float32(value), as scikit-learn's DecisionTree does
+    sum32: bool = False  # add the leaves in float32, as XGBoost does (baseline and leaves are float32)
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """The raw predictions, shape (rows, k): ``baseline + tree_1 + tree_2 + ...`` in order."""
@@ -91,8 +94,11 @@ class Forest:
             nodes = child[nodes] + go_right
         leaves = self.value[nodes]  # (rows, trees, k)
         start = np.broadcast_to(self.baseline, (n, 1, self.k))
+        terms = np.concatenate([start, leaves], axis=1)
+        if self.sum32:  # a float32 running sum: each addition rounded to float32, as XGBoost's
+            return np.cumsum(terms.astype(np.float32), axis=1)[:, -1, :].astype(np.float64)
         # cumsum adds strictly left to right, as scikit-learn's `raw += tree(X)` loop does
-        return np.cumsum(np.concatenate([start, leaves], axis=1), axis=1)[:, -1, :]
+        return np.cumsum(terms, axis=1)[:, -1, :]
 
     def _categorical(self, nodes: np.ndarray, values: np.ndarray, go_right: np.ndarray) -> np.ndarray:
         """scikit-learn's categorical rule, at the categorical nodes only: a missing or negative
@@ -183,7 +189,9 @@ def pack(est: Any) -> Forest:
     )
 
 
-def pack_trees(trees: Sequence[tuple[Any, np.ndarray]], baseline: np.ndarray, float32: bool) -> Forest:
+def pack_trees(
+    trees: Sequence[tuple[Any, np.ndarray]], baseline: np.ndarray, float32: bool, sum32: bool = False
+) -> Forest:
     """scikit-learn ``Tree`` objects (``tree_`` of a DecisionTree) as one :class:`Forest`, each
     with what its leaves add to every output (nodes, k)."""
     k = int(baseline.size)
@@ -227,6 +235,7 @@ def pack_trees(trees: Sequence[tuple[Any, np.ndarray]], baseline: np.ndarray, fl
         baseline=np.asarray(baseline, dtype=np.float64).reshape(-1),
         k=k,
         float32=float32,
+        sum32=sum32,
     )
 
 
@@ -273,6 +282,7 @@ class Family:
     finish: Callable[[np.ndarray], np.ndarray]  # raw sums (rows, k) -> predict's answer
     probabilities: Callable[[np.ndarray], np.ndarray] | None = None  # raw sums -> predict_proba's
     allow_nan: bool = True  # False: the model refuses missing values; so does the compiled form
+    links: bool = False  # True: its probabilities call mlrelease.serve.links (LightGBM, XGBoost)
 
 
 class CompiledTrees:
@@ -299,6 +309,10 @@ class CompiledTrees:
         """Walk the trees with generated, compiled C when a library can be found or built."""
         from mlrelease.serve.native import NoNativeCode, load
 
+        if self.family.links:
+            from mlrelease.serve.links import prefer
+
+            prefer(prebuilt)
         try:
             native = load(self.forest, prebuilt)
         except NoNativeCode as exc:
@@ -473,19 +487,20 @@ def compile_trees(est: Any) -> CompiledTrees:
             return CompiledTrees(est, *_gradient_model(est))
     except AttributeError as exc:  # another scikit-learn layout: not ours to guess
         raise NotCompilable(f"{type(est).__name__} lacks {exc.name!r}") from exc
-    from mlrelease.serve.boosters import is_lightgbm, is_xgboost, lightgbm_model
+    from mlrelease.serve.boosters import is_lightgbm, is_xgboost, lightgbm_model, xgboost_model
 
     if is_lightgbm(est):
         return CompiledTrees(est, *lightgbm_model(est))
     if is_xgboost(est):
-        raise NotCompilable(
-            f"{type(est).__name__}: XGBoost sums its leaves in float32, served by its own predict"
-        )
-    raise NotCompilable(
-        f"{type(est).__name__} is not a tree ensemble this version compiles (HistGradientBoosting, "
-        "GradientBoosting, RandomForest, ExtraTrees, LightGBM regressors; alone, in a Pipeline or a "
-        "TransformedTargetRegressor)"
-    )
+        return CompiledTrees(est, *xgboost_model(est))
+    raise NotCompilable(f"{type(est).__name__} is not a tree ensemble this version compiles ({KNOWN})")
+
+
+KNOWN = (
+    "HistGradientBoosting, GradientBoosting, RandomForest and ExtraTrees regressors and classifiers; "
+    "LGBMRegressor and LGBMClassifier (binary, multiclass); XGBRegressor (reg:squarederror) and "
+    "XGBClassifier (binary:logistic, multi:softprob); alone, in a Pipeline or a TransformedTargetRegressor"
+)
 
 
 @dataclass(frozen=True)

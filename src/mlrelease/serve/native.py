@@ -7,7 +7,8 @@ row and 0.52 ms for 100; treelite + tl2cgen's compiled C 0.014 ms and 0.08 ms. N
 are what tl2cgen generates too; writing them ourselves keeps scikit-learn's arithmetic: the same
 comparison (``value <= threshold`` on float64, or on float32 for scikit-learn's own trees), the
 same handling of missing values and categories, and the leaves added one tree after another
-onto the baseline, each threshold and leaf written as an exact hexadecimal literal. The file is
+onto the baseline (into a float for XGBoost, whose running sum is one), each threshold and leaf
+written as an exact hexadecimal literal. The file is
 compiled with ``-O2 -ffp-contract=off`` and no fast-math, so the sums are the same IEEE
 additions scikit-learn performs and the predictions come out bit-identical (the start-up check
 still proves it on every checked row).
@@ -69,8 +70,9 @@ def source(forest: Forest) -> str:
             tables.append("{" + ",".join(f"{int(w)}u" for w in words) + "}")
         lines.append(f"static const u32 CAT[{len(tables)}][8] = {{{','.join(tables)}}};")
     # one small function per tree: a single huge function makes the compiler's time explode
+    acc = "float" if forest.sum32 else "double"  # XGBoost's running sum is a float
     for t, root in enumerate(forest.roots.tolist()):
-        lines += [f"static void tree{t}(const double *x, double *o) {{", "  double v; int c;"]
+        lines += [f"static void tree{t}(const double *x, {acc} *o) {{", "  double v; int c;"]
         _emit(forest, int(root), "  ", lines)
         lines += ["  (void)v; (void)c;", "}"]
     lines += [
@@ -78,10 +80,16 @@ def source(forest: Forest) -> str:
         "void predict(const double *X, long n, long width, double *out) {",
         "  for (long r = 0; r < n; ++r) {",
         "    const double *x = X + r * width;",
-        f"    double *o = out + r * {k};",
     ]
-    lines += [f"    o[{j}] = {_literal(b)};" for j, b in enumerate(forest.baseline)]
-    lines += [f"    tree{t}(x, o);" for t in range(forest.roots.size)]
+    if forest.sum32:
+        lines += [f"    float o[{k}];"]
+        lines += [f"    o[{j}] = {_literal(b)}f;" for j, b in enumerate(forest.baseline)]
+        lines += [f"    tree{t}(x, o);" for t in range(forest.roots.size)]
+        lines += [f"    out[r * {k} + {j}] = o[{j}];" for j in range(k)]
+    else:
+        lines += [f"    double *o = out + r * {k};"]
+        lines += [f"    o[{j}] = {_literal(b)};" for j, b in enumerate(forest.baseline)]
+        lines += [f"    tree{t}(x, o);" for t in range(forest.roots.size)]
     lines += ["  }", "}", ""]
     return "\n".join(lines)
 
@@ -90,7 +98,10 @@ def _emit(forest: Forest, node: int, pad: str, out: list[str]) -> None:
     """The subtree under ``node`` as nested ``if``s, appended to ``out``."""
     left = int(forest.child[node])
     if left == node:  # adding 0.0 changes no sum (but -0.0, which compares equal)
-        adds = [f"o[{j}] += {_literal(float(v))};" for j, v in enumerate(forest.value[node]) if v != 0.0]
+        suffix = "f" if forest.sum32 else ""  # float32 leaves added to a float: a float addition
+        adds = [
+            f"o[{j}] += {_literal(float(v))}{suffix};" for j, v in enumerate(forest.value[node]) if v != 0.0
+        ]
         out.append(pad + (" ".join(adds) or ";"))
         return
     f = int(forest.feature[node])
@@ -131,7 +142,12 @@ def build(forest: Forest, directory: Path) -> Path:
     """Compile ``forest`` into ``directory`` (kept if already there); the library's path."""
     if forest.feature.size > MAX_NODES:
         raise NoNativeCode(f"{forest.feature.size} nodes, more than the {MAX_NODES} compiled natively")
-    code = source(forest)
+    return compile_source(source(forest), directory)
+
+
+def compile_source(code: str, directory: Path, libraries: Sequence[str] = ()) -> Path:
+    """Compile C ``code`` into a shared library in ``directory`` (kept if already there), linked
+    with ``libraries`` (such as ``-lm``); the library's path."""
     target = directory / library_name(code)
     if target.exists():
         return target
@@ -144,9 +160,9 @@ def build(forest: Forest, directory: Path) -> Path:
         src.write_text(code)
         out = Path(tmp) / target.name
         try:
-            run([compiler, *CFLAGS, "-o", str(out), str(src)], what="the C compiler", timeout=600)
+            run([compiler, *CFLAGS, "-o", str(out), str(src), *libraries], what="the C compiler", timeout=600)
         except MlreleaseError as exc:
-            raise NoNativeCode(f"compiling the trees failed: {exc}") from None
+            raise NoNativeCode(f"compiling the generated C failed: {exc}") from None
         os.replace(out, target)  # atomic: a concurrent start finds a whole library or none
     return target
 
