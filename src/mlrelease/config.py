@@ -8,14 +8,12 @@ expected. Unknown keys get a "did you mean" hint.
 from __future__ import annotations
 
 import copy
-import difflib
 import glob
 import json
 import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -361,7 +359,9 @@ class Config:
 @cache
 def schema() -> dict[str, Any]:
     """The published JSON Schema of ``mlrelease.yaml``."""
-    text = resources.files("mlrelease.schema").joinpath("mlrelease.schema.json").read_text("utf-8")
+    # Beside this module, as registry/record.py reads its schema: importlib.resources would cost
+    # 4-5 ms of imports (tempfile among them) on every command, for a package never run from a zip.
+    text = (Path(__file__).parent / "schema" / "mlrelease.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -477,6 +477,8 @@ _EXPECTED_TYPE = {
 
 def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
     """Turn one jsonschema error into located, human problems."""
+    import difflib
+
     path = tuple(error.absolute_path)
     validator = error.validator
     value = error.instance
