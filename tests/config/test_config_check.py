@@ -118,25 +118,37 @@ for _key in ("artifact", "format", "sha256"):
 ENTRY["model"]["entrypoint"] = "model.py:load"
 
 
-def _paths(node: Any, rule: dict[str, Any], path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key and item of ``node``, the keys its ``rule`` (schema) names that it lacks, and an
-    unknown key in every mapping."""
+def _words(rule: dict[str, Any]) -> list[Any]:
+    """The enum and const values a rule (or its items' rule) names."""
     rule = config._resolve_ref(rule)
-    out: list[tuple[Any, ...]] = []
+    items = config._resolve_ref(rule.get("items", {}))
+    return [*rule.get("enum", []), *items.get("enum", []), *([rule["const"]] if "const" in rule else [])]
+
+
+def _paths(node: Any, rule: dict[str, Any], path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], list[Any]]:
+    """Every key and item of ``node``, the keys its ``rule`` (schema) names that it lacks, and an
+    unknown key in every mapping; each with the enum words its rule names."""
+    rule = config._resolve_ref(rule)
+    out: dict[tuple[Any, ...], list[Any]] = {}
     if isinstance(node, dict):
         props = rule.get("properties", {})
-        out += [(*path, key) for key in [*props, "unknown_key"] if key not in node]
+        out |= {
+            (*path, key): _words(props.get(key, {})) for key in [*props, "unknown_key"] if key not in node
+        }
         for key, child in node.items():
             extra = rule.get("additionalProperties")
             child_rule = props.get(key, extra if isinstance(extra, dict) else {})
-            out += [(*path, key), *_paths(child, child_rule, (*path, key))]
+            out[(*path, key)] = _words(child_rule)
+            out |= _paths(child, child_rule, (*path, key))
     elif isinstance(node, list):
         for i, child in enumerate(node):
-            out += [(*path, i), *_paths(child, rule.get("items", {}), (*path, i))]
+            out[(*path, i)] = _words(rule.get("items", {}))
+            out |= _paths(child, rule.get("items", {}), (*path, i))
     return out
 
 
-PATHS = _paths(FULL, config.schema())
+WORDS_AT = _paths(FULL, config.schema()) | _paths(ENTRY, config.schema())
+PATHS = list(_paths(FULL, config.schema()))
 ENTRY_PATHS = [p for p in _paths(ENTRY, config.schema()) if p[0] == "model"]
 REMOVED = object()
 # The bounds, patterns, types and enum words the schema names, and values YAML has and JSON has not.
@@ -147,7 +159,6 @@ HEX = ("-ab", "0" * 64, "g" * 64)
 CONTAINERS = ([], ["x"], [1], ["x", "x"], ["notebooks", "notebooks"], {}, {"x": 1}, {"min": "x"})
 YAML_ONLY = (datetime.date(2026, 1, 1), b"x", {1})
 PROBES = [REMOVED, None, True, False, *NUMBERS, *ODD_NUMBERS, *STRINGS, *HEX, *CONTAINERS, *YAML_ONLY]
-PROBES += list(dict.fromkeys(WORDS))
 
 
 def _parent(data: Any, path: tuple[Any, ...]) -> Any:
@@ -182,9 +193,9 @@ def test_the_full_configs_are_valid_for_both():
 )
 def test_compiled_check_passes_no_single_change_jsonschema_refuses(base, paths):
     """Every key of a config with every section set, removed or set to each of a few dozen values
-    (the bounds, enum words and types the schema names; a list twice over): what the compiled
-    check passes, jsonschema passes. Only the other way round may they differ (then jsonschema
-    runs and answers)."""
+    (bounds, types, YAML-only values, the key's enum words, the list twice over): what the
+    compiled check passes, jsonschema passes. Only the other way round may they differ (then
+    jsonschema runs and answers)."""
     wrongly_passed = []
     data = copy.deepcopy(base)
     for path in paths:
@@ -192,7 +203,7 @@ def test_compiled_check_passes_no_single_change_jsonschema_refuses(base, paths):
         before = copy.deepcopy(node)
         current = node[key] if isinstance(node, list) or key in node else None
         doubled = [current * 2] if isinstance(current, list) else []
-        for value in [*PROBES, *doubled]:
+        for value in [*PROBES, *WORDS_AT[path], *doubled]:
             _set(node, key, value)
             if compiled_passes(data) and not REFERENCE.is_valid(data):
                 wrongly_passed.append((path, value))
