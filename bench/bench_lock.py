@@ -10,12 +10,20 @@ pip's machine-wide config is masked for every tool (PIP_CONFIG_FILE=/dev/null, P
 so all resolve from PyPI alone. Prints seconds, ratios to pip-compile, and whether the pinned sets
 agree. Bounded: one repetition by default (pip-compile cold takes most of a minute per input).
 
+--check-only times just `mlrelease lock --check` on the example's committed lock (what every pull
+request runs; no network): wall and CPU time of a fresh `python -m mlrelease` each run, median of
+--check-reps, with bytecode compiled first as an installed package has it. --baseline OTHER/src
+times another checkout's mlrelease interleaved with this one: a before/after in one run.
+
     .venv/bin/python bench/bench_lock.py [--reps 1] [--workdir /tmp/peer-bench-work/lock-mlrelease]
+    .venv/bin/python bench/bench_lock.py --check-only [--check-reps 10] [--baseline OTHER/src]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -92,11 +100,53 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
+def check_only(reps: int, baseline: Path | None) -> int:
+    """`lock --check` on the example's committed lock, this checkout (and --baseline) interleaved."""
+    example = ROOT / "examples" / "brno-houses"
+    sources = {"mlrelease": ROOT / "src"} | ({"baseline": baseline.resolve()} if baseline else {})
+    compile_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for src in sources.values():
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], env=compile_env, check=True)
+    argv = [sys.executable, "-m", "mlrelease", "lock", "-c", str(example), "--check"]
+    walls: dict[str, list[float]] = {name: [] for name in sources}
+    cpus: dict[str, list[float]] = {name: [] for name in sources}
+    for rep in range(reps):
+        order = list(sources) if rep % 2 == 0 else list(reversed(sources))
+        for name in order:
+            env = {**process.isolated_env(), "PYTHONPATH": str(sources[name])}
+            env = {k: v for k, v in env.items() if not k.startswith("GITHUB_")}
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            walls[name].append(timed(argv, env, ROOT))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    print(
+        f"lock --check on examples/brno-houses, {reps} runs each, median (min); load {os.getloadavg()[0]:.1f}"
+    )
+    print("| mlrelease | wall ms | CPU ms |")
+    print("|---|---|---|")
+    for name in sources:
+        wall, cpu = walls[name], cpus[name]
+        print(
+            f"| {name} ({sources[name]}) | {statistics.median(wall) * 1e3:.0f} ({min(wall) * 1e3:.0f}) "
+            f"| {statistics.median(cpu) * 1e3:.0f} ({min(cpu) * 1e3:.0f}) |"
+        )
+    if baseline:
+        ratio = statistics.median(walls["mlrelease"]) / statistics.median(walls["baseline"])
+        cpu_ratio = statistics.median(cpus["mlrelease"]) / statistics.median(cpus["baseline"])
+        print(f"this checkout / baseline: wall x{ratio:.2f}, CPU x{cpu_ratio:.2f}")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/peer-bench-work/lock-mlrelease"))
+    ap.add_argument("--check-only", action="store_true", help="time only `lock --check` on the example")
+    ap.add_argument("--check-reps", type=int, default=10)
+    ap.add_argument("--baseline", type=Path, default=None, help="another checkout's src/ (--check-only)")
     args = ap.parse_args()
+    if args.check_only:
+        return check_only(args.check_reps, args.baseline)
     work: Path = args.workdir
     shutil.rmtree(work, ignore_errors=True)
     folders = prepare(work)
@@ -123,7 +173,7 @@ def main() -> int:
         # the freshness check: no resolving at all
         lock_out = work / f"{name}-mlrelease-0-warm.txt"
         check = [sys.executable, "-m", "mlrelease", "lock", "-c", str(folder), "-o", str(lock_out), "--check"]
-        check_times = [timed(check, process.isolated_env(), folder) for _ in range(5)]
+        check_times = [timed(check, process.isolated_env(), folder) for _ in range(10)]
         times[(name, "mlrelease --check", "warm")] = check_times
 
     print("\n| input | tool | cold s | warm s | cold vs pip-compile | warm vs pip-compile |")

@@ -12,7 +12,6 @@ same command manager, and act does the same), while stdout is kept for data, so 
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Mapping
 from typing import Literal, TextIO
@@ -100,6 +99,8 @@ def set_output(name: str, value: str, *, env: Mapping[str, str] | None = None) -
     if not in_actions(environ) or not path:
         return
     if "\n" in value or "\r" in value:
+        import secrets  # here, not at the top: every command imports this module, few write such a value
+
         delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
         while delimiter in value:  # pragma: no cover - 128 random bits
             delimiter = f"ghadelimiter_{secrets.token_hex(16)}"

@@ -14,6 +14,7 @@ import pytest
 
 from mlrelease.deps import lock as lockmod
 from mlrelease.deps.lock import Inputs, LockRequest, Variant
+from mlrelease.errors import UsageError
 
 BODY = "six==1.17.0 \\\n    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\n"
 
@@ -111,3 +112,21 @@ def test_each_input_on_its_own_changes_the_digest(name: str):
 
 def test_the_digest_tells_an_empty_server_list_from_no_server():
     assert dataclasses.replace(inputs(), server=()).digest() != inputs().digest()
+
+
+def test_a_requirement_added_since_locking_that_does_not_parse_is_a_usage_error(tmp_path: Path):
+    """A fresh lock's check leaves its lines unparsed (`lock` parsed them); any change parses them."""
+    write_lock(base_request(tmp_path))
+    with pytest.raises(UsageError) as info:
+        lockmod.check(base_request(tmp_path, requirements_text="six\nsix >= = 1\n"))
+    [problem] = info.value.problems
+    assert problem.line == 2 and "cannot parse 'six >= = 1'" in problem.message
+
+
+def test_a_refused_option_and_an_unparseable_line_are_reported_together(tmp_path: Path):
+    write_lock(base_request(tmp_path))
+    text = "six\n--trusted-host evil.example\n!!! not a requirement\n"
+    with pytest.raises(UsageError) as info:
+        lockmod.check(base_request(tmp_path, requirements_text=text))
+    assert [p.line for p in info.value.problems] == [2, 3]
+    assert "cannot parse" in info.value.problems[1].message

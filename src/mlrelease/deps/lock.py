@@ -18,22 +18,15 @@ is reported with a readable diff of what changed.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import hashlib
 import json
-import platform as _platform
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from mlrelease import artifacts
-from mlrelease.deps import process
-from mlrelease.deps.conflicts import explain
 from mlrelease.deps.requirements import (
     SOURCE_OPTIONS,
     InputLine,
@@ -45,7 +38,10 @@ from mlrelease.deps.requirements import (
     read_inputs,
 )
 from mlrelease.errors import Problem, UsageError
-from mlrelease.process import run as run_process
+
+# Resolving (tempfile, the process runner, the conflict explainer), writing (artifacts) and the
+# diff of a stale lock are imported where they are used: `lock --check` on a fresh lock needs
+# none of them, and it runs on every pull request.
 
 LOCK_FORMAT = 1
 PYPI = "https://pypi.org/simple"
@@ -151,7 +147,8 @@ class LockRequest:
 
 def server_requirements() -> str:
     """The model server's own runtime requirements, shipped inside the package."""
-    return resources.files("mlrelease.serve").joinpath("requirements.in").read_text("utf-8")
+    # Beside the package's modules, as config.schema() reads its schema (no importlib.resources).
+    return (Path(__file__).parent.parent / "serve" / "requirements.in").read_text("utf-8")
 
 
 @dataclass(frozen=True)
@@ -170,8 +167,10 @@ class Inputs:
     sources: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, request: LockRequest) -> Inputs:
-        lines = read_inputs(request.requirements, policy=request.policy)
+    def of(cls, request: LockRequest, *, parse: bool = True) -> Inputs:
+        """The inputs of ``request``; ``parse=False`` screens requirements.in without parsing
+        each requirement (see ``read_inputs``)."""
+        lines = read_inputs(request.requirements, policy=request.policy, parse=parse)
         server = parse_text_inputs(server_requirements(), SERVER_LABEL) if request.server else None
         index_url, sources = _sources(request, lines)
         return cls(
@@ -381,6 +380,8 @@ def lock(request: LockRequest, *, timeout: float = 900) -> LockResult:
     )
     written = previous != text
     if written:
+        from mlrelease import artifacts
+
         artifacts.write_text(request.output, text)
     return LockResult(request.output, version, seconds, len(new_pins), changes, written)
 
@@ -424,6 +425,12 @@ def refuse_to_overwrite(request: LockRequest) -> None:
 
 def _resolve(request: LockRequest, *, timeout: float) -> tuple[str, str]:
     """Run the resolver; return the pinned body (no header) and the resolver's version."""
+    import tempfile
+
+    from mlrelease.deps import process
+    from mlrelease.deps.conflicts import explain
+    from mlrelease.process import run as run_process
+
     cwd = request.requirements.parent
     with tempfile.TemporaryDirectory(prefix="mlrelease-lock-") as tmp:
         tmpdir = Path(tmp)
@@ -486,6 +493,8 @@ def _normalise_body(body: str) -> str:
 
 
 def _require_host_python(python: str) -> None:
+    import platform as _platform
+
     host = f"{sys.version_info.major}.{sys.version_info.minor}"
     machine = _platform.machine().lower()
     if host != python or sys.platform != "linux" or machine not in ("x86_64", "amd64"):
@@ -546,11 +555,15 @@ class LockCheckReport:
         return {"schema_version": self.schema_version, "locks": [r.to_json() for r in self.locks]}
 
     def write(self, path: Path) -> None:
+        from mlrelease import artifacts
+
         artifacts.write_json(path, self.to_json())
 
     @classmethod
     def read(cls, path: Path) -> LockCheckReport:
         """The report back (ArtifactError, exit 2, when it is not one)."""
+        from mlrelease import artifacts
+
         hint = "write it again with `mlrelease lock --check --json`"
         return artifacts.read_typed(
             path, kind="lock-check.json", version=LOCK_CHECK_VERSION, hint=hint, build=cls._from_json
@@ -628,9 +641,11 @@ def check(request: LockRequest) -> CheckResult:
             "foreign",
             f"{path.name} was not written by `mlrelease lock` (no header), so it cannot be checked",
         )
-    inputs = Inputs.of(request)
+    inputs = _current_inputs(request, header.fields.get("inputs-sha256"))
     recorded_body = header.fields.get("body-sha256")
     if header.fields.get("inputs-sha256") != inputs.digest():
+        import difflib
+
         diff = tuple(
             difflib.unified_diff(
                 list(header.described),
@@ -658,6 +673,21 @@ def check(request: LockRequest) -> CheckResult:
         changed = _edited_lines(header.body, path)
         return CheckResult(path, "edited", f"{path.name} was edited by hand after it was locked", changed)
     return CheckResult(path, "fresh", f"{path.name} is up to date with its inputs")
+
+
+def _current_inputs(request: LockRequest, recorded: str | None) -> Inputs:
+    """The inputs of ``request`` now, each requirement parsed unless ``lock`` parsed it already.
+
+    ``lock`` parses every line before it resolves, and records the digest of the lines it locked.
+    Current lines with that digest are those lines: parsing them again finds nothing new. Any
+    other outcome (a changed line, a refused one) parses all, so an unreadable requirement is
+    reported (exit 2) as it always was.
+    """
+    with contextlib.suppress(UsageError):
+        screened = Inputs.of(request, parse=False)
+        if recorded is not None and screened.digest() == recorded:
+            return screened
+    return Inputs.of(request)
 
 
 _SOURCE_KEYS = ("index-url: ", "extra-index-url: ", "find-links: ", "trusted-host: ", "no-index: ")
