@@ -244,3 +244,51 @@ def test_a_batch_whose_only_outlier_is_above_a_range_is_flagged():
         "new": [True] * 5,
     }
     assert guard.check(columns, np.full(5, 5e6)) == [[], [], ["input_above_max:rooms"], [], []]
+
+
+def test_a_batch_hands_back_its_rows_only_when_the_columns_hold_their_values_unchanged():
+    v = Validator(SIG, 100)
+    plain = [{"area": 55.5, "rooms": 3, "note": 1.5, "district": "Bohunice", "new": True}] * 4
+    columns, sent = v.read_records(plain)
+    assert sent is plain and columns == _one_by_one(v, plain)
+    # each normalised on the way, or a null (checked value by value)
+    for change in ({"area": 70}, {"rooms": 3.0}, {"new": 1}, {"note": None}):
+        rows = [plain[0], {**plain[0], **change}, plain[0], plain[0]]
+        columns, sent = v.read_records(rows)
+        assert sent is None and columns == _one_by_one(v, rows)
+    missing = [{k: x for k, x in plain[0].items() if k != "note"}] * 4  # a nullable field left out
+    assert v.read_records(missing)[1] is None
+
+
+def test_a_line_that_cannot_be_formatted_is_logged_as_an_error_and_the_caller_goes_on():
+    stream = io.StringIO()
+    log = RequestLog("m", "v1", stream=stream)
+    log.put({"t": 1.0, "method": "POST", "url": "/predict", "route": "/predict"})  # no status
+    log.put({"t": 2.0, "method": "GET", "url": "/x", "route": "/x", "status": 404, "latency": 0.001})
+    log.close()
+    first, second = (json.loads(ln) for ln in stream.getvalue().splitlines() if ln)
+    assert first["severity"] == "ERROR" and first["message"].startswith("log line dropped: KeyError")
+    assert second["httpRequest"]["status"] == 404
+
+
+def test_sent_records_are_logged_only_when_they_are_the_columns_records():
+    stream = io.StringIO()
+    log = RequestLog("m", "v1", stream=stream)
+    columns = {"a": [1.0, 2.0], "b": ["x", "ž"]}
+    base = {"method": "POST", "url": "/predict", "route": "/predict", "status": 200, "latency": 0.001}
+    base |= {"rows": 2, "predictions": [1.5, 2.5], "sampled": True, "columns": columns, "flags": [[], []]}
+    exact = [{"a": 1.0, "b": "x"}, {"a": 2.0, "b": "ž"}]
+    for t, sent in enumerate(
+        [
+            None,
+            exact,
+            [{"b": "x", "a": 1.0}, {"b": "ž", "a": 2.0}],  # another order
+            [{"a": 1.0, "b": "x", "c": 0}, {"a": 2.0, "b": "ž", "c": 0}],  # an extra key
+        ]
+    ):
+        log.put({**base, "t": float(t), **({"records": sent} if sent is not None else {})})
+    log.close()
+    lines = [ln for ln in stream.getvalue().splitlines() if ln]
+    assert len(lines) == 4
+    assert len({ln.split('"time"')[1].split(",", 1)[1] for ln in lines}) == 1  # byte for byte, past the time
+    assert [list(r) for r in json.loads(lines[2])["inputs"]] == [["a", "b"], ["a", "b"]]
