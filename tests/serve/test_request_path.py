@@ -149,6 +149,28 @@ def test_the_flags_of_a_batch_are_the_flags_of_its_rows_one_by_one():
     assert batch[0] is not batch[1]
 
 
+def test_a_batch_clear_of_every_numeric_bound_but_one_edge_value_is_flagged_as_that_row_alone():
+    """Batches are cleared by one comparison against each column's narrowest bounds; a value on
+    or one step beside a bound gets the flags its row gets checked alone."""
+    guard = OutlierGuard(OutlierConfig(inputs={"rooms": Bounds(min=1.5, max=6)}), SIG)
+    edges: list[tuple[str, float]] = []
+    for name, median, mad in guard.numeric:
+        edges += [(name, median - guard.z * mad), (name, median + guard.z * mad)]
+    edges += [(r.name, b) for r in guard.ranges for b in (r.min, r.max) if b is not None]
+    normal = {"area": 60.0, "rooms": 3, "note": 1.0, "district": "Bohunice", "new": True}
+    flagged = 0
+    for name, edge in edges:
+        for value in (np.nextafter(edge, -np.inf), edge, np.nextafter(edge, np.inf)):
+            columns = {k: [v] * 6 for k, v in normal.items()}
+            columns[name][3] = float(value)
+            preds = np.full(6, 5e6)
+            batch = guard.check(columns, preds)
+            alone = guard.check({k: [v[3]] for k, v in columns.items()}, preds[:1])[0]
+            assert batch == [[], [], [], alone, [], []], (name, value)
+            flagged += bool(alone)
+    assert flagged >= len(edges)  # one side of each edge is out
+
+
 def _exposition(registry: CollectorRegistry) -> list[str]:
     return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
 

@@ -125,6 +125,23 @@ class OutlierGuard:
         highs = [math.inf if r.max is None else r.max for r in self.ranges]
         self._lo = np.array(lows, dtype=float).reshape(-1, 1)
         self._hi = np.array(highs, dtype=float).reshape(-1, 1)
+        # Per column the narrowest of its far and range bounds: a batch with no value outside
+        # them is clear in one comparison each way (most batches) and skips the checks below.
+        # Pulled in by a hair, so rounding in ``|x - median| / mad`` never clears a row the
+        # exact checks would flag; a row within the hair just takes the exact checks.
+        clear_lo = np.full(len(self._columns), -math.inf)
+        clear_hi = np.full(len(self._columns), math.inf)
+        for name, median, mad in self.numeric:
+            i = at[name]
+            clear_lo[i] = max(clear_lo[i], median - self.z * mad)
+            clear_hi[i] = min(clear_hi[i], median + self.z * mad)
+        for i, lo, hi in zip(self._ranged, lows, highs, strict=True):
+            clear_lo[i] = max(clear_lo[i], lo)
+            clear_hi[i] = min(clear_hi[i], hi)
+        hair_lo = np.where(np.isfinite(clear_lo), 1e-9 * np.maximum(1.0, np.abs(clear_lo)), 0.0)
+        hair_hi = np.where(np.isfinite(clear_hi), 1e-9 * np.maximum(1.0, np.abs(clear_hi)), 0.0)
+        self._clear_lo = (clear_lo + hair_lo).reshape(-1, 1)  # an open side (inf) stays open
+        self._clear_hi = (clear_hi - hair_hi).reshape(-1, 1)
 
     def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
         """One list of flags per row (empty when the row looks normal). Each column is checked
@@ -138,18 +155,11 @@ class OutlierGuard:
             return flags
         hits: list[tuple[np.ndarray | list[int], str]] = []
         if self._columns:  # every numeric check of every row in a few array operations
-            X = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
-            with np.errstate(invalid="ignore"):
-                far = np.abs(X[self._far] - self._median) / self._mad > self.z if self.numeric else None
-                below = X[self._ranged] < self._lo
-                above = X[self._ranged] > self._hi
-            if (far is not None and far.any()) or below.any() or above.any():
-                if far is not None:
-                    for j, (name, _, _) in enumerate(self.numeric):
-                        hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
-                for j, r in enumerate(self.ranges):
-                    hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
-                    hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
+            table = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
+            with np.errstate(invalid="ignore"):  # NaN (a null) is never out, as below
+                out = (table < self._clear_lo) | (table > self._clear_hi)
+            if out.any():
+                self._numeric_hits(table, hits)
         for name, seen in self.categorical:
             values = columns[name]
             if not seen.issuperset(values):
@@ -169,6 +179,19 @@ class OutlierGuard:
             for i in np.flatnonzero(odd).tolist():
                 self._prediction(predictions[i].item(), flags[i])
         return flags
+
+    def _numeric_hits(self, X: np.ndarray, hits: list[tuple[np.ndarray | list[int], str]]) -> None:
+        """The far and range flags of the numeric columns ``X`` (one row per checked column)."""
+        with np.errstate(invalid="ignore"):
+            far = np.abs(X[self._far] - self._median) / self._mad > self.z if self.numeric else None
+            below = X[self._ranged] < self._lo
+            above = X[self._ranged] > self._hi
+        if far is not None:
+            for j, (name, _, _) in enumerate(self.numeric):
+                hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
+        for j, r in enumerate(self.ranges):
+            hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
+            hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
 
     def _one(self, columns: dict[str, list[Any]], predictions: np.ndarray, flags: list[str]) -> None:
         for name, median, mad in self.numeric:
