@@ -8,6 +8,7 @@ import io
 import json
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,16 @@ def test_one_bad_value_in_a_batch_is_named_by_row_and_field(value, error):
     assert exc.value.problems == [{"row": 7, "field": "area", "error": error, "value": value}]
 
 
+def test_finite_numbers_whose_sum_overflows_are_accepted_whole_and_an_infinity_among_them_is_not():
+    v = Validator(SIG, max_rows=100)
+    rows = [[1.7e308, 3, -1.7e308 if i % 3 == 0 else 1.0, "Bohunice", True] for i in range(6)]
+    assert v.rows(rows)["area"] == [1.7e308] * 6
+    rows[5][2] = float("inf")  # the column's sum is NaN, as with the overflow above
+    with pytest.raises(BadRequest) as exc:
+        v.rows(rows)
+    assert [(p["row"], p["field"]) for p in exc.value.problems] == [(5, "note")]
+
+
 def test_an_integer_beyond_64_bits_in_a_batch_is_refused():
     v = Validator(SIG, max_rows=100)
     rows = [[61.0, 3, 1.0, "Bohunice", True] for _ in range(6)]
@@ -169,6 +180,20 @@ def test_a_batch_clear_of_every_numeric_bound_but_one_edge_value_is_flagged_as_t
             assert batch == [[], [], [], alone, [], []], (name, value)
             flagged += bool(alone)
     assert flagged >= len(edges)  # one side of each edge is out
+
+
+@pytest.mark.parametrize("odd", [float("inf"), float("-inf"), float("nan"), 2e7 + 1, 1e6 - 1])
+@pytest.mark.parametrize("bounds", [Bounds(min=1e6, max=2e7), Bounds(min=1e6), Bounds(max=2e7)])
+def test_one_odd_prediction_among_good_ones_is_flagged(odd, bounds):
+    guard = OutlierGuard(OutlierConfig(prediction=bounds), replace(SIG, prediction=None))
+    columns = {"area": [60.0] * 5, "rooms": [3] * 5, "note": [1.0] * 5, "district": ["Bohunice"] * 5}
+    preds = np.array([5e6, 5e6, odd, 5e6, 5e6])
+    flags = guard.check({**columns, "new": [True] * 5}, preds)
+    alone = guard.check({k: [v[0]] for k, v in {**columns, "new": [True]}.items()}, preds[2:3])[0]
+    assert flags == [[], [], alone, [], []]
+    above = bounds.max is not None and odd > bounds.max
+    below = bounds.min is not None and odd < bounds.min
+    assert bool(alone) == (not np.isfinite(odd) or above or below)
 
 
 def _exposition(registry: CollectorRegistry) -> list[str]:

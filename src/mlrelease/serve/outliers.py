@@ -156,9 +156,8 @@ class OutlierGuard:
         hits: list[tuple[np.ndarray | list[int], str]] = []
         if self._columns:  # every numeric check of every row in a few array operations
             table = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
-            with np.errstate(invalid="ignore"):  # NaN (a null) is never out, as below
-                out = (table < self._clear_lo) | (table > self._clear_hi)
-            if out.any():
+            # NaN (a null) is never out, as in the exact checks; comparing it warns of nothing
+            if ((table < self._clear_lo) | (table > self._clear_hi)).any():
                 self._numeric_hits(table, hits)
         for name, seen in self.categorical:
             values = columns[name]
@@ -168,7 +167,7 @@ class OutlierGuard:
         for rows, flag in hits:
             for i in rows:
                 flags[i].append(flag)
-        if predictions.dtype.kind in "fiu":
+        if predictions.dtype.kind in "fiu" and not self._predictions_clear(predictions):
             lo, hi = self.bounds.min, self.bounds.max
             with np.errstate(invalid="ignore"):
                 odd = ~np.isfinite(predictions)
@@ -179,6 +178,17 @@ class OutlierGuard:
             for i in np.flatnonzero(odd).tolist():
                 self._prediction(predictions[i].item(), flags[i])
         return flags
+
+    def _predictions_clear(self, predictions: np.ndarray) -> bool:
+        """Whether every prediction is finite and within the bounds: two reductions (a NaN
+        makes both NaN, which no comparison passes)."""
+        if not len(predictions):
+            return True
+        low, high = float(predictions.min()), float(predictions.max())
+        lo, hi = self.bounds.min, self.bounds.max
+        return (
+            -math.inf < low and high < math.inf and (lo is None or low >= lo) and (hi is None or high <= hi)
+        )
 
     def _numeric_hits(self, X: np.ndarray, hits: list[tuple[np.ndarray | list[int], str]]) -> None:
         """The far and range flags of the numeric columns ``X`` (one row per checked column)."""

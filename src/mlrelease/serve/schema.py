@@ -143,7 +143,11 @@ def _column_checker(kind: str) -> Callable[[list[Any]], list[Any] | None]:
         def check(values: list[Any]) -> list[Any] | None:
             types = set(map(type, values))
             if types <= _FLOAT:
-                return values if all(map(math.isfinite, values)) else None
+                # a finite sum has no infinity or NaN in it (one C loop); an overflowing sum
+                # of finite values is told apart value by value
+                if math.isfinite(sum(values)) or all(map(math.isfinite, values)):
+                    return values
+                return None
             if types <= _INT_FLOAT:
                 try:
                     out = list(map(float, values))
