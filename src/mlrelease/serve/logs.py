@@ -74,7 +74,7 @@ def rfc3339(ts: float) -> str:
 
 
 class Clock:
-    """``rfc3339`` for the writer thread: the part up to the seconds is formatted once a second.
+    """``rfc3339`` for request lines: the part up to the seconds is formatted once a second.
     Microseconds are rounded half to even and carried into the seconds, as ``datetime`` does."""
 
     def __init__(self) -> None:
