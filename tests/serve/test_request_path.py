@@ -99,10 +99,10 @@ def test_one_bad_value_in_a_batch_is_named_by_row_and_field(value, error):
 def test_finite_numbers_whose_sum_overflows_are_accepted_whole_and_an_infinity_among_them_is_not():
     v = Validator(SIG, max_rows=100)
     rows = [[1.7e308, 3, -1.7e308 if i % 3 == 0 else 1.0, "Bohunice", True] for i in range(6)]
-    assert v.rows(rows)["area"] == [1.7e308] * 6
+    assert v.rows(rows, None, "instances")["area"] == [1.7e308] * 6
     rows[5][2] = float("inf")  # the column's sum is NaN, as with the overflow above
     with pytest.raises(BadRequest) as exc:
-        v.rows(rows)
+        v.rows(rows, None, "instances")
     assert [(p["row"], p["field"]) for p in exc.value.problems] == [(5, "note")]
 
 
@@ -296,15 +296,15 @@ def test_a_batch_whose_only_outlier_is_above_a_range_is_flagged():
 def test_a_batch_hands_back_its_rows_only_when_the_columns_hold_their_values_unchanged():
     v = Validator(SIG, 100)
     plain = [{"area": 55.5, "rooms": 3, "note": 1.5, "district": "Bohunice", "new": True}] * 4
-    columns, sent = v.read_records(plain)
+    columns, sent = v.read_records(plain, "records")
     assert sent is plain and columns == _one_by_one(v, plain)
     # each normalised on the way, or a null (checked value by value)
     for change in ({"area": 70}, {"rooms": 3.0}, {"new": 1}, {"note": None}):
         rows = [plain[0], {**plain[0], **change}, plain[0], plain[0]]
-        columns, sent = v.read_records(rows)
+        columns, sent = v.read_records(rows, "records")
         assert sent is None and columns == _one_by_one(v, rows)
     missing = [{k: x for k, x in plain[0].items() if k != "note"}] * 4  # a nullable field left out
-    assert v.read_records(missing)[1] is None
+    assert v.read_records(missing, "records")[1] is None
 
 
 def test_a_line_that_cannot_be_formatted_is_logged_as_an_error_and_the_caller_goes_on():

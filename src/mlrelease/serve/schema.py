@@ -232,9 +232,7 @@ class Validator:
         """Rows as objects: ``[{"area_m2": 70, ...}, ...]``."""
         return self.read_records(rows, where)[0]
 
-    def read_records(
-        self, rows: Any, where: str = "records"
-    ) -> tuple[dict[str, list[Any]], list[dict[str, Any]] | None]:
+    def read_records(self, rows: Any, where: str) -> tuple[dict[str, list[Any]], list[dict[str, Any]] | None]:
         """Rows as objects, as ``records``, and the row objects themselves when the columns hold
         their values unchanged (no value normalised, no field missing), else None."""
         if not isinstance(rows, list):
