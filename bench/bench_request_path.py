@@ -2,8 +2,8 @@
 
 Calls the ASGI app directly with an in-memory receive/send (no sockets, no uvicorn), so the
 figure is the server's own work: routing, reading the body, parsing, validation, the outlier
-checks, the answer, metrics and the log line (the writer thread's formatting included: the run
-ends when every line is written). Against it, in the same run:
+checks, the answer, metrics and the log line (formatted on the event loop, written by the
+writer thread: the run ends when every line is written). Against it, in the same run:
 
 - ``bare``: an ASGI app that parses the same body with orjson and answers a constant;
 - ``predict``: the service's in-process predict on the already-validated columns.

@@ -8,6 +8,7 @@ import io
 import json
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,16 @@ def test_one_bad_value_in_a_batch_is_named_by_row_and_field(value, error):
     assert exc.value.problems == [{"row": 7, "field": "area", "error": error, "value": value}]
 
 
+def test_finite_numbers_whose_sum_overflows_are_accepted_whole_and_an_infinity_among_them_is_not():
+    v = Validator(SIG, max_rows=100)
+    rows = [[1.7e308, 3, -1.7e308 if i % 3 == 0 else 1.0, "Bohunice", True] for i in range(6)]
+    assert v.rows(rows, None, "instances")["area"] == [1.7e308] * 6
+    rows[5][2] = float("inf")  # the column's sum is NaN, as with the overflow above
+    with pytest.raises(BadRequest) as exc:
+        v.rows(rows, None, "instances")
+    assert [(p["row"], p["field"]) for p in exc.value.problems] == [(5, "note")]
+
+
 def test_an_integer_beyond_64_bits_in_a_batch_is_refused():
     v = Validator(SIG, max_rows=100)
     rows = [[61.0, 3, 1.0, "Bohunice", True] for _ in range(6)]
@@ -147,6 +158,42 @@ def test_the_flags_of_a_batch_are_the_flags_of_its_rows_one_by_one():
         "prediction_not_finite",
     }
     assert batch[0] is not batch[1]
+
+
+def test_a_batch_clear_of_every_numeric_bound_but_one_edge_value_is_flagged_as_that_row_alone():
+    """Batches are cleared by one comparison against each column's narrowest bounds; a value on
+    or one step beside a bound gets the flags its row gets checked alone."""
+    guard = OutlierGuard(OutlierConfig(inputs={"rooms": Bounds(min=1.5, max=6)}), SIG)
+    edges: list[tuple[str, float]] = []
+    for name, median, mad in guard.numeric:
+        edges += [(name, median - guard.z * mad), (name, median + guard.z * mad)]
+    edges += [(r.name, b) for r in guard.ranges for b in (r.min, r.max) if b is not None]
+    normal = {"area": 60.0, "rooms": 3, "note": 1.0, "district": "Bohunice", "new": True}
+    flagged = 0
+    for name, edge in edges:
+        for value in (np.nextafter(edge, -np.inf), edge, np.nextafter(edge, np.inf)):
+            columns = {k: [v] * 6 for k, v in normal.items()}
+            columns[name][3] = float(value)
+            preds = np.full(6, 5e6)
+            batch = guard.check(columns, preds)
+            alone = guard.check({k: [v[3]] for k, v in columns.items()}, preds[:1])[0]
+            assert batch == [[], [], [], alone, [], []], (name, value)
+            flagged += bool(alone)
+    assert flagged >= len(edges)  # one side of each edge is out
+
+
+@pytest.mark.parametrize("odd", [float("inf"), float("-inf"), float("nan"), 2e7 + 1, 1e6 - 1])
+@pytest.mark.parametrize("bounds", [Bounds(min=1e6, max=2e7), Bounds(min=1e6), Bounds(max=2e7)])
+def test_one_odd_prediction_among_good_ones_is_flagged(odd, bounds):
+    guard = OutlierGuard(OutlierConfig(prediction=bounds), replace(SIG, prediction=None))
+    columns = {"area": [60.0] * 5, "rooms": [3] * 5, "note": [1.0] * 5, "district": ["Bohunice"] * 5}
+    preds = np.array([5e6, 5e6, odd, 5e6, 5e6])
+    flags = guard.check({**columns, "new": [True] * 5}, preds)
+    alone = guard.check({k: [v[0]] for k, v in {**columns, "new": [True]}.items()}, preds[2:3])[0]
+    assert flags == [[], [], alone, [], []]
+    above = bounds.max is not None and odd > bounds.max
+    below = bounds.min is not None and odd < bounds.min
+    assert bool(alone) == (not np.isfinite(odd) or above or below)
 
 
 def _exposition(registry: CollectorRegistry) -> list[str]:
@@ -244,3 +291,51 @@ def test_a_batch_whose_only_outlier_is_above_a_range_is_flagged():
         "new": [True] * 5,
     }
     assert guard.check(columns, np.full(5, 5e6)) == [[], [], ["input_above_max:rooms"], [], []]
+
+
+def test_a_batch_hands_back_its_rows_only_when_the_columns_hold_their_values_unchanged():
+    v = Validator(SIG, 100)
+    plain = [{"area": 55.5, "rooms": 3, "note": 1.5, "district": "Bohunice", "new": True}] * 4
+    columns, sent = v.read_records(plain, "records")
+    assert sent is plain and columns == _one_by_one(v, plain)
+    # each normalised on the way, or a null (checked value by value)
+    for change in ({"area": 70}, {"rooms": 3.0}, {"new": 1}, {"note": None}):
+        rows = [plain[0], {**plain[0], **change}, plain[0], plain[0]]
+        columns, sent = v.read_records(rows, "records")
+        assert sent is None and columns == _one_by_one(v, rows)
+    missing = [{k: x for k, x in plain[0].items() if k != "note"}] * 4  # a nullable field left out
+    assert v.read_records(missing, "records")[1] is None
+
+
+def test_a_line_that_cannot_be_formatted_is_logged_as_an_error_and_the_caller_goes_on():
+    stream = io.StringIO()
+    log = RequestLog("m", "v1", stream=stream)
+    log.put({"t": 1.0, "method": "POST", "url": "/predict", "route": "/predict"})  # no status
+    log.put({"t": 2.0, "method": "GET", "url": "/x", "route": "/x", "status": 404, "latency": 0.001})
+    log.close()
+    first, second = (json.loads(ln) for ln in stream.getvalue().splitlines() if ln)
+    assert first["severity"] == "ERROR" and first["message"].startswith("log line dropped: KeyError")
+    assert second["httpRequest"]["status"] == 404
+
+
+def test_sent_records_are_logged_only_when_they_are_the_columns_records():
+    stream = io.StringIO()
+    log = RequestLog("m", "v1", stream=stream)
+    columns = {"a": [1.0, 2.0], "b": ["x", "ž"]}
+    base = {"method": "POST", "url": "/predict", "route": "/predict", "status": 200, "latency": 0.001}
+    base |= {"rows": 2, "predictions": [1.5, 2.5], "sampled": True, "columns": columns, "flags": [[], []]}
+    exact = [{"a": 1.0, "b": "x"}, {"a": 2.0, "b": "ž"}]
+    for t, sent in enumerate(
+        [
+            None,
+            exact,
+            [{"b": "x", "a": 1.0}, {"b": "ž", "a": 2.0}],  # another order
+            [{"a": 1.0, "b": "x", "c": 0}, {"a": 2.0, "b": "ž", "c": 0}],  # an extra key
+        ]
+    ):
+        log.put({**base, "t": float(t), **({"records": sent} if sent is not None else {})})
+    log.close()
+    lines = [ln for ln in stream.getvalue().splitlines() if ln]
+    assert len(lines) == 4
+    assert len({ln.split('"time"')[1].split(",", 1)[1] for ln in lines}) == 1  # byte for byte, past the time
+    assert [list(r) for r in json.loads(lines[2])["inputs"]] == [["a", "b"], ["a", "b"]]

@@ -443,3 +443,21 @@ def test_ready_line_says_how_it_predicts_and_the_heap_is_frozen(start_server, ex
     (ready,) = ready
     assert ready["predictor"]["compiled"] is True and ready["predictor"]["rows_checked"] > 2000
     assert ready["startup_s"] > 0
+
+
+def test_logged_inputs_are_the_validated_records_whatever_order_or_extras_the_body_had(example_server):
+    """A body whose objects are the records already is logged as sent; any other is logged as its
+    validated columns: the signature's order, no extra key, numbers normalised."""
+    rows = payload("native.json") * 2  # four rows: the whole-column path
+    names = list(rows[0])
+    shuffled = [{"extra": "x", **dict(reversed(list(r.items())))} for r in rows]
+    as_float = [{**r, "area_m2": 70} for r in rows]  # the whole column becomes floats
+    as_int = [{**r, "rooms": 3.0} for r in rows]  # checked value by value
+    for body in (rows, shuffled, as_float, as_int):
+        status, _, _ = example_server.post("/predict", body)
+        assert status == 200
+    as_sent, reordered, floats, ints = (line["inputs"] for line in example_server.logs(4))
+    assert as_sent == rows and [list(r) for r in as_sent] == [names] * 4
+    assert reordered == rows and [list(r) for r in reordered] == [names] * 4
+    assert [r["area_m2"] for r in floats] == [70.0] * 4 and all(type(r["area_m2"]) is float for r in floats)
+    assert [r["rooms"] for r in ints] == [3] * 4 and all(type(r["rooms"]) is int for r in ints)

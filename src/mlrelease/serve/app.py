@@ -349,6 +349,8 @@ class ServerApp:
         entry["sampled"] = sampled
         if sampled:
             entry["columns"] = request.columns
+            if request.records is not None:
+                entry["records"] = request.records
         if not outlier_rows:
             return 200, JSON, protocol.answer(request, answer, outlier_rows), []
         extra = [(b"x-outlier-rows", ",".join(map(str, outlier_rows)).encode())]

@@ -115,6 +115,25 @@ class OutlierGuard:
         self._ranged = [at[r.name] for r in self.ranges]
         self._lo = np.array([r.min for r in self.ranges], dtype=float)[:, np.newaxis]
         self._hi = np.array([r.max for r in self.ranges], dtype=float)[:, np.newaxis]
+        # Per column the narrowest of its far and range bounds: a batch with no value outside
+        # them is clear in one comparison each way (most batches) and skips the checks below.
+        # Pulled in by a hair, so rounding in ``|x - median| / mad`` never clears a row the
+        # exact checks would flag; a row within the hair just takes the exact checks.
+        clear_lo = np.full(len(self._columns), -math.inf)
+        clear_hi = np.full(len(self._columns), math.inf)
+        for name, median, mad in self.numeric:
+            i = at[name]
+            clear_lo[i] = max(clear_lo[i], median - self.z * mad)
+            clear_hi[i] = min(clear_hi[i], median + self.z * mad)
+        for i, r in zip(self._ranged, self.ranges, strict=True):
+            if r.min is not None:
+                clear_lo[i] = max(clear_lo[i], r.min)
+            if r.max is not None:
+                clear_hi[i] = min(clear_hi[i], r.max)
+        hair_lo = np.where(np.isfinite(clear_lo), 1e-9 * np.maximum(1.0, np.abs(clear_lo)), 0.0)
+        hair_hi = np.where(np.isfinite(clear_hi), 1e-9 * np.maximum(1.0, np.abs(clear_hi)), 0.0)
+        self._clear_lo = (clear_lo + hair_lo)[:, np.newaxis]  # an open side (inf) stays open
+        self._clear_hi = (clear_hi - hair_hi)[:, np.newaxis]
 
     def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
         """One list of flags per row (empty when the row looks normal). Each column is checked
@@ -128,16 +147,10 @@ class OutlierGuard:
             return flags
         hits: list[tuple[np.ndarray | list[int], str]] = []
         if self._columns:  # every numeric check of every row in a few array operations
-            X = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
-            far = np.abs(X[self._far] - self._median) / self._mad > self.z
-            below = X[self._ranged] < self._lo
-            above = X[self._ranged] > self._hi
-            if far.any() or below.any() or above.any():
-                for j, (name, _, _) in enumerate(self.numeric):
-                    hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
-                for j, r in enumerate(self.ranges):
-                    hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
-                    hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
+            table = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
+            # NaN (a null) is never out, as in the exact checks; comparing it warns of nothing
+            if ((table < self._clear_lo) | (table > self._clear_hi)).any():
+                self._numeric_hits(table, hits)
         for name, seen in self.categorical:
             values = columns[name]
             if not seen.issuperset(values):
@@ -146,7 +159,7 @@ class OutlierGuard:
         for rows, flag in hits:
             for i in rows:
                 flags[i].append(flag)
-        if np.issubdtype(predictions.dtype, np.number):
+        if np.issubdtype(predictions.dtype, np.number) and not self._predictions_clear(predictions):
             lo, hi = self.bounds.min, self.bounds.max
             not_finite = ~np.isfinite(predictions)
             above = predictions > hi if hi is not None else np.zeros(n, dtype=bool)
@@ -160,6 +173,28 @@ class OutlierGuard:
                     else "prediction_below_min"
                 )
         return flags
+
+    def _predictions_clear(self, predictions: np.ndarray) -> bool:
+        """Whether every prediction is finite and within the bounds: two reductions (a NaN
+        makes both NaN, which no comparison passes)."""
+        if not len(predictions):
+            return True
+        low, high = float(predictions.min()), float(predictions.max())
+        lo, hi = self.bounds.min, self.bounds.max
+        return (
+            -math.inf < low and high < math.inf and (lo is None or low >= lo) and (hi is None or high <= hi)
+        )
+
+    def _numeric_hits(self, X: np.ndarray, hits: list[tuple[np.ndarray | list[int], str]]) -> None:
+        """The far and range flags of the numeric columns ``X`` (one row per checked column)."""
+        far = np.abs(X[self._far] - self._median) / self._mad > self.z
+        below = X[self._ranged] < self._lo
+        above = X[self._ranged] > self._hi
+        for j, (name, _, _) in enumerate(self.numeric):
+            hits.append((np.flatnonzero(far[j]), f"input_far:{name}"))
+        for j, r in enumerate(self.ranges):
+            hits.append((np.flatnonzero(below[j]), f"input_below_min:{r.name}"))
+            hits.append((np.flatnonzero(above[j]), f"input_above_max:{r.name}"))
 
     def _one(self, columns: dict[str, list[Any]], predictions: np.ndarray, flags: list[str]) -> None:
         for name, median, mad in self.numeric:

@@ -58,6 +58,9 @@ class Request:
     rows: int
     choice: Choice
     id: str | None = None  # v2's request id, echoed in the answer
+    # the body's row objects when ``columns`` holds their values unchanged: the log writes
+    # them as the request's inputs instead of building the records again
+    records: list[dict[str, Any]] | None = None
 
 
 class Protocol:
@@ -86,9 +89,13 @@ class Protocol:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise BadRequest(400, f"malformed JSON: {exc}") from None
-        columns = self.columns(data)
+        columns, records = self.read(data)
         request_id = self.request_id(data)
-        return Request(columns, _rows(columns), self.choose(data), request_id)
+        return Request(columns, _rows(columns), self.choose(data), request_id, records)
+
+    def read(self, data: Any) -> tuple[Columns, list[dict[str, Any]] | None]:
+        """The validated columns, and the row objects they came from unchanged, if any."""
+        return self.columns(data), None
 
     def columns(self, data: Any) -> Columns:
         raise NotImplementedError
@@ -126,12 +133,15 @@ class Native(Protocol):
     name = "native"
     route = "/predict"
 
-    def columns(self, data: Any) -> Columns:
+    def read(self, data: Any) -> tuple[Columns, list[dict[str, Any]] | None]:
         if isinstance(data, dict) and "records" in data:
-            return self.v.records(data["records"], "records")
+            return self.v.read_records(data["records"], "records")
         if isinstance(data, list):
-            return self.v.records(data, "body")
+            return self.v.read_records(data, "body")
         raise BadRequest(400, 'expected a list of records ([{"field": value, ...}]) or {"records": [...]}')
+
+    def columns(self, data: Any) -> Columns:
+        return self.read(data)[0]
 
     def choose(self, data: Any) -> Choice:
         if isinstance(data, dict) and "probabilities" in data:

@@ -143,7 +143,11 @@ def _column_checker(kind: str) -> Callable[[list[Any]], list[Any] | None]:
         def check(values: list[Any]) -> list[Any] | None:
             types = set(map(type, values))
             if types <= _FLOAT:
-                return values if all(map(math.isfinite, values)) else None
+                # a finite sum has no infinity or NaN in it (one C loop); an overflowing sum
+                # of finite values is told apart value by value
+                if math.isfinite(sum(values)) or all(map(math.isfinite, values)):
+                    return values
+                return None
             if types <= _INT_FLOAT:
                 try:
                     out = list(map(float, values))
@@ -179,18 +183,25 @@ class Validator:
         self.column_checks = [(f.name, _column_checker(f.kind), f.nullable) for f in signature.fields]
         self._fields = operator.itemgetter(*self.names) if self.names else None
 
-    def _whole_records(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
-        """The columns of rows that are all objects, each column checked whole; None when a
-        row lacks a field or a column is not plainly valid."""
+    def _whole_records(self, rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], bool] | None:
+        """The columns of rows that are all objects, each column checked whole, and whether
+        every value went in unchanged; None when a row lacks a field or a column is not
+        plainly valid."""
         if self._fields is None:
             return None
         try:
             table = list(map(self._fields, rows))
         except KeyError:
             return None
+        taken: dict[str, list[Any] | None]
         if len(self.names) == 1:
-            return self._whole({self.names[0]: table}, len(rows))
-        return self._whole(dict(zip(self.names, map(list, zip(*table, strict=True)), strict=True)), len(rows))
+            taken = {self.names[0]: table}
+        else:
+            taken = dict(zip(self.names, map(list, zip(*table, strict=True)), strict=True))
+        whole = self._whole(taken, len(rows))
+        if whole is None:
+            return None
+        return whole, all(whole[name] is values for name, values in taken.items())
 
     def _whole(self, columns: dict[str, list[Any] | None], n: int) -> dict[str, list[Any]] | None:
         """The ``n``-row columns, each checked whole, when all are valid and none has a null;
@@ -219,13 +230,19 @@ class Validator:
 
     def records(self, rows: Any, where: str) -> dict[str, list[Any]]:
         """Rows as objects: ``[{"area_m2": 70, ...}, ...]``."""
+        return self.read_records(rows, where)[0]
+
+    def read_records(self, rows: Any, where: str) -> tuple[dict[str, list[Any]], list[dict[str, Any]] | None]:
+        """Rows as objects, as ``records``, and the row objects themselves when the columns hold
+        their values unchanged (no value normalised, no field missing), else None."""
         if not isinstance(rows, list):
             raise BadRequest(400, f"{where}: expected a list of objects, got {type_name(rows)}")
         self._limit(len(rows))
         if len(rows) >= WHOLE_FROM and set(map(type, rows)) == _DICT:
             whole = self._whole_records(rows)
             if whole is not None:
-                return whole
+                columns, unchanged = whole
+                return columns, rows if unchanged else None
         cols: dict[str, list[Any]] = {name: [] for name in self.names}
         problems: list[dict[str, Any]] = []
         for i, row in enumerate(rows):
@@ -247,7 +264,7 @@ class Validator:
                 except _Invalid as exc:
                     problems.append({"row": i, "field": name, "error": str(exc), "value": _short(v)})
         self._raise(problems)
-        return cols
+        return cols, None
 
     def rows(self, rows: Any, columns: list[str] | None, where: str) -> dict[str, list[Any]]:
         """Rows as lists, in ``columns`` order (None: the signature's order)."""
