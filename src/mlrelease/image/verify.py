@@ -180,13 +180,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _cell(value: Any) -> Any:
-    """A JSON value with no loss: floats keep all 17 digits (json uses repr), NaN/NA become null."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    """A JSON value with no loss: floats keep all 17 digits (json uses repr), a timestamp is ISO
+    8601, NaN, infinity and NaT become null. ``DataFrame.to_dict`` has already made numpy scalars
+    Python numbers and a missing value of a nullable column None."""
+    if value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -223,12 +223,12 @@ def chunks(records: list[dict[str, Any]]) -> list[str]:
     """JSON bodies of at most CHUNK_ROWS rows and CHUNK_BYTES bytes each."""
     out: list[str] = []
     batch: list[str] = []
-    size = 2
+    size = 1  # the body's bytes so far: "[" and each row with the comma or "]" after it
     for record in records:
         text = json.dumps(record, separators=(",", ":"), allow_nan=False)
         if batch and (len(batch) >= CHUNK_ROWS or size + len(text) + 1 > CHUNK_BYTES):
             out.append("[" + ",".join(batch) + "]")
-            batch, size = [], 2
+            batch, size = [], 1
         batch.append(text)
         size += len(text) + 1
     if batch:
@@ -257,7 +257,7 @@ def compare_predictions(
         (isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values
     ):
         exp = expected.to_numpy(dtype=float)
-        arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+        arr = np.array(values, dtype=float)  # None is NaN
         close = np.isclose(arr, exp, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
         both = np.isfinite(arr) & np.isfinite(exp)
         if both.any():
@@ -265,9 +265,9 @@ def compare_predictions(
         for i in np.flatnonzero(~close):
             diffs.append(RowDiff(row_ids.iloc[i], float(exp[i]), float(arr[i])))
     else:
-        for row, (e, g) in enumerate(zip(expected.tolist(), values, strict=True)):
-            if e != g and str(e) != str(g):
-                diffs.append(RowDiff(row_ids.iloc[row], e, g))
+        for row, e in enumerate(expected.tolist()):
+            if e != values[row] and str(e) != str(values[row]):
+                diffs.append(RowDiff(row_ids.iloc[row], e, values[row]))
     return diffs, max_abs
 
 
@@ -294,7 +294,7 @@ def compare_probabilities(
         )
     if len(got) != len(expected) or any(not isinstance(r, list) or len(r) != len(names) for r in got):
         raise CheckFailed(f"the image answered {len(got)} probability rows for {len(expected)} golden rows")
-    arr = np.array([[np.nan if p is None else p for p in row] for row in got], dtype=float)
+    arr = np.array(got, dtype=float)  # None is NaN
     order = [names.index(str(c)) for c in expected.columns]
     arr = arr[:, order]
     exp = expected.to_numpy(dtype=float)
@@ -303,7 +303,7 @@ def compare_probabilities(
     max_abs = float(np.max(np.abs(arr[both] - exp[both]))) if both.any() else 0.0
     diffs = [
         RowDiff(row_ids.iloc[i], float(exp[i, j]), float(arr[i, j]), str(expected.columns[j]))
-        for i, j in zip(*np.nonzero(~close), strict=True)
+        for i, j in np.argwhere(~close)
     ]
     return diffs, max_abs
 
@@ -311,18 +311,19 @@ def compare_probabilities(
 def compare_packages(
     lock: Lock, installed: list[tuple[str, str]], *, self_version: str | None
 ) -> list[PackageDiff]:
-    """Locked packages missing, extra or at another version in the image (mlrelease itself aside)."""
+    """Locked packages missing, extra or at another version in the image. mlrelease itself is held
+    to ``self_version``, the version the image's label names, and left alone when it names none."""
     have = {normalize(name): version for name, version in installed}
-    locked = lock.versions()
-    diffs = []
-    for name in sorted(set(have) | set(locked)):
-        if name == "mlrelease":
-            if self_version is not None and have.get(name) != self_version:
-                diffs.append(PackageDiff(name, self_version, have.get(name)))
-            continue
-        if have.get(name) != locked.get(name):
-            diffs.append(PackageDiff(name, locked.get(name), have.get(name)))
-    return diffs
+    want = {name: version for name, version in lock.versions().items() if name != "mlrelease"}
+    if self_version is None:
+        have.pop("mlrelease", None)
+    else:
+        want["mlrelease"] = self_version
+    return [
+        PackageDiff(name, want.get(name), have.get(name))
+        for name in sorted(want.keys() | have.keys())
+        if want.get(name) != have.get(name)
+    ]
 
 
 def predict_bodies(golden: Golden) -> list[str]:
