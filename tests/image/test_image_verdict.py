@@ -183,12 +183,16 @@ def test_a_body_holds_at_most_chunk_rows_rows(rows, sizes):
     assert [r["i"] for b in bodies for r in json.loads(b)] == list(range(rows))
 
 
-@pytest.mark.parametrize(("extra", "sizes"), [(0, [CHUNK_BYTES]), (1, [11, CHUNK_BYTES - 9])])
-def test_a_body_holds_at_most_chunk_bytes_bytes(extra, sizes):
+@pytest.mark.parametrize(
+    ("extra", "sizes"), [(0, [CHUNK_BYTES, CHUNK_BYTES]), (1, [11, CHUNK_BYTES - 9, 11, CHUNK_BYTES - 9])]
+)
+def test_every_body_holds_at_most_chunk_bytes_bytes(extra, sizes):
     """Two rows that make a body of exactly CHUNK_BYTES travel together; one byte more splits them."""
     filler = CHUNK_BYTES - len('[{"x":"a"},{"x":""}]')
-    bodies = verify.chunks([{"x": "a"}, {"x": "b" * (filler + extra)}])
+    records = [{"x": "a"}, {"x": "b" * (filler + extra)}, {"x": "c"}, {"x": "d" * (filler + extra)}]
+    bodies = verify.chunks(records)
     assert [len(b.encode()) for b in bodies] == sizes
+    assert [r for b in bodies for r in json.loads(b)] == records
 
 
 def test_bodies_ask_for_probabilities_only_when_the_golden_rows_hold_them():
@@ -260,6 +264,14 @@ def test_mlrelease_itself_is_held_to_the_version_the_image_names(tmp_path, self_
     lock = lock_of(tmp_path, numpy="2.1.0")
     got = verify.compare_packages(lock, [("numpy", "2.1.0"), *installed], self_version=self_version)
     assert got == diffs
+
+
+def test_a_lock_that_pins_mlrelease_does_not_judge_it(tmp_path: Path):
+    """mlrelease is installed from its own wheel: the image's label says which, not the handoff's lock."""
+    lock = lock_of(tmp_path, numpy="2.1.0", mlrelease="0.1.0")
+    installed = [("numpy", "2.1.0"), ("mlrelease", "0.3.0")]
+    assert verify.compare_packages(lock, installed, self_version=None) == []
+    assert verify.compare_packages(lock, installed, self_version="0.3.0") == []
 
 
 # --- GPU ---------------------------------------------------------------------------------------
@@ -427,10 +439,14 @@ def test_the_verdict_of_a_classifier_compares_labels_and_probabilities(tmp_path:
     )
     answers = [
         {"predictions": ["a"], "probabilities": [[0.75, 0.25]], "classes": ["a", "b"]},
-        {"predictions": ["b"], "probabilities": [[0.5, 0.5]], "classes": ["a", "b"]},
+        {"predictions": ["a"], "probabilities": [[0.5, 0.5]], "classes": ["a", "b"]},
     ]
     got = verify.judge(golden, seen(answers), lock_of(tmp_path, numpy="2.1.0"), Tolerance())
-    assert got.row_diffs == [RowDiff("b", 0.25, 0.5, "proba:a"), RowDiff("b", 0.75, 0.5, "proba:b")]
+    assert got.row_diffs == [
+        RowDiff("b", "b", "a"),
+        RowDiff("b", 0.25, 0.5, "proba:a"),
+        RowDiff("b", 0.75, 0.5, "proba:b"),
+    ]
     assert (got.classes, got.max_proba_diff, got.max_abs_diff) == (2, 0.25, 0.0)
     # one answer without probabilities and the comparison cannot be made
     del answers[0]["probabilities"]
@@ -438,12 +454,16 @@ def test_the_verdict_of_a_classifier_compares_labels_and_probabilities(tmp_path:
         verify.judge(golden, seen(answers), lock_of(tmp_path, numpy="2.1.0"), Tolerance())
 
 
-@pytest.mark.parametrize("answer", [None, [1.0], {"predictions": 1.0}, {"status": 422, "error": "bad"}])
+LONG = {"status": 500, "error": "x" * 1000}
+
+
+@pytest.mark.parametrize("answer", [None, [1.0], {"predictions": 1.0}, {"status": 422, "error": "bad"}, LONG])
 def test_an_answer_without_a_predictions_list_is_a_failed_check(tmp_path: Path, answer):
+    """The message shows the answer, up to its first 500 characters."""
     golden = verify.Golden([{"x": 1}], pd.Series([1.0]), IDS[:1], None)
     with pytest.raises(CheckFailed) as caught:
         verify.judge(golden, seen([answer]), lock_of(tmp_path, numpy="2.1.0"), Tolerance())
-    assert caught.value.message == f"POST /predict answered without a predictions list: {answer}"
+    assert caught.value.message == f"POST /predict answered without a predictions list: {str(answer)[:500]}"
 
 
 @pytest.mark.parametrize(
@@ -454,6 +474,7 @@ def test_an_answer_without_a_predictions_list_is_a_failed_check(tmp_path: Path, 
         {"uid": 10001},
         {"uid": "10001", "packages": []},
         {"uid": 1, "packages": [["numpy"]]},
+        {"uid": 1, "packages": "x" * 1000},
     ],
 )
 def test_a_package_listing_without_uid_and_packages_is_a_failed_check(tmp_path: Path, listing):
@@ -462,4 +483,5 @@ def test_a_package_listing_without_uid_and_packages_is_a_failed_check(tmp_path: 
         verify.judge(
             golden, seen([{"predictions": [1.0]}], listing), lock_of(tmp_path, numpy="2.1.0"), Tolerance()
         )
-    assert caught.value.message == f"listing packages: the container answered no uid and packages: {listing}"
+    message = f"listing packages: the container answered no uid and packages: {str(listing)[:500]}"
+    assert caught.value.message == message

@@ -368,16 +368,14 @@ def judge(golden: Golden, seen: Observed, lock: Lock, tol: Tolerance) -> ImageTe
     package off the lock. A difference is a result, never an error; an answer that is not one
     (no predictions list, a listing without packages) is ``CheckFailed``."""
     predictions: list[Any] = []
-    probabilities: list[Any] | None = [] if golden.proba is not None else None
+    probabilities: list[Any] | None = []  # None once an answer holds none
     classes: object = None
     for answer in seen.answers:
         if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
             raise CheckFailed(f"POST /predict answered without a predictions list: {str(answer)[:500]}")
         predictions += answer["predictions"]
-        if probabilities is not None:
-            got = answer.get("probabilities")
-            classes = answer.get("classes")
-            probabilities = probabilities + got if isinstance(got, list) else None
+        got, classes = answer.get("probabilities"), answer.get("classes")
+        probabilities = probabilities + got if probabilities is not None and isinstance(got, list) else None
     row_diffs, max_abs = compare_predictions(golden.predictions, predictions, golden.row_ids, tol)
     max_proba = 0.0
     if golden.proba is not None:
