@@ -47,7 +47,8 @@ def test_the_gpu_probe_script_reads_the_device_on_the_host():
     """The script `mlrelease test-image --gpu` runs inside the container, run here on the host."""
     import torch
 
-    from mlrelease.image.verify import _GPU, GpuReport
+    from mlrelease.image.container import _GPU
+    from mlrelease.image.verify import GpuReport
 
     out = subprocess.run([sys.executable, "-c", _GPU], capture_output=True, text=True, check=True)
     report = GpuReport(**json.loads(out.stdout))

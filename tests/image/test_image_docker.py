@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from mlrelease.cli import cli
 from mlrelease.errors import CheckFailed, EnvironmentUnavailable
 from mlrelease.image import build as image_build
-from mlrelease.image import verify
+from mlrelease.image import container as image_container
 from mlrelease.image.record import ImageRecord
 from mlrelease.image.wheelhouse import build_self_wheel
 
@@ -207,7 +207,7 @@ def test_two_builds_from_the_same_inputs_install_the_same_files(built: Built, do
         second = image_build.content_manifest(docker_client, again.image_id)
         changed = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
         pytest.fail(f"{len(changed)} installed files differ between two builds: {changed[:20]}")
-    result = verify.run_image_test(
+    result = image_container.run_image_test(
         docker_client, again.reference, golden=built.evaluation / "golden.parquet",
         lock=plan.lock, port=8080,
     )  # fmt: skip
@@ -270,7 +270,7 @@ def test_image_test_catches_packages_that_differ_from_the_lock(built: Built, tmp
 
 
 def test_gpu_check_without_a_gpu_runtime_says_so_and_exits_3(built: Built, docker_client):
-    if verify.has_gpu_runtime(docker_client):
+    if image_container.has_gpu_runtime(docker_client):
         pytest.skip("this engine has a GPU runtime; the exit-3 path is for machines without one")
     run = _mlrelease(
         "test-image", "-c", str(built.handoff), "--evaluation", str(built.evaluation),
@@ -287,7 +287,7 @@ def test_gpu_probe_runs_inside_the_image_and_reports_what_is_missing(built: Buil
         built.record.image_id, entrypoint=["sleep", "60"], detach=True, network_mode="none", read_only=True
     )
     try:
-        report = verify.gpu_probe(container)
+        report = image_container.gpu_probe(container)
     finally:
         container.remove(force=True)
     assert not report.ok

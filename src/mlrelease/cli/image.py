@@ -201,10 +201,11 @@ def test_image(
     from mlrelease import config as cfgmod
     from mlrelease import findings, github
     from mlrelease.errors import UsageError
+    from mlrelease.image.container import run_image_test
     from mlrelease.image.context import lock_for
     from mlrelease.image.lockfile import read_lock
     from mlrelease.image.record import ImageRecord
-    from mlrelease.image.verify import Tolerance, run_image_test
+    from mlrelease.image.verify import Tolerance
 
     cfg = cfgmod.load(config_path)
     if golden is None:

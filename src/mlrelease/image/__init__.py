@@ -8,6 +8,7 @@
 - ``context``: assembles the build context (Dockerfile, wheels, model, trimmed config).
 - ``build``: builds with the docker SDK, streams progress, writes ``image.json``.
 - ``record``: ``image.json``, typed.
-- ``verify``: ``test-image``: golden predictions and installed packages inside the container.
+- ``verify``: ``test-image``'s verdict: golden predictions and installed packages compared, findings.
+- ``container``: ``test-image``'s run: the image locked down, its health, its answers to ``verify``.
 - ``push``: tags and pushes, records the digest.
 """

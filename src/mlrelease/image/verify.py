@@ -1,20 +1,15 @@
-"""``test-image``: the image gives the golden predictions and holds exactly the locked packages.
+"""``test-image``'s verdict: the image gives the golden predictions and holds exactly the locked packages.
 
-How the test talks to the server: the container runs with ``network_mode=none`` (no network at
-all, not even a bridge to the host), a read-only root file system with a tmpfs on /tmp, all
-capabilities dropped and a non-root user. With no network, no port can be reached from the host,
-so every probe is a small standard-library Python client started inside the container with
-``docker exec``, talking to the server on 127.0.0.1. The golden rows travel as the exec's
-arguments, in chunks well under the kernel's 128 KiB limit per argument, so the test needs no
-bind mount and works against a remote engine too. Readiness is the image's own HEALTHCHECK,
-run by the engine every half second during the test (the image's interval is for production).
+Everything here decides from what the image answered and reads no engine: the golden rows and
+the request bodies they travel in, the comparisons (predictions and class probabilities within a
+tolerance, packages equal to the lock), the ``image-test.json`` result and its findings.
+``container`` starts the image and gathers those answers.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +19,8 @@ import pandas as pd
 
 from mlrelease.artifacts import read_typed, write_json
 from mlrelease.artifacts.tables import GoldenRows
-from mlrelease.errors import CheckFailed, DataError, EnvironmentUnavailable
+from mlrelease.errors import CheckFailed
 from mlrelease.findings import Finding
-from mlrelease.image.dockerfile import USER_ID, VENV
 from mlrelease.image.lockfile import Lock, normalize
 
 IMAGE_TEST_VERSION = 1
@@ -35,50 +29,6 @@ GOLDEN_PREDICTION = "prediction"
 GOLDEN_PROBA = "proba:"  # a classifier's probability of each class, one column per class
 CHUNK_BYTES = 96 * 1024
 CHUNK_ROWS = 200
-HEALTH_INTERVAL_NS = 500_000_000
-
-_CLIENT = """
-import json, sys, urllib.error, urllib.request
-port, body = sys.argv[1], sys.argv[2].encode()
-req = urllib.request.Request(
-    f"http://127.0.0.1:{port}/predict", data=body, headers={"Content-Type": "application/json"}
-)
-try:
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        sys.stdout.write(resp.read().decode())
-except urllib.error.HTTPError as exc:
-    sys.stdout.write(json.dumps({"status": exc.code, "error": exc.read().decode(errors="replace")}))
-    sys.exit(3)
-"""
-
-_PACKAGES = """
-import importlib.metadata as md, json, os
-dists = {(d.metadata["Name"], d.version) for d in md.distributions()}
-print(json.dumps({"uid": os.getuid(), "packages": sorted(dists)}))
-"""
-
-_GPU = """
-import json, shutil, subprocess
-out = {"nvidia_smi": None, "nvidia_smi_error": None, "torch": None, "cuda_available": None, "devices": 0}
-exe = shutil.which("nvidia-smi")
-if exe is None:
-    out["nvidia_smi_error"] = "nvidia-smi is not on PATH inside the container"
-else:
-    run = subprocess.run([exe, "-L"], capture_output=True, text=True)
-    if run.returncode == 0:
-        out["nvidia_smi"] = run.stdout.strip()
-    else:
-        out["nvidia_smi_error"] = (run.stderr or run.stdout).strip()[-500:]
-try:
-    import torch
-except ImportError:
-    pass
-else:
-    out["torch"] = torch.__version__
-    out["cuda_available"] = bool(torch.cuda.is_available())
-    out["devices"] = torch.cuda.device_count() if out["cuda_available"] else 0
-print(json.dumps(out))
-"""
 
 
 @dataclass(frozen=True)
@@ -121,6 +71,9 @@ class GpuReport:
 class Tolerance:
     rtol: float = 1e-7
     atol: float = 0.0
+
+
+DEFAULT_TOLERANCE = Tolerance()  # what test-image holds the image to
 
 
 @dataclass
@@ -227,13 +180,13 @@ def _jsonable(value: Any) -> Any:
 
 
 def _cell(value: Any) -> Any:
-    """A JSON value with no loss: floats keep all 17 digits (json uses repr), NaN/NA become null."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    """A JSON value with no loss: floats keep all 17 digits (json uses repr), a timestamp is ISO
+    8601, NaN, infinity and NaT become null. ``DataFrame.to_dict`` has already made numpy scalars
+    Python numbers and a missing value of a nullable column None."""
+    if value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    if isinstance(value, np.generic):
-        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -270,12 +223,12 @@ def chunks(records: list[dict[str, Any]]) -> list[str]:
     """JSON bodies of at most CHUNK_ROWS rows and CHUNK_BYTES bytes each."""
     out: list[str] = []
     batch: list[str] = []
-    size = 2
+    size = 1  # the body's bytes so far: "[" and each row with the comma or "]" after it
     for record in records:
         text = json.dumps(record, separators=(",", ":"), allow_nan=False)
         if batch and (len(batch) >= CHUNK_ROWS or size + len(text) + 1 > CHUNK_BYTES):
             out.append("[" + ",".join(batch) + "]")
-            batch, size = [], 2
+            batch, size = [], 1
         batch.append(text)
         size += len(text) + 1
     if batch:
@@ -304,7 +257,7 @@ def compare_predictions(
         (isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values
     ):
         exp = expected.to_numpy(dtype=float)
-        arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+        arr = np.array(values, dtype=float)  # None is NaN
         close = np.isclose(arr, exp, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
         both = np.isfinite(arr) & np.isfinite(exp)
         if both.any():
@@ -312,9 +265,9 @@ def compare_predictions(
         for i in np.flatnonzero(~close):
             diffs.append(RowDiff(row_ids.iloc[i], float(exp[i]), float(arr[i])))
     else:
-        for row, (e, g) in enumerate(zip(expected.tolist(), values, strict=True)):
-            if e != g and str(e) != str(g):
-                diffs.append(RowDiff(row_ids.iloc[row], e, g))
+        for row, e in enumerate(expected.tolist()):
+            if e != values[row] and str(e) != str(values[row]):
+                diffs.append(RowDiff(row_ids.iloc[row], e, values[row]))
     return diffs, max_abs
 
 
@@ -341,7 +294,7 @@ def compare_probabilities(
         )
     if len(got) != len(expected) or any(not isinstance(r, list) or len(r) != len(names) for r in got):
         raise CheckFailed(f"the image answered {len(got)} probability rows for {len(expected)} golden rows")
-    arr = np.array([[np.nan if p is None else p for p in row] for row in got], dtype=float)
+    arr = np.array(got, dtype=float)  # None is NaN
     order = [names.index(str(c)) for c in expected.columns]
     arr = arr[:, order]
     exp = expected.to_numpy(dtype=float)
@@ -350,7 +303,7 @@ def compare_probabilities(
     max_abs = float(np.max(np.abs(arr[both] - exp[both]))) if both.any() else 0.0
     diffs = [
         RowDiff(row_ids.iloc[i], float(exp[i, j]), float(arr[i, j]), str(expected.columns[j]))
-        for i, j in zip(*np.nonzero(~close), strict=True)
+        for i, j in np.argwhere(~close)
     ]
     return diffs, max_abs
 
@@ -358,166 +311,92 @@ def compare_probabilities(
 def compare_packages(
     lock: Lock, installed: list[tuple[str, str]], *, self_version: str | None
 ) -> list[PackageDiff]:
-    """Locked packages missing, extra or at another version in the image (mlrelease itself aside)."""
+    """Locked packages missing, extra or at another version in the image. mlrelease itself is held
+    to ``self_version``, the version the image's label names, and left alone when it names none."""
     have = {normalize(name): version for name, version in installed}
-    locked = lock.versions()
-    diffs = []
-    for name in sorted(set(have) | set(locked)):
-        if name == "mlrelease":
-            if self_version is not None and have.get(name) != self_version:
-                diffs.append(PackageDiff(name, self_version, have.get(name)))
-            continue
-        if have.get(name) != locked.get(name):
-            diffs.append(PackageDiff(name, locked.get(name), have.get(name)))
-    return diffs
+    want = {name: version for name, version in lock.versions().items() if name != "mlrelease"}
+    if self_version is None:
+        have.pop("mlrelease", None)
+    else:
+        want["mlrelease"] = self_version
+    return [
+        PackageDiff(name, want.get(name), have.get(name))
+        for name in sorted(want.keys() | have.keys())
+        if want.get(name) != have.get(name)
+    ]
 
 
-def has_gpu_runtime(client: Any) -> bool:
-    info = client.info()
-    return "nvidia" in (info.get("Runtimes") or {})
+def predict_bodies(golden: Golden) -> list[str]:
+    """The POST /predict bodies that carry the golden inputs, in order; they ask for the class
+    probabilities, whatever the config's default, when the golden rows hold them."""
+    bodies = chunks(golden.records)
+    if golden.proba is None:
+        return bodies
+    return [f'{{"records":{body},"probabilities":true}}' for body in bodies]
 
 
-def _exec_json(container: Any, argv: list[str], what: str) -> Any:
-    code, (stdout, stderr) = container.exec_run(argv, user=f"{USER_ID}:{USER_ID}", demux=True)
-    text = (stdout or b"").decode(errors="replace")
-    if code != 0:
-        detail = text.strip() or (stderr or b"").decode(errors="replace").strip()
-        raise CheckFailed(f"{what} failed inside the container (exit {code}): {detail[-2000:]}")
-    try:
-        return json.loads(text)
-    except ValueError:
+@dataclass(frozen=True)
+class Observed:
+    """What the running image answered, before any comparison (``container`` gathers it)."""
+
+    reference: str
+    image_id: str
+    self_version: str | None  # the image's io.mlrelease.version label: the mlrelease it holds
+    seconds_to_healthy: float
+    answers: list[object]  # POST /predict's JSON answer to each of ``predict_bodies``, in order
+    listing: object  # the package probe's JSON: {"uid": int, "packages": [[name, version], ...]}
+    gpu: GpuReport | None = None
+
+
+def _installed(listing: object) -> tuple[int, list[tuple[str, str]]]:
+    """The user id and the (name, version) packages of the package probe's answer."""
+    packages = listing.get("packages") if isinstance(listing, dict) else None
+    uid = listing.get("uid") if isinstance(listing, dict) else None
+    if (
+        not isinstance(uid, int)
+        or not isinstance(packages, list)
+        or not all(isinstance(p, list) and len(p) == 2 for p in packages)
+    ):
         raise CheckFailed(
-            f"{what}: the container answered something that is not JSON: {text[:500]}"
-        ) from None
-
-
-def gpu_probe(container: Any) -> GpuReport:
-    """nvidia-smi and torch.cuda.is_available(), as seen inside ``container``."""
-    data = _exec_json(container, [f"{VENV}/bin/python", "-c", _GPU], "the GPU probe")
-    return GpuReport(**data)
-
-
-def _wait_healthy(container: Any, timeout: float) -> float:
-    started = time.monotonic()
-    while True:
-        container.reload()
-        state = container.attrs["State"]
-        health = (state.get("Health") or {}).get("Status")
-        if health == "healthy":
-            return time.monotonic() - started
-        if state.get("Status") in ("exited", "dead") or health == "unhealthy":
-            logs = container.logs(tail=40).decode(errors="replace")
-            what = "exited" if state.get("Status") != "running" else "became unhealthy"
-            raise CheckFailed(
-                f"the server in the image {what} before it was healthy; its last log lines:\n{logs}"
-            )
-        if time.monotonic() - started > timeout:
-            logs = container.logs(tail=40).decode(errors="replace")
-            raise CheckFailed(
-                f"the server in the image was not healthy within {timeout:.0f}s; its log:\n{logs}"
-            )
-        time.sleep(0.25)
-
-
-def run_image_test(
-    client: Any,
-    reference: str,
-    *,
-    golden: Path,
-    lock: Lock,
-    port: int,
-    tol: Tolerance = Tolerance(),
-    gpu: bool = False,
-    timeout: float = 180.0,
-) -> ImageTestResult:
-    """Start the image locked down, wait for health, send the golden rows, compare; never raises on a diff."""
-    rows = load_golden(golden)
-    records, expected, row_ids = rows.records, rows.predictions, rows.row_ids
-    import docker
-
-    try:
-        image = client.images.get(reference)
-    except docker.errors.ImageNotFound:
-        raise DataError(
-            f"image {reference} is not in the local engine", hint="run `mlrelease build` first"
-        ) from None
-    test = ((image.attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test")
-    if not test or test[0] == "NONE":
-        raise CheckFailed(
-            f"image {reference} declares no HEALTHCHECK", hint="build it with `mlrelease build`"
+            f"listing packages: the container answered no uid and packages: {str(listing)[:500]}"
         )
-    if gpu and not has_gpu_runtime(client):
-        raise EnvironmentUnavailable(
-            "--gpu: this Docker engine has no GPU runtime (docker info lists no 'nvidia' runtime), "
-            "so the GPU cannot be checked here",
-            hint="run on a machine with an NVIDIA driver and nvidia-container-toolkit",
+    return uid, [(str(name), str(version)) for name, version in packages]
+
+
+def judge(golden: Golden, seen: Observed, lock: Lock, tol: Tolerance) -> ImageTestResult:
+    """The image test's result: every golden row and class probability beyond ``tol`` and every
+    package off the lock. A difference is a result, never an error; an answer that is not one
+    (no predictions list, a listing without packages) is ``CheckFailed``."""
+    predictions: list[Any] = []
+    probabilities: list[Any] | None = []  # None once an answer holds none
+    classes: object = None
+    for answer in seen.answers:
+        if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
+            raise CheckFailed(f"POST /predict answered without a predictions list: {str(answer)[:500]}")
+        predictions += answer["predictions"]
+        got, classes = answer.get("probabilities"), answer.get("classes")
+        probabilities = probabilities + got if probabilities is not None and isinstance(got, list) else None
+    row_diffs, max_abs = compare_predictions(golden.predictions, predictions, golden.row_ids, tol)
+    max_proba = 0.0
+    if golden.proba is not None:
+        proba_diffs, max_proba = compare_probabilities(
+            golden.proba, probabilities, classes, golden.row_ids, tol
         )
-    options: dict[str, Any] = {}
-    if gpu:
-        options["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    container = client.containers.run(
-        image.id,
-        detach=True,
-        network_mode="none",
-        read_only=True,
-        tmpfs={"/tmp": "rw,nosuid,nodev,size=256m"},
-        user=f"{USER_ID}:{USER_ID}",
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        # Probe often while starting; failures before the first success do not count (start period).
-        healthcheck={
-            "test": test,
-            "interval": HEALTH_INTERVAL_NS,
-            "timeout": 3_000_000_000,
-            "retries": 3,
-            "start_period": int(timeout * 1e9),
-        },
-        labels={"io.mlrelease.test-image": reference},
-        **options,
+        row_diffs += proba_diffs
+    uid, installed = _installed(seen.listing)
+    return ImageTestResult(
+        reference=seen.reference,
+        image_id=seen.image_id,
+        rows=len(golden.records),
+        rtol=tol.rtol,
+        atol=tol.atol,
+        seconds_to_healthy=round(seen.seconds_to_healthy, 2),
+        uid=uid,
+        row_diffs=row_diffs,
+        max_abs_diff=max_abs,
+        classes=0 if golden.proba is None else golden.proba.shape[1],
+        max_proba_diff=max_proba,
+        packages=len(installed),
+        package_diffs=compare_packages(lock, installed, self_version=seen.self_version),
+        gpu=seen.gpu,
     )
-    try:
-        seconds = _wait_healthy(container, timeout)
-        predictions: list[Any] = []
-        probabilities: list[Any] | None = [] if rows.proba is not None else None
-        classes: Any = None
-        for body in chunks(records):
-            if probabilities is not None:  # ask for them, whatever the config's default
-                body = f'{{"records":{body},"probabilities":true}}'
-            answer = _exec_json(
-                container, [f"{VENV}/bin/python", "-c", _CLIENT, str(port), body], "POST /predict"
-            )
-            if not isinstance(answer, dict) or not isinstance(answer.get("predictions"), list):
-                raise CheckFailed(f"POST /predict answered without a predictions list: {str(answer)[:500]}")
-            predictions += answer["predictions"]
-            if probabilities is not None:
-                got = answer.get("probabilities")
-                classes = answer.get("classes")
-                probabilities = probabilities + got if isinstance(got, list) else None
-        row_diffs, max_abs = compare_predictions(expected, predictions, row_ids, tol)
-        max_proba = 0.0
-        if rows.proba is not None:
-            proba_diffs, max_proba = compare_probabilities(rows.proba, probabilities, classes, row_ids, tol)
-            row_diffs += proba_diffs
-        listing = _exec_json(container, [f"{VENV}/bin/python", "-c", _PACKAGES], "listing packages")
-        installed = [(str(n), str(v)) for n, v in listing["packages"]]
-        self_version = (image.labels or {}).get("io.mlrelease.version")
-        package_diffs = compare_packages(lock, installed, self_version=self_version)
-        report = gpu_probe(container) if gpu else None
-        return ImageTestResult(
-            reference=reference,
-            image_id=image.id,
-            rows=len(records),
-            rtol=tol.rtol,
-            atol=tol.atol,
-            seconds_to_healthy=round(seconds, 2),
-            uid=int(listing["uid"]),
-            row_diffs=row_diffs,
-            max_abs_diff=max_abs,
-            classes=0 if rows.proba is None else rows.proba.shape[1],
-            max_proba_diff=max_proba,
-            packages=len(installed),
-            package_diffs=package_diffs,
-            gpu=report,
-        )
-    finally:
-        container.remove(force=True)
