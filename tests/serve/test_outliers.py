@@ -133,8 +133,24 @@ def test_an_integer_column_far_from_its_median_is_flagged():
 
 def test_a_small_spread_below_one_is_still_a_spread():
     tight = Signature((FieldSpec("ratio", "number", median=0.5, mad=0.1),))
-    guard = OutlierGuard(OutlierConfig(), tight)  # threshold 0.5 + 6 * 0.1 = 1.1
-    assert guard.check({"ratio": [1.0, 1.2]}, np.zeros(2)) == [[], ["input_far:ratio"]]
+    guard = OutlierGuard(OutlierConfig(), tight)  # thresholds 0.5 -+ 6 * 0.1: -0.1 and 1.1
+    for values in ([1.0, 1.2], [0.0, -0.2]):  # each side alone in its batch
+        assert guard.check({"ratio": values}, np.zeros(2)) == [[], ["input_far:ratio"]]
+
+
+@pytest.mark.parametrize(
+    ("bounds", "values", "expected"),
+    [
+        (Bounds(min=1.0), [1e300, 1.0, 0.5], [[], [], ["input_below_min:floors"]]),
+        (Bounds(max=5.0), [-1e300, 5.0, 5.5], [[], [], ["input_above_max:floors"]]),
+    ],
+    ids=["min-only", "max-only"],
+)
+def test_a_column_with_one_configured_side_and_nothing_learned_is_open_on_the_other(bounds, values, expected):
+    bare = Signature((FieldSpec("floors", "integer"),))  # no range, no median: only what is configured
+    guard = OutlierGuard(OutlierConfig(inputs={"floors": bounds}), bare)
+    assert guard.check({"floors": values}, np.zeros(len(values))) == expected
+    assert guard.check({"floors": values[:2]}, np.zeros(2)) == [[], []]
 
 
 def test_a_text_column_without_recorded_categories_is_never_an_unseen_category():
