@@ -47,7 +47,7 @@ MUTATION_THRESHOLD ?= 90
 MUTANTS ?=
 
 mutation: setup
-	rm -rf mutants
+	rm -rf mutants && mkdir -p mutants/.git  # the copy is a repository of its own to the notebook checks
 	env -u PYTHONPATH OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
 		timeout $(MUTATION_TIMEOUT) $(BIN)/mutmut run $(MUTANTS) || test $$? -eq 124
 	$(BIN)/python scripts/mutation_score.py --threshold $(MUTATION_THRESHOLD) --survivors \

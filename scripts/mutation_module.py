@@ -32,6 +32,10 @@ KILLED_OR_SKIPPED = {1, 3, 36, 24, -24, 152, 255, 37}
 # OpenBLAS keep thread pools that do not survive a fork: a child that calls into them waits forever,
 # and mutmut would count that hang as a timeout, i.e. a kill. One thread each keeps the pools away.
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# REPOSITORY_MARK: the tests run in <workdir>/mutants, inside this checkout. The notebook checks end
+# a handoff at the nearest folder holding .git, and report paths relative to it; an empty .git there
+# makes the copy its own repository for them, as the checkout is (git itself passes over an empty
+# .git and still finds this one). `make mutation` does the same in ./mutants.
 
 
 def toml_list(items: list[str]) -> str:
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     copy_tree(workdir)
+    (workdir / "mutants" / ".git").mkdir(parents=True, exist_ok=True)  # see REPOSITORY_MARK
     pyproject = workdir / "pyproject.toml"
     pyproject.write_text(narrowed_pyproject(pyproject.read_text("utf-8"), args.module, args.tests), "utf-8")
 

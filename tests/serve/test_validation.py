@@ -257,8 +257,9 @@ INVALID_JSON = {
     ),
 }
 # A CSV cell is text: invalid is text that does not parse as the column's type, or empty (null).
-# (NUL cannot be in a CSV cell at all: the reader refuses the body, 400.)
-CSV_TEXT = st.text(st.characters(blacklist_characters="\x00"), max_size=12)
+# (NUL cannot be in a CSV cell at all: the reader refuses the body, 400. A lone surrogate cannot be
+# in UTF-8 at all: a body is bytes, and one that is not UTF-8 is its own case.)
+CSV_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 INVALID_CSV = {
     "number": CSV_TEXT.filter(_not_a_number),
     "integer": st.one_of(
@@ -298,3 +299,20 @@ def test_a_well_shaped_body_with_one_invalid_value_never_gets_a_200(module_serve
     status, answer = send(module_server, SHAPES[shape](rows, list(kinds), kinds))
     assert 400 <= status < 500, (shape, field, value, answer)
     assert field in named_fields(answer), (shape, field, value, answer)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ("/invocations", b"area_m2,rooms\n\xff\xfe,2\n", "text/csv"),
+        ("/invocations", b'{"dataframe_records": [{"district": "\xed\xa0\x80"}]}', "application/json"),
+        ("/predict", b'[{"district": "\xc3"}]', "application/json"),
+        ("/predict", b'[{"district": "\\ud800"}]', "application/json"),
+    ],
+    ids=["csv-not-utf8", "json-encoded-surrogate", "json-cut-utf8", "json-escaped-lone-surrogate"],
+)
+def test_a_body_that_is_not_utf8_text_is_4xx_with_a_reason(module_server, body):
+    status, answer = send(module_server, body)
+    assert 400 <= status < 500, answer
+    reason = answer.get("error") or answer.get("message")  # MLflow's shape names it message
+    assert reason and ("UTF-8" in reason or "surrogate" in reason), answer
