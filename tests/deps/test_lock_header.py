@@ -47,6 +47,10 @@ def write_lock(request: LockRequest) -> None:
             "mlrelease lock --variant rocm=https://r.example/simple",
         ),
         ({"variant": Variant("accel")}, "mlrelease lock --variant accel"),
+        (
+            {"variant": Variant.parse("default=https://d.example/simple")},
+            "mlrelease lock --variant default=https://d.example/simple",
+        ),
         ({"platform": "aarch64-manylinux_2_28"}, "mlrelease lock --platform aarch64-manylinux_2_28"),
         (
             {"index_url": "https://mirror.example/simple"},

@@ -129,7 +129,7 @@ class LockRequest:
     def command(self) -> str:
         """The command that re-creates this lock, run in the handoff's folder."""
         parts = ["mlrelease lock"]
-        if self.variant.name != "default":
+        if self.variant != Variant("default"):  # `--variant default=URL` keeps its URL
             default_index = None
             with contextlib.suppress(UsageError):
                 default_index = Variant.parse(self.variant.name).index
