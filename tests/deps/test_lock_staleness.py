@@ -231,3 +231,20 @@ def test_files_included_from_inside_and_outside_the_folder_are_named_in_the_inpu
         f"[{shared.resolve() / 'base.in'}] numpy",
         "six",
     )
+
+
+def test_an_index_from_a_file_whose_name_holds_parentheses_is_read_whole(tmp_path: Path):
+    """The origin '(from FILE:LINE)' is cut at its first ' (from ': a URL has no spaces, a file name may."""
+    named = tmp_path / "requirements (from upstream).in"
+    policy = Policy(tmp_path, frozenset({"--extra-index-url"}))
+    made = LockRequest(named, tmp_path / "requirements.txt", "3.11", server=False, policy=policy)
+    named.write_text("--extra-index-url https://a.example/simple\nsix\n")
+    write_lock(made)
+    text = made.output.read_text()
+    assert "# extra-index-url: https://a.example/simple (from requirements (from upstream).in:1)\n" in text
+    assert text.endswith("#\n--extra-index-url https://a.example/simple\n" + BODY)
+    named.write_text("--extra-index-url https://b.example/simple\nsix\n")
+    assert lockmod.check(made).message == (
+        "requirements.txt is stale: the package indexes it was resolved from changed "
+        "(extra-index-url: https://a.example/simple; extra-index-url: https://b.example/simple)"
+    )
