@@ -248,3 +248,30 @@ def test_an_index_from_a_file_whose_name_holds_parentheses_is_read_whole(tmp_pat
         "requirements.txt is stale: the package indexes it was resolved from changed "
         "(extra-index-url: https://a.example/simple; extra-index-url: https://b.example/simple)"
     )
+
+
+# ----------------------------------------------------------------------------- the digest is a stored format
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "brno-houses"
+
+
+def test_a_lock_committed_by_an_earlier_mlrelease_is_still_fresh():
+    """The example's lock was written by an earlier release: the digest's form may not drift."""
+    request = LockRequest(EXAMPLE / "requirements.in", EXAMPLE / "requirements.txt", "3.11")
+    assert lockmod.check(request).status == "fresh"
+
+
+def test_the_digest_of_inputs_with_sources_is_the_recorded_one():
+    """Locks made with an index from requirements.in carry this digest; a change of form would
+    call every one of them stale."""
+    recorded = Inputs(
+        requirements=("--extra-index-url https://a.example/simple", "six"),
+        server=("uvicorn>=0.29",),
+        python="3.11",
+        platform="x86_64-manylinux_2_28",
+        variant="default",
+        index_url="https://pypi.org/simple",
+        extra_index_urls=(),
+        sources=("extra-index-url: https://a.example/simple (from requirements.in:1)",),
+    )
+    assert recorded.digest() == "8f4d09e8d75e2319b3ea541582a9fc4d851503b67ce7ece27eff052e963f58c7"

@@ -286,9 +286,9 @@ def render_header(request: LockRequest, inputs: Inputs, resolver_version: str, b
 
 
 def _from_file(sources: tuple[str, ...], key: str) -> list[str]:
-    """The values of ``key`` among the source lines: 'extra-index-url: URL (from f:3)' -> URL (cut at
-    the first ' (from ': a URL holds no space, the file's name may)."""
-    return [s.split(": ", 1)[1].split(" (from ", 1)[0] for s in sources if s.startswith(f"{key}: ")]
+    """The values of ``key`` among the source lines: 'extra-index-url: URL (from f:3)' -> URL (the
+    second word: a URL holds no space, the file's name may)."""
+    return [s.split()[1] for s in sources if s.startswith(f"{key}: ")]
 
 
 def body_digest(body: str) -> str:
