@@ -211,3 +211,49 @@ def test_a_variant_without_a_known_index_must_give_one(spec: str):
         Variant.parse(spec)
     assert info.value.message == "--variant rocm: no index known for this variant"
     assert info.value.hint == "give one: --variant rocm=https://my-index/simple (or use default, cpu, gpu)"
+
+
+# ----------------------------------------------------------------------------- where a lock may be written
+
+FIX = (
+    "set 'lock:' in mlrelease.yaml (or pass -o) to a file only `mlrelease lock` writes, "
+    "e.g. requirements-lock.txt"
+)
+
+
+def refusal(request: LockRequest) -> UsageError:
+    with pytest.raises(UsageError) as info:
+        lockmod.lock(request)  # refused before any resolver runs
+    return info.value
+
+
+def test_a_lock_never_overwrites_its_input_or_a_file_it_includes(tmp_path: Path):
+    (tmp_path / "constraints.txt").write_text("six<2\n")
+    request = handoff(tmp_path, "-c constraints.txt\nsix\n")
+    for target in (request.requirements, tmp_path / "constraints.txt"):
+        error = refusal(dataclasses.replace(request, lock=target))
+        assert (error.message, error.hint) == (
+            f"{target}: this is the requirements input, and the lock would overwrite it",
+            FIX,
+        )
+    assert (tmp_path / "constraints.txt").read_text() == "six<2\n"
+
+
+def test_a_lock_is_not_written_over_a_folder(tmp_path: Path):
+    request = handoff(tmp_path)
+    request.output.mkdir()
+    error = refusal(request)
+    assert (error.message, error.hint) == (f"{request.output}: is a folder, not a lock file", FIX)
+
+
+@pytest.mark.parametrize("content", [b"six==1.17.0\n", b"\xff\xfe not text"])
+def test_a_lock_is_not_written_over_a_file_without_its_header(tmp_path: Path, content: bytes):
+    request = handoff(tmp_path)
+    request.output.write_bytes(content)
+    error = refusal(request)
+    assert error.message == (
+        f"{request.output}: exists and was not written by `mlrelease lock` (no header): "
+        "refusing to overwrite a file it did not write"
+    )
+    assert error.hint == f"move it away if it is an old lock, or {FIX}"
+    assert request.output.read_bytes() == content
