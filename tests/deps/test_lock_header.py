@@ -142,6 +142,7 @@ def test_indexes_from_requirements_in_come_from_the_file_again_not_from_the_head
     header = made.output.read_text()
     assert "# index-url: https://mirror.example/simple (from requirements.in:1)\n" in header
     assert "# extra-index-url: https://a.example/simple (from requirements.in:2)\n" in header
+    assert header.count("# index-url: ") == 1  # the file's index replaces the default, once
     recorded = lockmod.recorded_request(made, set())
     assert (recorded.index_url, recorded.extra_index_urls) == ("https://pypi.org/simple", ())
     assert lockmod.check(recorded).status == "fresh"
