@@ -258,3 +258,50 @@ def test_a_lock_is_not_written_over_a_file_without_its_header(tmp_path: Path, co
     )
     assert error.hint == f"move it away if it is an old lock, or {FIX}"
     assert request.output.read_bytes() == content
+
+
+# ----------------------------------------------------------------------------- sources requirements.in gives
+
+ALLOWED = frozenset(
+    {
+        "--pre",
+        "--editable",
+        "--no-index",
+        "--find-links",
+        "--trusted-host",
+        "--extra-index-url",
+        "--index-url",
+    }
+)
+
+
+def test_each_source_option_of_requirements_in_is_recorded_with_its_line(tmp_path: Path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "pyproject.toml").write_text("[project]\nname = 'pkg'\nversion = '1'\n")
+    text = (
+        "--pre\n-e ./pkg\n--no-index\n--find-links ./wheels\n--trusted-host h.example\n"
+        "--extra-index-url https://a.example/simple\n--index-url https://mirror.example/simple\nsix\n"
+    )
+    inputs = Inputs.of(handoff(tmp_path, text, policy=Policy(tmp_path, ALLOWED)))
+    assert inputs.sources == (
+        "no-index: yes (from requirements.in:3)",
+        "find-links: ./wheels (from requirements.in:4)",
+        "trusted-host: h.example (from requirements.in:5)",
+        "extra-index-url: https://a.example/simple (from requirements.in:6)",
+        "index-url: https://mirror.example/simple (from requirements.in:7)",
+    )
+    assert inputs.index_url == "https://mirror.example/simple"
+
+
+def test_an_index_url_in_requirements_in_may_not_differ_from_the_one_given(tmp_path: Path):
+    policy = Policy(tmp_path, ALLOWED)
+    text = "--index-url https://mirror.example/simple\nsix\n"
+    same = Inputs.of(handoff(tmp_path, text, policy=policy, index_url="https://mirror.example/simple"))
+    assert same.index_url == "https://mirror.example/simple"
+    with pytest.raises(UsageError) as info:
+        Inputs.of(handoff(tmp_path, text, policy=policy, index_url="https://other.example/simple"))
+    assert info.value.message == (
+        f"{tmp_path / 'requirements.in'}:1: --index-url https://mirror.example/simple differs from "
+        "--index-url https://other.example/simple given to mlrelease lock"
+    )
+    assert info.value.hint == "give the main index in one place"
