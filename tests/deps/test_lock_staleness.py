@@ -221,13 +221,17 @@ def test_files_included_from_inside_and_outside_the_folder_are_named_in_the_inpu
     (handoff / "sub").mkdir(parents=True)
     shared.mkdir()
     (handoff / "sub" / "base.in").write_text("idna\n")
+    (handoff / "sub" / "constraints.txt").write_text("idna<4\n")
     (shared / "base.in").write_text("numpy\n")
     anywhere = Policy(None)  # trust.outside_paths: [requirements]
     request = base_request(
-        handoff, requirements_text="-r sub/base.in\n-r ../shared/base.in\nsix\n", policy=anywhere
+        handoff,
+        requirements_text="-r sub/base.in\n-c sub/constraints.txt\n-r ../shared/base.in\nsix\n",
+        policy=anywhere,
     )
     assert Inputs.of(request).requirements == (
         "[sub/base.in] idna",
+        "constraint [sub/constraints.txt] idna<4",
         f"[{shared.resolve() / 'base.in'}] numpy",
         "six",
     )
