@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ from localindex import make_index
 
 from mlrelease.deps import lock as lockmod
 from mlrelease.deps.conflicts import ResolutionConflict
-from mlrelease.deps.requirements import read_lock
+from mlrelease.deps.requirements import Policy, read_lock
 from mlrelease.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,3 +147,46 @@ def test_pip_tools_and_uv_agree_on_the_example(tmp_path: Path):
         locks[resolver] = {n: (p.version, set(p.hashes)) for n, p in read_lock(result.path).by_name().items()}
         assert lockmod.check(req).ok
     assert locks["uv"] == locks["pip-tools"]
+
+
+HOST = f"{sys.version_info.major}.{sys.version_info.minor}"
+ON_THE_IMAGES_PLATFORM = sys.platform == "linux" and platform.machine() == "x86_64"
+
+
+@pytest.mark.skipif(
+    not ON_THE_IMAGES_PLATFORM, reason="pip-compile locks for linux x86_64 only on such a host"
+)
+def test_pip_tools_locks_for_exactly_the_hosts_python(tmp_path: Path):
+    index = make_index(tmp_path / "index", {"mlr-accel": ["1.0"]})
+    handoff = tmp_path / "handoff"
+    handoff.mkdir()
+    result = lockmod.lock(request(handoff, "mlr-accel\n", python=HOST, resolver="pip-tools", index_url=index))
+    assert result.resolver.startswith("pip-tools")
+    assert read_lock(result.path).by_name()["mlr-accel"].version == "1.0"
+
+
+@pytest.mark.parametrize("minor", [-1, 1])
+def test_pip_tools_refuses_one_minor_version_either_side_of_the_hosts(tmp_path: Path, minor: int):
+    python = f"{sys.version_info.major}.{sys.version_info.minor + minor}"
+    with pytest.raises(UsageError) as info:
+        lockmod.lock(request(tmp_path, "six\n", python=python, resolver="pip-tools"))
+    host = f"Python {HOST} on {sys.platform} {platform.machine().lower()}"
+    assert info.value.message == (
+        f"pip-compile resolves for the interpreter it runs in ({host}), "
+        f"not for the image's Python {python} on linux x86_64"
+    )
+    assert info.value.hint == (
+        "use the default resolver (uv), which targets the image's platform, "
+        f"or run mlrelease under Python {python} on linux x86_64"
+    )
+
+
+def test_a_failed_resolution_reads_requirements_in_under_its_policy(tmp_path: Path):
+    """The index requirements.in names (allowed by the trust policy) is read again to explain a failure."""
+    index = make_index(tmp_path / "index", {"mlr-accel": ["1.0"]})
+    handoff = tmp_path / "handoff"
+    handoff.mkdir()
+    policy = Policy(handoff, frozenset({"--index-url"}))
+    with pytest.raises(ResolutionConflict, match="not found") as info:
+        lockmod.lock(request(handoff, f"--index-url {index}\nmlr-accel\nmlr-missing\n", policy=policy))
+    assert [p.line for p in info.value.problems] == [3]

@@ -14,6 +14,7 @@ import pytest
 
 from mlrelease.deps import lock as lockmod
 from mlrelease.deps.lock import Inputs, LockRequest, Variant
+from mlrelease.deps.requirements import Policy
 from mlrelease.errors import UsageError
 
 BODY = "six==1.17.0 \\\n    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\n"
@@ -130,3 +131,168 @@ def test_a_refused_option_and_an_unparseable_line_are_reported_together(tmp_path
         lockmod.check(base_request(tmp_path, requirements_text=text))
     assert [p.line for p in info.value.problems] == [2, 3]
     assert "cannot parse" in info.value.problems[1].message
+# ----------------------------------------------------------------------------- what check says, exactly
+
+CheckResult = lockmod.CheckResult
+DIFF_HEAD = ("--- recorded in the lock", "+++ current inputs")
+
+
+def test_a_missing_lock_says_how_to_make_it(tmp_path: Path):
+    request = base_request(tmp_path)
+    assert lockmod.check(request) == CheckResult(
+        request.output, "missing", "requirements.txt does not exist; run `mlrelease lock --no-server`"
+    )
+
+
+def test_a_file_without_the_header_cannot_be_checked(tmp_path: Path):
+    request = base_request(tmp_path)
+    request.output.write_text(BODY)
+    assert lockmod.check(request) == CheckResult(
+        request.output,
+        "foreign",
+        "requirements.txt was not written by `mlrelease lock` (no header), so it cannot be checked",
+    )
+
+
+def test_a_fresh_lock_says_so(tmp_path: Path):
+    write_lock(base_request(tmp_path))
+    request = base_request(tmp_path)
+    assert lockmod.check(request) == CheckResult(
+        request.output, "fresh", "requirements.txt is up to date with its inputs"
+    )
+
+
+def test_changed_inputs_give_only_the_changed_lines(tmp_path: Path):
+    write_lock(base_request(tmp_path, requirements_text="idna\nsix\nurllib3\n"))
+    request = base_request(tmp_path, requirements_text="idna\nsix>=1.16\nurllib3\n", python="3.12")
+    assert lockmod.check(request) == CheckResult(
+        request.output,
+        "stale",
+        "requirements.txt is stale: its inputs changed since it was locked",
+        (*DIFF_HEAD, "-python: 3.11", "+python: 3.12", "-in: six", "+in: six>=1.16"),
+    )
+
+
+def test_a_moved_index_is_named_in_the_message(tmp_path: Path):
+    write_lock(base_request(tmp_path))
+    request = base_request(tmp_path, index_url="https://mirror.example/simple")
+    assert lockmod.check(request) == CheckResult(
+        request.output,
+        "stale",
+        "requirements.txt is stale: the package indexes it was resolved from changed "
+        "(index-url: https://mirror.example/simple; index-url: https://pypi.org/simple)",
+        (*DIFF_HEAD, "-index-url: https://pypi.org/simple", "+index-url: https://mirror.example/simple"),
+    )
+
+
+def test_an_index_requirements_in_gives_is_named_without_its_line(tmp_path: Path):
+    policy = Policy(tmp_path, frozenset({"--extra-index-url"}))
+    write_lock(
+        base_request(
+            tmp_path, requirements_text="--extra-index-url https://a.example/simple\nsix\n", policy=policy
+        )
+    )
+    request = base_request(
+        tmp_path, requirements_text="six\n--extra-index-url https://b.example/simple\n", policy=policy
+    )
+    result = lockmod.check(request)
+    assert result.message == (
+        "requirements.txt is stale: the package indexes it was resolved from changed "
+        "(extra-index-url: https://a.example/simple; extra-index-url: https://b.example/simple)"
+    )
+    assert result.diff == (
+        *DIFF_HEAD,
+        "-extra-index-url: https://a.example/simple (from requirements.in:1)",
+        "-in: --extra-index-url https://a.example/simple",
+        "+extra-index-url: https://b.example/simple (from requirements.in:2)",
+        "+in: --extra-index-url https://b.example/simple",
+    )
+
+
+def test_a_changed_hash_is_an_edit_even_when_every_pin_is_still_exact(tmp_path: Path):
+    request = base_request(tmp_path)
+    write_lock(request)
+    request.output.write_text(request.output.read_text().replace("sha256:4721", "sha256:0000"))
+    assert lockmod.check(request) == CheckResult(
+        request.output,
+        "edited",
+        "requirements.txt was edited by hand after it was locked",
+        ("pins or hashes differ from what the resolver wrote; re-run `mlrelease lock`",),
+    )
+
+
+def test_an_edit_that_loosens_a_pin_names_it(tmp_path: Path):
+    request = base_request(tmp_path)
+    write_lock(request)
+    text = request.output.read_text().replace(BODY, "six>=1.16\nidna==3.10\n")
+    request.output.write_text(text)
+    result = lockmod.check(request)
+    assert (result.status, result.diff) == (
+        "edited",
+        ("six>=1.16: no longer pinned with == and hashes", "idna==3.10: no longer pinned with == and hashes"),
+    )
+
+
+def test_files_included_from_inside_and_outside_the_folder_are_named_in_the_inputs(tmp_path: Path):
+    handoff, shared = tmp_path / "handoff", tmp_path / "shared"
+    (handoff / "sub").mkdir(parents=True)
+    shared.mkdir()
+    (handoff / "sub" / "base.in").write_text("idna\n")
+    (handoff / "sub" / "constraints.txt").write_text("idna<4\n")
+    (shared / "base.in").write_text("numpy\n")
+    anywhere = Policy(None)  # trust.outside_paths: [requirements]
+    request = base_request(
+        handoff,
+        requirements_text="-r sub/base.in\n-c sub/constraints.txt\n-r ../shared/base.in\nsix\n",
+        policy=anywhere,
+    )
+    assert Inputs.of(request).requirements == (
+        "[sub/base.in] idna",
+        "constraint [sub/constraints.txt] idna<4",
+        f"[{shared.resolve() / 'base.in'}] numpy",
+        "six",
+    )
+
+
+def test_an_index_from_a_file_whose_name_holds_parentheses_is_read_whole(tmp_path: Path):
+    """The origin '(from FILE:LINE)' is cut at its first ' (from ': a URL has no spaces, a file name may."""
+    named = tmp_path / "requirements (from upstream).in"
+    policy = Policy(tmp_path, frozenset({"--extra-index-url"}))
+    made = LockRequest(named, tmp_path / "requirements.txt", "3.11", server=False, policy=policy)
+    named.write_text("--extra-index-url https://a.example/simple\nsix\n")
+    write_lock(made)
+    text = made.output.read_text()
+    assert "# extra-index-url: https://a.example/simple (from requirements (from upstream).in:1)\n" in text
+    assert text.endswith("#\n--extra-index-url https://a.example/simple\n" + BODY)
+    named.write_text("--extra-index-url https://b.example/simple\nsix\n")
+    assert lockmod.check(made).message == (
+        "requirements.txt is stale: the package indexes it was resolved from changed "
+        "(extra-index-url: https://a.example/simple; extra-index-url: https://b.example/simple)"
+    )
+
+
+# ----------------------------------------------------------------------------- the digest is a stored format
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "brno-houses"
+
+
+def test_a_lock_committed_by_an_earlier_mlrelease_is_still_fresh():
+    """The example's lock was written by an earlier release: the digest's form may not drift."""
+    request = LockRequest(EXAMPLE / "requirements.in", EXAMPLE / "requirements.txt", "3.11")
+    assert lockmod.check(request).status == "fresh"
+
+
+def test_the_digest_of_inputs_with_sources_is_the_recorded_one():
+    """Locks made with an index from requirements.in carry this digest; a change of form would
+    call every one of them stale."""
+    recorded = Inputs(
+        requirements=("--extra-index-url https://a.example/simple", "six"),
+        server=("uvicorn>=0.29",),
+        python="3.11",
+        platform="x86_64-manylinux_2_28",
+        variant="default",
+        index_url="https://pypi.org/simple",
+        extra_index_urls=(),
+        sources=("extra-index-url: https://a.example/simple (from requirements.in:1)",),
+    )
+    assert recorded.digest() == "8f4d09e8d75e2319b3ea541582a9fc4d851503b67ce7ece27eff052e963f58c7"

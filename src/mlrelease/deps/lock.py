@@ -125,7 +125,7 @@ class LockRequest:
     def command(self) -> str:
         """The command that re-creates this lock, run in the handoff's folder."""
         parts = ["mlrelease lock"]
-        if self.variant.name != "default":
+        if self.variant != Variant("default"):  # `--variant default=URL` keeps its URL
             default_index = None
             with contextlib.suppress(UsageError):
                 default_index = Variant.parse(self.variant.name).index
@@ -285,8 +285,9 @@ def render_header(request: LockRequest, inputs: Inputs, resolver_version: str, b
 
 
 def _from_file(sources: tuple[str, ...], key: str) -> list[str]:
-    """The values of ``key`` among the source lines: 'extra-index-url: URL (from f:3)' -> URL."""
-    return [s.split(": ", 1)[1].rsplit(" (from ", 1)[0] for s in sources if s.startswith(f"{key}: ")]
+    """The values of ``key`` among the source lines: 'extra-index-url: URL (from f:3)' -> URL (the
+    second word: a URL holds no space, the file's name may)."""
+    return [s.split()[1] for s in sources if s.startswith(f"{key}: ")]
 
 
 def body_digest(body: str) -> str:
@@ -326,7 +327,7 @@ def parse_header(text: str) -> Header | None:
         if line.strip() == "#":
             body_start = i + 1
             break
-        m = re.match(r"^# ([a-z0-9-]+): (.*)$", line.rstrip("\n"))
+        m = re.match(r"^# ([a-z0-9-]+): (.*)$", line)  # "$" matches before the line's "\n"
         if not m:
             continue
         key, value = m.groups()
@@ -493,17 +494,17 @@ def _normalise_body(body: str) -> str:
 
 
 def _require_host_python(python: str) -> None:
+    """pip-compile can lock only for the host it runs on: refused unless that is the image's."""
     import platform as _platform
 
-    host = f"{sys.version_info.major}.{sys.version_info.minor}"
-    machine = _platform.machine().lower()
-    if host != python or sys.platform != "linux" or machine not in ("x86_64", "amd64"):
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    host = f"Python {version} on {sys.platform} {_platform.machine().lower()}"
+    image = f"Python {python} on linux x86_64"
+    if host != image:
         raise UsageError(
-            "pip-compile resolves for the interpreter it runs in "
-            f"(Python {host} on {sys.platform} {machine}), "
-            f"not for the image's Python {python} on linux x86_64",
+            f"pip-compile resolves for the interpreter it runs in ({host}), not for the image's {image}",
             hint="use the default resolver (uv), which targets the image's platform, "
-            f"or run mlrelease under Python {python} on linux x86_64",
+            f"or run mlrelease under {image}",
         )
 
 
@@ -657,14 +658,9 @@ def check(request: LockRequest) -> CheckResult:
             )
         )
         reason = "its inputs changed since it was locked"
+        # "-index-url: ..." and "+index-url: ...": the diff's "---", "+++" and "@@" lines name no key
         moved = sorted(
-            {
-                line[1:].split(" (from ", 1)[0]
-                for line in diff
-                if line[:1] in "+-"
-                and not line.startswith(("+++", "---"))
-                and line[1:].startswith(_SOURCE_KEYS)
-            }
+            {line[1:].split(" (from ", 1)[0] for line in diff if line[1:].startswith(_SOURCE_KEYS)}
         )
         if moved:
             reason = f"the package indexes it was resolved from changed ({'; '.join(moved)})"
