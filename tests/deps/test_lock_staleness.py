@@ -131,6 +131,8 @@ def test_a_refused_option_and_an_unparseable_line_are_reported_together(tmp_path
         lockmod.check(base_request(tmp_path, requirements_text=text))
     assert [p.line for p in info.value.problems] == [2, 3]
     assert "cannot parse" in info.value.problems[1].message
+
+
 # ----------------------------------------------------------------------------- what check says, exactly
 
 CheckResult = lockmod.CheckResult
