@@ -570,7 +570,7 @@ def test_each_guarded_slice_and_metric_is_checked_past_a_missing_empty_or_metric
         metrics={
             "p95_latency_ms": MetricRule(max=1e9),  # a cost metric: never on a slice
             RMSE: MetricRule(max_regression=Tolerance.parse("10%")),
-            "custom_score": MetricRule(better="higher", max_regression=Tolerance.parse(0.5)),
+            "mystery": MetricRule(better="higher", max_regression=Tolerance.parse(0.5)),
             "extra_error": MetricRule(max_regression=Tolerance.parse(0.5), optional=True),
         }
     )
@@ -578,13 +578,13 @@ def test_each_guarded_slice_and_metric_is_checked_past_a_missing_empty_or_metric
         SliceConfig(n, "c", max_regression=Tolerance.parse("10%")) for n in ("gone", "empty", "old")
     )
     cand = report(
-        {RMSE: 1.0, "custom_score": 1.0, "extra_error": 1.0},
+        {RMSE: 1.0, "mystery": 1.0, "extra_error": 1.0},
         cost={"p95_latency_ms": 1.0},
-        slices={"empty": {}, "old": {RMSE: 1.0, "custom_score": 1.0, "extra_error": 1.0}},
+        slices={"empty": {}, "old": {RMSE: 1.0, "mystery": 1.0, "extra_error": 1.0}},
     )
     cand = dataclasses.replace(cand, slices={**cand.slices, "empty": SliceMetrics(rows=0, metrics={})})
     base = report(
-        {RMSE: 1.0, "custom_score": 1.0, "extra_error": 1.0},
+        {RMSE: 1.0, "mystery": 1.0, "extra_error": 1.0},
         cost={"p95_latency_ms": 1.0},
         slices={"gone": {}, "empty": {}, "old": {RMSE: 1.0}},
     )
@@ -597,10 +597,10 @@ def test_each_guarded_slice_and_metric_is_checked_past_a_missing_empty_or_metric
         ("old", RMSE, "pass", "lower", "0.0% better, within the allowed 10%"),
         (
             "old",
-            "custom_score",
+            "mystery",
             "fail",
             "higher",
-            "custom_score on slice 'old' is missing from the baseline's metrics",
+            "mystery on slice 'old' is missing from the baseline's metrics",
         ),
         (
             "old",

@@ -212,3 +212,12 @@ def test_a_multiclass_classifier_gets_intervals_without_a_positive_class():
     by_metric = {c.metric: c.interval for c in decide(g, (), *sides).checks}
     assert by_metric["f1_score"] is None and by_metric["roc_auc_score"] is None  # both binary-only
     assert by_metric["accuracy_score"] is not None
+
+
+def test_sides_with_different_class_lists_get_no_per_class_or_positive_class_intervals():
+    y, proba, classes = binary_inputs()
+    cand = binary_side(y, proba, classes)
+    base = binary_side(y, proba[::-1].copy(), classes)
+    base = dataclasses.replace(base, report=dataclasses.replace(base.report, classes=["yes", "no"]))
+    by_metric = {c.metric: c.interval for c in decide(classifier_gate(), (), cand, base).checks}
+    assert by_metric == {"roc_auc_score": None, "f1_score": None}
