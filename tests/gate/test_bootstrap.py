@@ -3,6 +3,8 @@ tell "worse with confidence" from "within noise"."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +18,7 @@ from mlrelease.gate.bootstrap import (
     classification_statistic,
     paired_classification,
     paired_regression,
+    resample_counts,
 )
 
 
@@ -314,3 +317,74 @@ def test_confusion_statistics_with_rare_absent_and_unpredicted_classes_equal_sci
                 ):
                     expected = score(y, p, average=avg, zero_division=0)
                     assert got[f"{name}_{avg}_score"][i] == pytest.approx(expected), (name, avg, i)
+
+
+def test_every_regression_interval_is_the_exact_percentile_of_the_per_resample_differences():
+    """A reference computed row by row from the same counts: RMSE, MAE, MAPE (as scikit-learn
+    defines it) and R² of each resample, for targets of any scale, and far from zero (where R²'s
+    variance would be lost to rounding if it were not computed about the mean)."""
+    eps = np.finfo(np.float64).eps
+    for scale, offset in ((1e-3, 0.0), (1.0, 0.0), (50.0, 0.0), (0.01, 1e6)):
+        y, b, c = data(120, 4, 0.2)
+        y, b, c = y * scale + offset, b * scale + offset, c * scale + offset
+        ours = paired_regression(y, b, c, resamples=300, confidence=0.9, seed=5)
+        ref: dict[str, list[float]] = {}
+        for counts in resample_counts(len(y), 300, 5):
+            for w in counts:
+                yw = np.repeat(y, w.astype(int))
+                bw, cw = np.repeat(b, w.astype(int)), np.repeat(c, w.astype(int))
+
+                def metrics(p, yw=yw):
+                    sst = np.mean((yw - yw.mean()) ** 2)
+                    return {
+                        "root_mean_squared_error": np.sqrt(np.mean((p - yw) ** 2)),
+                        "mean_absolute_error": np.mean(np.abs(p - yw)),
+                        "mean_absolute_percentage_error": np.mean(
+                            np.abs(p - yw) / np.maximum(np.abs(yw), eps)
+                        ),
+                        "r2_score": 1 - np.mean((p - yw) ** 2) / sst,
+                    }
+
+                mb, mc = metrics(bw), metrics(cw)
+                for name in mb:
+                    ref.setdefault(name, []).append(mc[name] - mb[name])
+        assert sorted(ours) == sorted(ref)
+        for name, diffs in ref.items():
+            low, high = np.percentile(diffs, [5, 95])
+            assert ours[name].low == pytest.approx(low, rel=1e-7), (scale, name)
+            assert ours[name].high == pytest.approx(high, rel=1e-7), (scale, name)
+
+
+def test_resample_counts_draw_exactly_the_resamples_asked_for_from_every_row():
+    blocks = list(resample_counts(2000, 700, 0))  # 500 resamples of 2,000 rows fit in one block
+    counts = np.vstack(blocks)
+    assert [len(b) for b in blocks] == [500, 200]
+    assert counts.shape == (700, 2000) and counts.dtype == np.float64
+    assert (counts.sum(axis=1) == 2000).all()
+    assert (counts.sum(axis=0) > 0).all()  # the first and the last row are drawn too
+
+
+@pytest.mark.parametrize("given", ["baseline", "candidate"])
+def test_log_loss_needs_the_losses_of_both_sides(given):
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 80)
+    loss = rng.uniform(0, 1, 80)
+    out = paired_classification(y, y, 1 - y, resamples=50, **{f"{given}_loss": loss})
+    assert "log_loss" not in out and "accuracy_score" in out
+
+
+def test_a_metric_undefined_in_more_than_a_tenth_of_the_resamples_gets_no_interval():
+    from mlrelease.gate.bootstrap import _intervals
+
+    defined_90 = np.r_[np.arange(90.0), [np.nan] * 10]
+    defined_89 = np.r_[np.arange(89.0), [np.nan] * 11]
+    out = _intervals({"first": defined_89, "second": defined_90}, 0.9, 100)
+    assert sorted(out) == ["second"]
+    assert [out["second"].low, out["second"].high] == pytest.approx(np.percentile(np.arange(90.0), [5, 95]))
+
+
+def test_per_row_log_loss_renormalises_scores_that_do_not_sum_to_one():
+    from mlrelease.gate.bootstrap import per_row_log_loss
+
+    loss = per_row_log_loss(np.array(["a", "b"]), np.array([[0.2, 0.6], [0.2, 0.6]]), ["a", "b"])
+    assert loss == pytest.approx([-math.log(0.25), -math.log(0.75)], rel=1e-12)

@@ -432,3 +432,71 @@ def test_the_resolution_note_states_the_allowed_amount_and_works_for_higher_is_b
 def test_a_zero_tolerance_never_asks_for_more_rows():
     check, notes = paired(9.0, interval(-1.0, 3.0), tolerance="0%")
     assert check.verdict == "noise" and notes == []
+
+
+def test_a_trade_off_needs_all_its_conditions_and_names_each_in_its_reason():
+    g = trade_off_gate({P95: Tolerance.parse("-25%"), THROUGHPUT: Tolerance.parse("25%")})
+    both = decide(
+        g,
+        (),
+        rmse_side(11.0, p95_latency_ms=6.0, throughput_rows_per_s=10.0),
+        rmse_side(8.0, p95_latency_ms=8.0, throughput_rows_per_s=8.0),
+    )
+    assert both.trade_offs == [
+        f"{RMSE} may be up to 50% worse because p95_latency_ms changed -25.0% (needed ≤ -25%) and "
+        "throughput_rows_per_s changed +25.0% (needed ≥ 25%)"
+    ]
+    one = decide(
+        g,
+        (),
+        rmse_side(11.0, p95_latency_ms=6.0, throughput_rows_per_s=9.0),
+        rmse_side(8.0, p95_latency_ms=8.0, throughput_rows_per_s=8.0),
+    )
+    assert one.trade_offs == [] and one.verdict == "fail"
+
+
+@pytest.mark.parametrize(("throughput", "held"), [(8.5, True), (8.0, True), (7.5, False)])
+def test_a_zero_condition_asks_for_no_decrease(throughput, held):
+    g = trade_off_gate({THROUGHPUT: Tolerance.parse("0%")})
+    cand = rmse_side(11.0, throughput_rows_per_s=throughput)
+    result = decide(g, (), cand, rmse_side(8.0, throughput_rows_per_s=8.0))
+    change = f"{(throughput - 8.0) / 8.0:+.1%}"
+    expected = [f"{RMSE} may be up to 50% worse because throughput_rows_per_s changed {change} (needed ≥ 0%)"]
+    assert result.trade_offs == (expected if held else [])
+
+
+def test_a_later_trade_off_applies_when_an_earlier_one_does_not_and_the_largest_allowance_wins():
+    g = GateConfig(
+        metrics={RMSE: MetricRule(max_regression=Tolerance.parse("10%"))},
+        trade_offs=(
+            TradeOff(allow={RMSE: Tolerance.parse("90%")}, when={P95: Tolerance.parse("-50%")}),
+            TradeOff(allow={RMSE: Tolerance.parse("50%")}, when={P95: Tolerance.parse("-25%")}),
+            TradeOff(allow={RMSE: Tolerance.parse("30%")}, when={P95: Tolerance.parse("-25%")}),
+        ),
+    )
+    result = decide(g, (), rmse_side(8.0, p95_latency_ms=6.0), rmse_side(8.0, p95_latency_ms=8.0))
+    assert result.trade_offs == [
+        f"{RMSE} may be up to 50% worse because p95_latency_ms changed -25.0% (needed ≤ -25%)"
+    ]
+    assert only(result).rule == "≤ 50% worse (trade-off)"
+
+
+@pytest.mark.parametrize(
+    ("rule", "allow", "baseline", "widened"),
+    [
+        (1, "20%", 8.0, True),  # 20% of 8 is 1.6, more than the rule's 1
+        (2, "20%", 8.0, False),  # 1.6 is less than 2
+        (0.15, "10%", None, False),  # no baseline value: 10% is taken of 1, less than 0.15
+        (0.05, "10%", None, True),
+    ],
+)
+def test_a_relative_allowance_is_compared_with_an_absolute_rule_at_the_baselines_value(
+    rule, allow, baseline, widened
+):
+    g = GateConfig(
+        metrics={RMSE: MetricRule(max_regression=Tolerance.parse(rule))},
+        trade_offs=(TradeOff(allow={RMSE: Tolerance.parse(allow)}, when={P95: Tolerance.parse("-25%")}),),
+    )
+    base = side(report({RMSE: baseline}, cost={P95: 8.0}))
+    result = decide(g, (), rmse_side(9.5, p95_latency_ms=6.0), base)
+    assert only(result).rule == (f"≤ {allow} worse (trade-off)" if widened else f"≤ {rule:g} worse")

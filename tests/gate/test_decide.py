@@ -3,17 +3,20 @@ files written here, decisions rendered to Markdown and JSON exactly as a reviewe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from gate_builders import report, side
 
+from mlrelease.artifacts.metrics import SliceMetrics
 from mlrelease.config import GateConfig, MetricRule, SliceConfig, Tolerance, TradeOff
-from mlrelease.errors import ConfigError, DataError, UsageError
-from mlrelease.gate import Check, decide, fmt, fmt_change, load_side
+from mlrelease.errors import ConfigError, DataError, Problem, UsageError
+from mlrelease.gate import Check, Side, decide, fmt, fmt_change, load_side
 from mlrelease.gate.report import markdown, print_table
 
 RMSE = "root_mean_squared_error"
@@ -303,9 +306,7 @@ def test_numbers_are_shown_at_four_significant_digits_and_thousands_grouped():
 
 
 def test_tolerances_are_shown_as_written():
-    from mlrelease.gate import _tol_text
-
-    assert [_tol_text(Tolerance.parse(t)) for t in ("2%", "2.5%", 0.5, "-30%")] == [
+    assert [str(Tolerance.parse(t)) for t in ("2%", "2.5%", 0.5, "-30%")] == [
         "2%",
         "2.5%",
         "0.5",
@@ -425,3 +426,188 @@ def test_log_loss_gets_a_paired_interval_only_when_both_sides_have_probabilities
     )
     assert one.paired and one.checks[0].interval is None
     assert next(c for c in one.reported if c.metric == "accuracy_score").interval is not None
+
+
+# ----------------------------------------------------------------------------- data of the two sides
+
+
+def on_data(rep, sha: str, path: str, rows: int = 100):
+    return dataclasses.replace(rep, data=dataclasses.replace(rep.data, sha256=sha, path=path, rows=rows))
+
+
+def test_sides_evaluated_on_different_data_are_refused_naming_each_sides_file_data_and_rows():
+    cand = Side(Path("cand/metrics.json"), on_data(report({RMSE: 1.0}), "c" * 64, "new.csv", 1200), None)
+    base = Side(Path("base/metrics.json"), on_data(report({RMSE: 1.0}), "b" * 64, "old.csv", 900), None)
+    with pytest.raises(UsageError) as err:
+        decide(rules(**{RMSE: MetricRule(max=9.0)}), (), cand, base)
+    assert err.value.message == (
+        "the candidate and the baseline were evaluated on different data, so their metrics cannot be compared"
+    )
+    assert err.value.problems == [
+        Problem(f"data sha256 {'c' * 64} (new.csv, 1,200 rows)", file="cand/metrics.json", key="candidate"),
+        Problem(f"data sha256 {'b' * 64} (old.csv, 900 rows)", file="base/metrics.json", key="baseline"),
+    ]
+    assert err.value.hint == (
+        "evaluate the baseline on the candidate's validation data "
+        "(`mlrelease evaluate --model <baseline model> -o <folder>`), or pass "
+        "--allow-different-data to compare them anyway as point estimates"
+    )
+
+
+def test_different_data_when_allowed_is_said_first_in_the_notes_and_in_the_headline():
+    cand = side(on_data(report({RMSE: 1.0}), "c" * 64, "new.csv"))
+    base = side(on_data(report({RMSE: 1.0}, sha="b" * 64), "b" * 64, "old.csv"))
+    result = decide(rules(**{RMSE: MetricRule(max=9.0)}), (), cand, base, allow_different_data=True)
+    assert result.different_data is True
+    assert result.notes == [
+        "Different data, allowed by --allow-different-data: the baseline was evaluated on old.csv and the "
+        "candidate on new.csv; the verdict compares point estimates on different rows and says less than a "
+        "paired comparison.",
+        "The candidate has no predictions.parquet: no paired bootstrap.",
+    ]
+    assert result.headline == (
+        f"PASS: m {'a' * 12} passes all 1 checks against baseline {'b' * 12} evaluated on DIFFERENT data "
+        "(allowed)"
+    )
+
+
+def test_sides_on_the_same_data_are_not_flagged_and_no_baseline_is_said_once():
+    same = decide(
+        rules(**{RMSE: MetricRule(max=9.0)}), (), side(report({RMSE: 1.0})), side(report({RMSE: 1.0}))
+    )
+    assert same.different_data is False and same.notes == [
+        "The candidate has no predictions.parquet: no paired bootstrap."
+    ]
+    alone = decide(rules(**{RMSE: MetricRule(max=9.0)}), (), side(report({RMSE: 1.0})), None)
+    assert alone.different_data is False and alone.paired is False
+    assert alone.notes == [
+        "No baseline given: only the absolute rules (min/max) are checked; "
+        "every max_regression rule and every trade-off is skipped."
+    ]
+
+
+def test_incomplete_rules_are_one_error_with_a_problem_each():
+    g = GateConfig(metrics={"mystery": MetricRule(max_regression=Tolerance.parse("1%"))})
+    with pytest.raises(ConfigError) as err:
+        decide(g, (), side(report({"mystery": 1.0})), None)
+    assert err.value.message == "the gate rules are incomplete"
+    assert err.value.problems == [
+        Problem(
+            "cannot tell whether higher or lower is better from the name",
+            key="gate.metrics.mystery",
+            hint="set better: higher or better: lower",
+        )
+    ]
+
+
+# ----------------------------------------------------------------------------- headline and reasons
+
+
+@pytest.mark.parametrize(("failing", "more"), [(3, ""), (4, " (+1 more)")])
+def test_the_headline_counts_failures_beyond_the_third_only(failing, more):
+    names = [f"m{i}_error" for i in range(failing)]
+    g = rules(**{n: MetricRule(max=1.0) for n in names})
+    result = decide(g, (), side(report(dict.fromkeys(names, 2.0))), None)
+    assert result.headline.endswith("m2_error: 2 is above the ceiling 1" + more)
+
+
+def test_the_headline_without_model_digests_names_the_model_and_the_baseline_plainly():
+    cand = report({RMSE: 1.0}, sha=None)  # type: ignore[arg-type]
+    base = report({RMSE: 1.0}, sha=None)  # type: ignore[arg-type]
+    result = decide(rules(**{RMSE: MetricRule(max=9.0)}), (), side(cand), side(base))
+    assert result.headline == "PASS: m passes all 1 checks against baseline"
+
+
+def test_the_headline_gives_a_failure_reason_up_to_its_parenthesis():
+    result = decide(rules(r2_score=MetricRule(min=0.5)), (), side(report({"r2_score": None})), None)
+    assert result.checks[0].reason == "r2_score is not a finite number in the candidate (NaN or infinite)"
+    assert result.headline.endswith(": r2_score: r2_score is not a finite number in the candidate")
+
+
+def test_an_optional_metric_that_is_not_finite_is_skipped_saying_so():
+    result = decide(
+        rules(r2_score=MetricRule(min=0.5, optional=True)), (), side(report({"r2_score": None})), None
+    )
+    assert result.checks[0].verdict == "skip"
+    assert result.checks[0].reason == (
+        "r2_score is not a finite number in the candidate (NaN or infinite); optional, not checked"
+    )
+
+
+def test_a_failing_check_shows_only_its_failing_reasons_and_a_passing_one_all_of_them():
+    g = rules(**{RMSE: MetricRule(max=1.0, max_regression=Tolerance.parse("50%"))})
+    failing = decide(g, (), side(report({RMSE: 2.0})), side(report({RMSE: 2.0})))
+    assert failing.checks[0].reason == "2 is above the ceiling 1"
+    assert failing.checks[0].better == "lower"
+    floor = rules(r2_score=MetricRule(min=0.8, max_regression=Tolerance.parse(0.1)))
+    assert (
+        decide(floor, (), side(report({"r2_score": 0.5})), side(report({"r2_score": 0.5}))).checks[0].reason
+        == "0.5 is below the floor 0.8"
+    )
+    alone = decide(floor, (), side(report({"r2_score": 0.9})), None).checks[0]
+    assert (alone.verdict, alone.reason) == (
+        "pass",
+        "0.9 is at or above the floor 0.8; no baseline: the regression rule is not checked",
+    )
+
+
+def test_noise_of_a_zero_value_is_zero():
+    """Noise is relative to the value: a metric measured at 0 has none, on either side."""
+    floor = rules(throughput_rows_per_s=MetricRule(min=0.25))
+    at_zero = report({}, cost={"throughput_rows_per_s": 0.0}, noise={"throughput_rows_per_s": 0.5})
+    assert decide(floor, (), side(at_zero), None).checks[0].verdict == "fail"
+    g = rules(p95_latency_ms=MetricRule(max_regression=Tolerance.parse(0.05)))
+    cand = report({}, cost={"p95_latency_ms": 0.1})
+    base = report({}, cost={"p95_latency_ms": 0.0}, noise={"p95_latency_ms": 0.5})
+    assert decide(g, (), side(cand), side(base)).checks[0].verdict == "fail"
+
+
+# ----------------------------------------------------------------------------- slices
+
+
+def test_each_guarded_slice_and_metric_is_checked_past_a_missing_empty_or_metricless_one():
+    g = GateConfig(
+        metrics={
+            "p95_latency_ms": MetricRule(max=1e9),  # a cost metric: never on a slice
+            RMSE: MetricRule(max_regression=Tolerance.parse("10%")),
+            "mystery": MetricRule(better="higher", max_regression=Tolerance.parse(0.5)),
+            "extra_error": MetricRule(max_regression=Tolerance.parse(0.5), optional=True),
+        }
+    )
+    slices = tuple(
+        SliceConfig(n, "c", max_regression=Tolerance.parse("10%")) for n in ("gone", "empty", "old")
+    )
+    cand = report(
+        {RMSE: 1.0, "mystery": 1.0, "extra_error": 1.0},
+        cost={"p95_latency_ms": 1.0},
+        slices={"empty": {}, "old": {RMSE: 1.0, "mystery": 1.0, "extra_error": 1.0}},
+    )
+    cand = dataclasses.replace(cand, slices={**cand.slices, "empty": SliceMetrics(rows=0, metrics={})})
+    base = report(
+        {RMSE: 1.0, "mystery": 1.0, "extra_error": 1.0},
+        cost={"p95_latency_ms": 1.0},
+        slices={"gone": {}, "empty": {}, "old": {RMSE: 1.0}},
+    )
+    result = decide(g, slices, side(cand), side(base))
+    on_slices = [
+        (c.scope, c.metric, c.verdict, c.better, c.reason) for c in result.checks if c.scope != "overall"
+    ]
+    assert on_slices == [
+        ("gone", "—", "fail", None, "slice 'gone' is missing from the candidate's metrics"),
+        ("old", RMSE, "pass", "lower", "0.0% better, within the allowed 10%"),
+        (
+            "old",
+            "mystery",
+            "fail",
+            "higher",
+            "mystery on slice 'old' is missing from the baseline's metrics",
+        ),
+        (
+            "old",
+            "extra_error",
+            "skip",
+            "lower",
+            "extra_error on slice 'old' is missing from the baseline's metrics; optional, not checked",
+        ),
+    ]
+    assert "Slice 'empty' has no rows in the validation data: not checked." in result.notes

@@ -126,3 +126,25 @@ def test_gate_json_names_each_side_it_compared():
         "predictions": True,
     }
     assert result.baseline == {**result.candidate, "sha256": "b" * 64, "predictions": False}
+
+
+def test_a_gate_json_of_another_version_or_shape_is_refused_saying_how_to_write_it_again(tmp_path: Path):
+    from mlrelease.errors import ArtifactError
+
+    again = "run `mlrelease gate` with this version of mlrelease to write it again"
+    newer = tmp_path / "newer.json"
+    newer.write_text('{"schema_version": 99}')
+    with pytest.raises(ArtifactError) as err:
+        GateResult.read(newer)
+    assert (
+        err.value.message
+        == f"{newer}: gate.json schema_version 99 is not 1: it was written by a newer mlrelease"
+    )
+    assert err.value.hint == f"upgrade mlrelease, or {again}"
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema_version": 1, "verdict": "pass"}')
+    with pytest.raises(ArtifactError) as err:
+        GateResult.read(broken)
+    assert err.value.message.startswith(f"{broken}: ")
+    assert "'headline' is a required property" in err.value.message
+    assert err.value.hint == again

@@ -130,3 +130,94 @@ def test_a_paired_verdict_states_the_interval_it_rests_on():
     assert interval is not None and check.verdict == "pass"
     band = f"95% interval of the change: [{fmt(interval.low)}, {fmt(interval.high)}]"
     assert check.reason.endswith(f"within the allowed 500% ({band})"), check.reason
+
+
+def test_the_different_data_note_names_both_digests_and_what_is_compared_instead():
+    cand, base = regression_sides(50)
+    other = dataclasses.replace(base.report, data=dataclasses.replace(base.report.data, sha256="e" * 64))
+    result = decide(rmse_rule(), (), cand, dataclasses.replace(base, report=other), allow_different_data=True)
+    assert result.notes[1] == (
+        "The two sides were evaluated on different data (sha256 eeeeeeeeeeee vs dddddddddddd): their metrics "
+        "are compared as point estimates, without a paired bootstrap."
+    )
+
+
+def test_a_guarded_slice_alone_asks_for_intervals_and_a_tiny_slice_does_not_stop_the_next():
+    cand, base = regression_sides(40, {"tiny": 1, "old": 20})
+    floor_only = GateConfig(metrics={RMSE: MetricRule(max=1e9)})
+    slices = tuple(
+        SliceConfig(name=n, column="age", max_regression=Tolerance.parse("500%")) for n in ("tiny", "old")
+    )
+    by_scope = {c.scope: c for c in decide(floor_only, slices, cand, base).checks}
+    assert by_scope["tiny"].interval is None and by_scope["old"].interval is not None
+    assert by_scope["overall"].interval is not None  # the whole set is resampled too
+
+
+def classifier_gate(**bootstrap: float) -> GateConfig:
+    return GateConfig(
+        metrics={
+            "roc_auc_score": MetricRule(max_regression=Tolerance.parse("50%")),
+            "f1_score": MetricRule(max_regression=Tolerance.parse("50%")),
+        },
+        bootstrap=BootstrapConfig(**bootstrap),  # type: ignore[arg-type]
+    )
+
+
+def binary_inputs(n: int = 200):
+    rng = np.random.default_rng(7)
+    classes = ["no", "yes"]
+    truth = rng.integers(0, 2, n)
+    y = np.array(classes)[truth]
+    return y, np.clip(truth * 0.3 + rng.uniform(0, 0.7, n), 0, 1), classes
+
+
+def test_a_classifiers_intervals_take_the_configured_resamples_and_confidence():
+    y, proba, classes = binary_inputs()
+    cand, base = binary_side(y, proba, classes), binary_side(y, proba[::-1].copy(), classes)
+    result = decide(classifier_gate(resamples=200, confidence=0.8), (), cand, base)
+    for check in result.checks:
+        assert check.interval is not None, check.metric
+        assert (check.interval.resamples, check.interval.confidence) == (200, 0.8), check.metric
+
+
+@pytest.mark.parametrize("without", ["candidate", "baseline"])
+def test_scores_missing_on_either_side_give_roc_auc_no_interval(without):
+    y, proba, classes = binary_inputs()
+    cand, base = binary_side(y, proba, classes), binary_side(y, proba[::-1].copy(), classes)
+    dropped = cand if without == "candidate" else base
+    dropped.predictions.drop(columns=["proba:no", "proba:yes"], inplace=True)  # type: ignore[union-attr]
+    by_metric = {c.metric: c.interval for c in decide(classifier_gate(), (), cand, base).checks}
+    assert by_metric["roc_auc_score"] is None and by_metric["f1_score"] is not None
+
+
+def test_a_multiclass_classifier_gets_intervals_without_a_positive_class():
+    rng = np.random.default_rng(3)
+    classes = ["a", "b", "c"]
+    y = np.array(classes)[rng.integers(0, 3, 150)]
+    sides = []
+    for flip in (0.2, 0.3):
+        pred = np.where(rng.uniform(size=150) < flip, "a", y)
+        frame = pd.DataFrame({"row_id": np.arange(150), "prediction": pred, "target": y})
+        for k in classes:
+            frame[f"proba:{k}"] = np.where(pred == k, 0.8, 0.1)
+        rep = report({"f1_score": 0.5, "roc_auc_score": 0.5, "accuracy_score": 0.5}, task="classification")
+        sides.append(side(dataclasses.replace(rep, classes=classes), frame))
+    g = dataclasses.replace(
+        classifier_gate(),
+        metrics={
+            **classifier_gate().metrics,
+            "accuracy_score": MetricRule(max_regression=Tolerance.parse("50%")),
+        },
+    )
+    by_metric = {c.metric: c.interval for c in decide(g, (), *sides).checks}
+    assert by_metric["f1_score"] is None and by_metric["roc_auc_score"] is None  # both binary-only
+    assert by_metric["accuracy_score"] is not None
+
+
+def test_sides_with_different_class_lists_get_no_per_class_or_positive_class_intervals():
+    y, proba, classes = binary_inputs()
+    cand = binary_side(y, proba, classes)
+    base = binary_side(y, proba[::-1].copy(), classes)
+    base = dataclasses.replace(base, report=dataclasses.replace(base.report, classes=["yes", "no"]))
+    by_metric = {c.metric: c.interval for c in decide(classifier_gate(), (), cand, base).checks}
+    assert by_metric == {"roc_auc_score": None, "f1_score": None}

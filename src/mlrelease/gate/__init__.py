@@ -141,7 +141,7 @@ class GateResult:
             candidate=dict(data["candidate"]),
             baseline=dict(data["baseline"]) if data.get("baseline") is not None else None,
             reported=[_check_from(c) for c in data.get("reported", [])],
-            different_data=bool(data.get("different_data", False)),
+            different_data=bool(data.get("different_data")),
         )
 
     def findings(self) -> list[Finding]:
@@ -193,10 +193,6 @@ def change_text(change: float | None, relative_change: float | None) -> str:
     return text
 
 
-def _tol_text(tol: Tolerance) -> str:
-    return f"{tol.value:.0%}" if tol.relative and tol.value * 100 == round(tol.value * 100) else str(tol)
-
-
 # ----------------------------------------------------------------------------- the decision
 
 
@@ -232,7 +228,7 @@ def validate_rules(gate_cfg: GateConfig) -> None:
 @dataclass
 class _Pairing:
     paired: bool
-    reason: str
+    reason: str = ""  # said in a note whenever there is a baseline
     intervals: dict[str, dict[str, Interval]] = field(default_factory=dict)  # scope -> metric -> interval
     rows: dict[str, int] = field(default_factory=dict)
 
@@ -340,9 +336,7 @@ def _values(name: str, scope: str, report: MetricsReport | None) -> tuple[bool, 
         return False, None
     if scope == OVERALL:
         return report.has(name), report.value(name)
-    sl = report.slices.get(scope)
-    if sl is None:
-        return False, None
+    sl = report.slices[scope]  # _slice_checks fails a slice missing from either side before this
     return name in sl.metrics, sl.metrics.get(name)
 
 
@@ -371,7 +365,7 @@ def _check(
     b_present, b = _values(name, scope, baseline)
     parts: list[str] = []
     if tolerance is not None:
-        parts.append(f"≤ {_tol_text(tolerance)} worse{tolerance_note}")
+        parts.append(f"≤ {tolerance} worse{tolerance_note}")
     if rule.min is not None:
         parts.append(f"≥ {fmt(rule.min)}")
     if rule.max is not None:
@@ -393,7 +387,7 @@ def _check(
             )
         return result("fail", _describe_absence(label, "candidate", c_present))
     verdicts: list[tuple[Verdict, str]] = []
-    noise = _noise_abs(name, candidate, None) if scope == OVERALL else 0.0
+    noise = _noise_abs(name, candidate, None)  # floors and ceilings are rules of the whole set only
     if rule.min is not None:
         if c >= rule.min:
             verdicts.append(("pass", f"{fmt(c)} is at or above the floor {fmt(rule.min)}"))
@@ -476,7 +470,7 @@ def _relative(
             need = math.ceil(rows * (interval.half_width / allowed) ** 2)
             notes.append(
                 f"{label}: the validation set ({rows:,} rows) is too small to resolve a tolerance of "
-                f"{_tol_text(tolerance)} ({fmt(allowed)}): the {interval.confidence:.0%} interval of the "
+                f"{tolerance} ({fmt(allowed)}): the {interval.confidence:.0%} interval of the "
                 f"difference is ±{fmt(interval.half_width)}; about {need:,} rows ({need - rows:,} more) "
                 "would resolve it"
             )
@@ -484,22 +478,21 @@ def _relative(
             f"{interval.confidence:.0%} interval of the change: [{fmt(interval.low)}, {fmt(interval.high)}]"
         )
         if worse <= allowed:
-            return "pass", f"{size} {direction_word}, within the allowed {_tol_text(tolerance)} ({band})"
+            return "pass", f"{size} {direction_word}, within the allowed {tolerance} ({band})"
         if lo <= allowed:
             return "noise", (
-                f"{size} worse, beyond the allowed {_tol_text(tolerance)}, but within noise: the {band} "
+                f"{size} worse, beyond the allowed {tolerance}, but within noise: the {band} "
                 f"reaches the allowed margin"
             )
-        return "fail", f"{size} worse, beyond the allowed {_tol_text(tolerance)} with confidence ({band})"
+        return "fail", f"{size} worse, beyond the allowed {tolerance} with confidence ({band})"
     if worse <= allowed:
-        return "pass", f"{size} {direction_word}, within the allowed {_tol_text(tolerance)}"
+        return "pass", f"{size} {direction_word}, within the allowed {tolerance}"
     noise = _noise_abs(name, candidate, baseline)
     if noise > 0 and worse <= allowed + noise:
         return "noise", (
-            f"{size} worse, beyond the allowed {_tol_text(tolerance)}, but within the measured noise "
-            f"(±{fmt(noise)})"
+            f"{size} worse, beyond the allowed {tolerance}, but within the measured noise (±{fmt(noise)})"
         )
-    return "fail", f"{size} worse, beyond the allowed {_tol_text(tolerance)}"
+    return "fail", f"{size} worse, beyond the allowed {tolerance}"
 
 
 def _trade_offs(
@@ -514,39 +507,45 @@ def _trade_offs(
     if baseline is None:
         return widened, applied
     for t in gate_cfg.trade_offs:
-        held = []
-        ok = True
-        for name, want in t.when.items():
-            b, c = baseline.value(name), candidate.value(name)
-            if b is None or c is None or (want.relative and b == 0):
-                ok = False
-                break
-            scale = abs(b) if want.relative else 1.0
-            change = (c - b) / scale
-            noise = _noise_abs(name, candidate, baseline) / scale
-            iv = intervals.get(name)
-            if iv is not None:  # the conservative end of the interval must meet the condition
-                low, high = iv.low / scale, iv.high / scale
-                met = high <= want.value if want.value < 0 else low >= want.value
-            else:
-                met = change + noise <= want.value if want.value < 0 else change - noise >= want.value
-            if not met:
-                ok = False
-                break
-            shown = f"{change:+.1%}" if want.relative else f"{change:+.4g}"
-            need = f"{'≤' if want.value < 0 else '≥'} {_tol_text(want)}"
-            held.append(f"{name} changed {shown} (needed {need}{', beyond noise' if noise else ''})")
-        if not ok:
+        held = [_condition(name, want, candidate, baseline, intervals) for name, want in t.when.items()]
+        if None in held:
             continue
         for name, tol in t.allow.items():
-            rule = gate_cfg.metrics.get(name)
-            current = widened.get(name, (rule.max_regression, ""))[0] if rule else None
+            rule = gate_cfg.metrics[name]  # validate_rules refuses a trade-off on a metric without one
+            current = widened[name][0] if name in widened else rule.max_regression
             b = baseline.value(name)
             base = abs(b) if b is not None else 1.0
             if current is None or tol.amount(base) > current.amount(base):
                 widened[name] = (tol, " (trade-off)")
-                applied.append(f"{name} may be up to {_tol_text(tol)} worse because " + " and ".join(held))
+                applied.append(f"{name} may be up to {tol} worse because " + " and ".join(map(str, held)))
     return widened, applied
+
+
+def _condition(
+    name: str,
+    want: Tolerance,
+    candidate: MetricsReport,
+    baseline: MetricsReport,
+    intervals: dict[str, Interval],
+) -> str | None:
+    """How a trade-off's condition on ``name`` held, or None when it did not."""
+    b, c = baseline.value(name), candidate.value(name)
+    if b is None or c is None or (want.relative and b == 0):
+        return None
+    scale = abs(b) if want.relative else 1.0
+    change = (c - b) / scale
+    noise = _noise_abs(name, candidate, baseline) / scale
+    iv = intervals.get(name)
+    if iv is not None:  # the conservative end of the interval must meet the condition
+        low, high = iv.low / scale, iv.high / scale
+        met = high <= want.value if want.value < 0 else low >= want.value
+    else:
+        met = change + noise <= want.value if want.value < 0 else change - noise >= want.value
+    if not met:
+        return None
+    shown = f"{change:+.1%}" if want.relative else f"{change:+.4g}"
+    need = f"{'≤' if want.value < 0 else '≥'} {want}"
+    return f"{name} changed {shown} (needed {need}{', beyond noise' if noise else ''})"
 
 
 def decide(
@@ -564,7 +563,8 @@ def decide(
     cand = candidate.report
     base = baseline.report if baseline else None
     notes: list[str] = []
-    different_data = _different_data(candidate, baseline, allow_different_data)
+    data_note = _different_data(candidate, baseline, allow_different_data)
+    different_data = data_note is not None
     if base is None:
         notes.append(
             "No baseline given: only the absolute rules (min/max) are checked; "
@@ -572,17 +572,12 @@ def decide(
         )
     relative_rules = any(r.max_regression is not None for r in gate_cfg.metrics.values())
     guarded = tuple((s, s.max_regression) for s in slices if s.max_regression is not None)
-    pairing = _Pairing(False, "")
+    pairing = _Pairing(False)
     if baseline is not None:
         pairing = _pair(candidate, baseline, slices, gate_cfg.bootstrap, relative_rules or bool(guarded))
         notes.append(pairing.reason[0].upper() + pairing.reason[1:] + ".")
-    if different_data:
-        notes.insert(
-            0,
-            "Different data, allowed by --allow-different-data: the baseline was evaluated on "
-            f"{base.data.path if base else '?'} and the candidate on {cand.data.path}; the verdict "
-            "compares point estimates on different rows and says less than a paired comparison.",
-        )
+    if data_note is not None:
+        notes.insert(0, data_note)
     overall_iv = pairing.intervals.get(OVERALL, {})
     widened, applied = _trade_offs(gate_cfg, cand, base, overall_iv)
     checks = _metric_checks(gate_cfg, widened, cand, base, pairing, notes)
@@ -606,11 +601,11 @@ def decide(
     )
 
 
-def _different_data(candidate: Side, baseline: Side | None, allow_different_data: bool) -> bool:
-    """Whether the sides were evaluated on different data. Refuses a baseline of another task,
-    and different data unless ``allow_different_data``."""
+def _different_data(candidate: Side, baseline: Side | None, allow_different_data: bool) -> str | None:
+    """The note saying the sides were evaluated on different data, None when they were not.
+    Refuses a baseline of another task, and different data unless ``allow_different_data``."""
     if baseline is None:
-        return False
+        return None
     cand, base = candidate.report, baseline.report
     if base.task != cand.task:
         raise UsageError(f"the candidate is a {cand.task} model but the baseline is a {base.task} model")
@@ -635,7 +630,13 @@ def _different_data(candidate: Side, baseline: Side | None, allow_different_data
             "(`mlrelease evaluate --model <baseline model> -o <folder>`), or pass "
             "--allow-different-data to compare them anyway as point estimates",
         )
-    return different
+    if not different:
+        return None
+    return (
+        "Different data, allowed by --allow-different-data: the baseline was evaluated on "
+        f"{base.data.path} and the candidate on {cand.data.path}; the verdict "
+        "compares point estimates on different rows and says less than a paired comparison."
+    )
 
 
 def _metric_checks(
@@ -690,7 +691,7 @@ def _slice_checks(
                     None,
                     None,
                     None,
-                    f"≤ {_tol_text(slice_tol)} worse",
+                    f"≤ {slice_tol} worse",
                     "fail",
                     f"slice '{s.name}' is missing from the {where}'s metrics",
                 )
@@ -729,7 +730,9 @@ def _headline(
     noisy = [c for c in checks if c.verdict == "noise"]
     gated = [c for c in checks if c.verdict in ("pass", "fail", "noise")]
     who = f"{cand.model.name} {(cand.model.sha256 or '')[:12]}".strip()
-    against = f"baseline {(base.model.sha256 or '')[:12]}" if base else "absolute rules only (no baseline)"
+    against = (
+        f"baseline {(base.model.sha256 or '')[:12]}".strip() if base else "absolute rules only (no baseline)"
+    )
     if different_data:
         against += " evaluated on DIFFERENT data (allowed)"
     if failed:

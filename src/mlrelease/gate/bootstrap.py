@@ -194,16 +194,17 @@ def paired_classification(
     codes_b = yi * k + np.array([index[v] for v in np.asarray(baseline).tolist()])
     codes_c = yi * k + np.array([index[v] for v in np.asarray(candidate).tolist()])
     parts = [_onehot(codes_b, k * k), _onehot(codes_c, k * k)]
-    with_loss = baseline_loss is not None and candidate_loss is not None
     if baseline_loss is not None and candidate_loss is not None:
         parts.append(np.column_stack([baseline_loss, candidate_loss]))
+    with_loss = len(parts) == 3
     columns = np.hstack(parts)
     named = {index[label]: label for label in classes or []}
     positive = index[classes[1]] if classes is not None and len(classes) == 2 else None
 
     def statistic(means: np.ndarray) -> dict[str, np.ndarray]:
-        b = classification_statistic(means[:, : k * k].reshape(-1, k, k), named, positive)
-        c = classification_statistic(means[:, k * k : 2 * k * k].reshape(-1, k, k), named, positive)
+        rows = means.shape[0]
+        b = classification_statistic(means[:, : k * k].reshape(rows, k, k), named, positive)
+        c = classification_statistic(means[:, k * k : 2 * k * k].reshape(rows, k, k), named, positive)
         diff = {name: c[name] - b[name] for name in b}
         if with_loss:
             diff["log_loss"] = means[:, -1] - means[:, -2]
