@@ -274,6 +274,7 @@ def test_a_one_value_reference_has_one_edge_and_an_infinite_relative_wasserstein
     st = stats.numeric(
         stats.SortedColumn.of(np.array([5.0])), stats.SortedColumn.of(np.array([5.0, 6.0, 7.0]))
     )
+    assert (st.n_reference, st.n_current) == (1, 3)
     assert st.bin_edges == (5.0,)
     assert st.reference_shares == (1.0, 0.0)
     assert st.current_shares == pytest.approx((1 / 3, 2 / 3))
@@ -283,6 +284,9 @@ def test_a_one_value_reference_has_one_edge_and_an_infinite_relative_wasserstein
     assert st.wasserstein_relative == math.inf
     same = stats.numeric(stats.SortedColumn.of(np.array([5.0])), stats.SortedColumn.of(np.array([5.0, 5.0])))
     assert (same.wasserstein, same.wasserstein_relative, same.psi) == (0.0, 0.0, 0.0)
+    apart = stats.numeric(stats.SortedColumn.of(np.array([5.0])), stats.SortedColumn.of(np.array([6.0])))
+    assert (apart.reference_shares, apart.current_shares) == ((1.0, 0.0), (0.0, 1.0))
+    assert apart.psi == pytest.approx(2 * (1 - 1e-4) * math.log(1 / 1e-4), rel=1e-12)
 
 
 def test_a_reference_of_only_missing_values_has_no_psi_edges() -> None:
@@ -369,3 +373,21 @@ def test_a_single_category_is_no_evidence_of_drift(n_current: int) -> None:
 )
 def test_holm_adjusted_p_values_by_hand(pvalues: list[float], adjusted: list[float]) -> None:
     assert stats.holm(pvalues) == pytest.approx(adjusted, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("n", "nx2"),
+    [
+        (140, 4.0),
+        (141, 2.19),
+        (1000, 0.5**2 * 1000),
+        (200, 0.5**2 * 200),
+        (1000, 0.7**2 * 1000),
+        (60_000, 1.0),
+    ],
+)
+def test_kstwo_tail_outside_the_smirnov_region_is_scipys_to_the_bit(n: int, nx2: float) -> None:
+    """At n <= 140, n x^2 < 2.2 or x >= 0.5 scipy uses other formulas (Durbin's matrix, the
+    exact two-sided tail), which differ from the doubled one-sided sum by 1e-15 to 1e-5."""
+    x = 0.5 if nx2 == 0.25 * n else math.sqrt(nx2 / n)
+    assert stats.kstwo_sf(x, n) == float(sps.kstwo.sf(x, n))
