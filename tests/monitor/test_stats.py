@@ -296,7 +296,7 @@ def test_a_reference_of_only_missing_values_has_no_psi_edges() -> None:
 
 @pytest.mark.parametrize(("ref", "cur"), [([], [1.0, 2.0]), ([1.0, 2.0], []), ([np.nan], [1.0])])
 def test_an_empty_sample_is_refused(ref: list[float], cur: list[float]) -> None:
-    with pytest.raises(ValueError, match="^both samples need at least one value$"):
+    with pytest.raises(ValueError, match=r"^both samples need at least one value$"):
         stats.numeric(stats.SortedColumn.of(np.array(ref)), stats.SortedColumn.of(np.array(cur)))
 
 
@@ -391,3 +391,12 @@ def test_kstwo_tail_outside_the_smirnov_region_is_scipys_to_the_bit(n: int, nx2:
     exact two-sided tail), which differ from the doubled one-sided sum by 1e-15 to 1e-5."""
     x = 0.5 if nx2 == 0.25 * n else math.sqrt(nx2 / n)
     assert stats.kstwo_sf(x, n) == float(sps.kstwo.sf(x, n))
+
+
+def test_a_date_column_has_the_same_categories_typed_or_as_objects() -> None:
+    """The reference reaches CategoryCounts as its own array, the current window as objects:
+    a datetime64 column must count under the same names both ways, or every date is 'unseen'."""
+    dates = np.array(["2024-01-01", "2024-01-01", "2024-02-01"], dtype="datetime64[ns]")
+    typed, objects = stats.CategoryCounts.of(dates), stats.CategoryCounts.of(dates.astype(object))
+    assert typed.counts == objects.counts
+    assert stats.categorical(typed, objects).unseen == {}
