@@ -240,3 +240,163 @@ def test_ks_and_wasserstein_equal_scipy_when_the_merged_order_spans_several_chun
         assert ours.ks_pvalue == pytest.approx(float(theirs.pvalue), abs=1e-9, rel=1e-9), name
         w = sps.wasserstein_distance(ref[name], cur[name])
         assert ours.wasserstein == pytest.approx(w, rel=1e-9, abs=1e-12), name
+
+
+def test_missing_values_given_as_none_count_as_missing() -> None:
+    col = stats.SortedColumn.of(np.array([3.0, None, 1.0, None], dtype=object))
+    assert col.values.dtype == np.float64
+    assert col.values.tolist() == [1.0, 3.0]
+    assert (col.missing, col.missing_rate) == (2, 0.5)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 9, 10, 11, 12, 40])
+def test_quantiles_and_psi_edges_equal_numpy_on_small_references(n: int) -> None:
+    """With fewer values than bins the top edges interpolate between the last two values."""
+    values = np.random.default_rng(n).normal(size=n)
+    col = stats.SortedColumn.of(values)
+    q = np.linspace(0.0, 1.0, 21)
+    assert col.quantile(q) == pytest.approx(np.quantile(values, q), rel=1e-12, abs=1e-12)
+    edges = stats.psi_edges(col, 10)
+    assert edges == pytest.approx(np.unique(np.quantile(values, np.arange(1, 10) / 10)), rel=1e-12)
+
+
+def test_psi_uses_the_reference_deciles_unless_told() -> None:
+    ref = np.arange(1.0, 101.0)
+    st = stats.numeric(stats.SortedColumn.of(ref), stats.SortedColumn.of(ref[::-1]))
+    assert st.bin_edges == pytest.approx(tuple(np.quantile(ref, np.arange(1, 10) / 10)))
+    assert st.reference_shares == st.current_shares == (0.1,) * 10
+    assert st.psi == 0.0
+
+
+def test_a_one_value_reference_has_one_edge_and_an_infinite_relative_wasserstein() -> None:
+    """Reference [5]: bins (<= 5, > 5) hold 1, 0; current [5, 6, 7] holds 1/3, 2/3.
+    PSI = (1/3 - 1) ln(1/3) + (2/3 - 1e-4) ln((2/3) / 1e-4); the reference's spread is 0."""
+    st = stats.numeric(
+        stats.SortedColumn.of(np.array([5.0])), stats.SortedColumn.of(np.array([5.0, 6.0, 7.0]))
+    )
+    assert (st.n_reference, st.n_current) == (1, 3)
+    assert st.bin_edges == (5.0,)
+    assert st.reference_shares == (1.0, 0.0)
+    assert st.current_shares == pytest.approx((1 / 3, 2 / 3))
+    hand = (1 / 3 - 1) * math.log(1 / 3) + (2 / 3 - 1e-4) * math.log((2 / 3) / 1e-4)
+    assert st.psi == pytest.approx(hand, rel=1e-12)
+    assert st.wasserstein == pytest.approx(1.0)  # |6 - 5| / 3 + |7 - 5| / 3
+    assert st.wasserstein_relative == math.inf
+    same = stats.numeric(stats.SortedColumn.of(np.array([5.0])), stats.SortedColumn.of(np.array([5.0, 5.0])))
+    assert (same.wasserstein, same.wasserstein_relative, same.psi) == (0.0, 0.0, 0.0)
+    apart = stats.numeric(stats.SortedColumn.of(np.array([5.0])), stats.SortedColumn.of(np.array([6.0])))
+    assert (apart.reference_shares, apart.current_shares) == ((1.0, 0.0), (0.0, 1.0))
+    assert apart.psi == pytest.approx(2 * (1 - 1e-4) * math.log(1 / 1e-4), rel=1e-12)
+
+
+def test_a_reference_of_only_missing_values_has_no_psi_edges() -> None:
+    edges = stats.psi_edges(stats.SortedColumn.of(np.array([np.nan, np.nan])), 10)
+    assert edges.shape == (0,)
+
+
+@pytest.mark.parametrize(("ref", "cur"), [([], [1.0, 2.0]), ([1.0, 2.0], []), ([np.nan], [1.0])])
+def test_an_empty_sample_is_refused(ref: list[float], cur: list[float]) -> None:
+    with pytest.raises(ValueError, match=r"^both samples need at least one value$"):
+        stats.numeric(stats.SortedColumn.of(np.array(ref)), stats.SortedColumn.of(np.array(cur)))
+
+
+def test_when_the_exact_p_value_fails_the_asymptotic_one_is_reported_as_scipy_does() -> None:
+    """At 10000 a side with D = 1e-4 scipy's exact recursion answers a probability above 1, so
+    ``ks_2samp`` warns and switches to the asymptotic distribution."""
+    ref = np.arange(10_000, dtype=np.float64)
+    cur = ref + 0.5
+    with pytest.warns(RuntimeWarning, match="Exact calculation unsuccessful"):
+        theirs = sps.ks_2samp(ref, cur)
+    ours = stats.numeric(stats.SortedColumn.of(ref), stats.SortedColumn.of(cur))
+    assert ours.ks_statistic == pytest.approx(1e-4, rel=1e-12) == float(theirs.statistic)
+    assert ours.ks_method == "asymp"
+    assert ours.ks_pvalue == float(theirs.pvalue)
+
+
+@pytest.mark.parametrize("n", [7, 10, 37, 141, 1000])
+@pytest.mark.parametrize("x", [0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 0.99])
+def test_smirnov_tail_equals_scipy_for_every_size_and_deviation(n: int, x: float) -> None:
+    from scipy import special
+
+    assert stats.smirnov_sf(n, x) == pytest.approx(float(special.smirnov(n, x)), rel=1e-11, abs=1e-300)
+
+
+def test_ks_and_wasserstein_equal_scipy_when_the_current_side_spans_several_chunks() -> None:
+    rng = np.random.default_rng(17)
+    ref, cur = rng.normal(size=1000), rng.normal(0.1, size=stats.CHUNK + 40_000)
+    ours = stats.numeric(stats.SortedColumn.of(ref), stats.SortedColumn.of(cur))
+    theirs = sps.ks_2samp(ref, cur)
+    assert ours.ks_statistic == float(theirs.statistic)
+    assert ours.ks_pvalue == pytest.approx(float(theirs.pvalue), rel=1e-9)
+    assert ours.wasserstein == pytest.approx(sps.wasserstein_distance(ref, cur), rel=1e-9)
+
+
+def test_categories_come_most_frequent_first_ties_by_name_and_absent_ones_count_zero() -> None:
+    """Reference b 5, c 5, a 3; current b 4, z 2 (c and a absent, z unseen)."""
+    ref = stats.CategoryCounts.of(np.array(["a"] * 3 + ["c"] * 5 + ["b"] * 5, dtype=object))
+    cur = stats.CategoryCounts.of(np.array(["z", "b", "b", "z", "b", "b"], dtype=object))
+    st = stats.categorical(ref, cur)
+    assert st.categories == ("b", "c", "a", "z")
+    assert st.reference_counts == (5, 5, 3, 0)
+    assert st.current_counts == (4, 0, 0, 2)
+    assert (st.n_reference, st.n_current) == (13, 6)
+    assert st.unseen == {"z": 2}
+    r = np.array([5 / 13, 5 / 13, 3 / 13, 1e-4])
+    c = np.array([4 / 6, 1e-4, 1e-4, 2 / 6])
+    assert st.psi == pytest.approx(float(np.sum((c - r) * np.log(c / r))), rel=1e-12)
+    theirs = sps.chi2_contingency(np.array([[5, 5, 3, 0], [4, 0, 0, 2]]))
+    assert (st.chi2, st.chi2_pvalue, st.chi2_dof) == (
+        pytest.approx(theirs.statistic),
+        pytest.approx(theirs.pvalue),
+        3,
+    )
+
+
+@pytest.mark.parametrize("n_current", [4, 0])
+def test_a_single_category_is_no_evidence_of_drift(n_current: int) -> None:
+    ref = stats.CategoryCounts.of(np.array(["a"] * 10, dtype=object))
+    cur = stats.CategoryCounts.of(np.array(["a"] * n_current, dtype=object))
+    st = stats.categorical(ref, cur)
+    assert (st.chi2, st.chi2_pvalue, st.chi2_dof) == (0.0, 1.0, 0)
+    assert st.categories == ("a",) and st.current_counts == (n_current,)
+
+
+@pytest.mark.parametrize(
+    ("pvalues", "adjusted"),
+    [
+        ([0.6, 0.7], [1.0, 1.0]),  # 2 x 0.6 capped at 1, and never below an earlier step
+        ([0.02, 0.3, 0.5], [0.06, 0.6, 0.6]),
+        ([0.5, 0.01, 0.2], [0.5, 0.03, 0.4]),
+        ([0.04], [0.04]),
+        ([], []),
+    ],
+)
+def test_holm_adjusted_p_values_by_hand(pvalues: list[float], adjusted: list[float]) -> None:
+    assert stats.holm(pvalues) == pytest.approx(adjusted, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("n", "nx2"),
+    [
+        (140, 4.0),
+        (141, 2.19),
+        (1000, 0.5**2 * 1000),
+        (200, 0.5**2 * 200),
+        (1000, 0.7**2 * 1000),
+        (60_000, 1.0),
+    ],
+)
+def test_kstwo_tail_outside_the_smirnov_region_is_scipys_to_the_bit(n: int, nx2: float) -> None:
+    """At n <= 140, n x^2 < 2.2 or x >= 0.5 scipy uses other formulas (Durbin's matrix, the
+    exact two-sided tail), which differ from the doubled one-sided sum by 1e-15 to 1e-5."""
+    x = 0.5 if nx2 == 0.25 * n else math.sqrt(nx2 / n)
+    assert stats.kstwo_sf(x, n) == float(sps.kstwo.sf(x, n))
+
+
+def test_a_date_column_has_the_same_categories_typed_or_as_objects() -> None:
+    """The reference reaches CategoryCounts as its own array, the current window as objects:
+    a datetime64 column must count under the same names both ways, or every date is 'unseen'."""
+    dates = np.array(["2024-01-01", "2024-01-01", "2024-02-01"], dtype="datetime64[ns]")
+    typed, objects = stats.CategoryCounts.of(dates), stats.CategoryCounts.of(dates.astype(object))
+    assert typed.counts == objects.counts
+    assert stats.categorical(typed, objects).unseen == {}
