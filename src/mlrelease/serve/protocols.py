@@ -140,9 +140,6 @@ class Native(Protocol):
             return self.v.read_records(data, "body")
         raise BadRequest(400, 'expected a list of records ([{"field": value, ...}]) or {"records": [...]}')
 
-    def columns(self, data: Any) -> Columns:
-        return self.read(data)[0]
-
     def choose(self, data: Any) -> Choice:
         if isinstance(data, dict) and "probabilities" in data:
             return self.answers.asked(data["probabilities"], "probabilities")
