@@ -367,7 +367,9 @@ def _refused(call: Callable[[], Any]) -> BadRequest:
 
 
 def _proto(cls: type[Protocol], task: str = "regression", classes: list[Any] | None = None, **kw: Any) -> Any:
-    return cls(Validator(P_SIG, max_rows=10), Answers(task, classes, **kw), "m", "7")
+    return cls(
+        Validator(P_SIG, max_rows=10), Answers(task, classes, **{"kserve_v1": "labels", **kw}), "m", "7"
+    )
 
 
 def _tensor(name: str, data: list[Any], datatype: str, shape: list[int] | None = None) -> dict[str, Any]:
@@ -411,6 +413,7 @@ PARSED = [
         ),
         b"",
     ),
+    (OpenInferenceV2, _b({"inputs": [_tensor("other", [1.0], "FP64"), *_v2_inputs()]}), b""),
     (OpenInferenceV2, _b({"inputs": [_tensor("input-0", P_LISTS, "BYTES", [2, 5])]}), b""),
     (
         OpenInferenceV2,
@@ -836,6 +839,65 @@ REFUSALS = [
         [],
     ),
     (
+        OpenInferenceV2,  # one tensor named for a column is that column, not a [rows, columns] tensor
+        _b({"inputs": _v2_inputs()[:1]}),
+        b"",
+        422,
+        "3 invalid value(s) in field(s) district, new, rooms",
+        [{"row": None, "field": n, "error": "missing"} for n in ("rooms", "new", "district")],
+    ),
+    (
+        OpenInferenceV2,  # every tensor is checked, past one that does not fit
+        _b(
+            {
+                "inputs": _v2_inputs(
+                    area={"shape": [1, 2], "data": [[61.0, 70.0]]},
+                    new={"shape": [2, 2], "data": [1, 0, 1, 0]},
+                    district={"datatype": "FP64"},
+                )
+            }
+        ),
+        b"",
+        422,
+        "3 input tensor(s) do not fit the model",
+        [
+            {"row": None, "field": "area", "error": "shape [1, 2]: expected [rows] or [rows, 1]"},
+            {"row": None, "field": "new", "error": "shape [2, 2]: expected [rows] or [rows, 1]"},
+            {
+                "row": None,
+                "field": "district",
+                "error": "datatype FP64 does not fit a string column; send BYTES",
+            },
+        ],
+    ),
+    (
+        KServeV1,
+        _b({"inputs": {**P_WANT, "area": 61.0}}),
+        b"",
+        400,
+        "inputs: each column must be a list",
+        [{"row": None, "field": "area", "error": "expected a list of values"}],
+    ),
+    (
+        MLflow,
+        _b({"instances": {**P_WANT, "rooms": [3]}}),
+        b"",
+        400,
+        "instances: the columns have different lengths",
+        [{"row": None, "field": n, "error": f"{1 if n == 'rooms' else 2} values"} for n in P_SIG.names],
+    ),
+    (
+        MLflow,  # a short row is named, and the rows after it are still read
+        P_CSV.replace(b",B,1.5", b",B") + b"big,5,1,C,\n",
+        b"text/csv",
+        422,
+        "2 invalid value(s) in field(s) area of row(s) 1, 2",
+        [
+            {"row": 1, "field": None, "error": "expected a list of 5 values, got 4 values"},
+            {"row": 2, "field": "area", "error": "expected a number, got string", "value": "big"},
+        ],
+    ),
+    (
         MLflow,
         _b([P_ROWS]),
         b"",
@@ -1108,6 +1170,9 @@ def test_v2_answers_the_outputs_asked_for_in_the_order_asked():
     for outputs, want in cases:
         body = {"inputs": inputs, **({"outputs": outputs} if outputs is not None else {})}
         assert _answered(clf, _b(body), Answer(LABELS, [[], []], PROBA))["outputs"] == want
+    bad = {"inputs": inputs, "outputs": [{"name": "proba"}]}
+    exc = _refused(lambda: clf.parse(_b(bad), b""))
+    assert exc.message == "outputs[0].name: 'proba' is not an output of this model (predict, predict_proba)"
     lean = _proto(OpenInferenceV2, "classification", CLASSES, probabilities=False)
     assert _answered(lean, _b({"inputs": inputs}), Answer(LABELS, [[], []], PROBA))["outputs"] == [predict]
     bad = {"inputs": inputs, "outputs": [{"name": "predict_proba"}]}
@@ -1131,6 +1196,10 @@ def test_mlflow_answers_a_dataframe_of_label_and_class_probabilities_or_a_list()
     assert _answered(clf, body, Answer(LABELS, [[], []], None)) == {"predictions": LABELS}
     lean = _proto(MLflow, "classification", CLASSES, probabilities=False)
     assert _answered(lean, body, Answer(LABELS, [[], []], PROBA)) == {"predictions": LABELS}
+    # probabilities that do not match the classes or the rows are an error, never a cut answer
+    for proba in ([[0.2, 0.3, 0.5], [0.5, 0.25, 0.25]], [[0.25, 0.75]], [*PROBA, [0.5, 0.5]]):
+        with pytest.raises(ValueError, match="zip"):
+            _answered(clf, body, Answer(LABELS, [[], []], proba))
 
 
 @pytest.mark.parametrize("cls", [Native, KServeV1, OpenInferenceV2])
@@ -1182,7 +1251,7 @@ def test_mlflow_errors_carry_its_error_code_and_message():
 )
 def test_the_v2_label_datatype_is_the_type_of_the_classes(task, classes, datatype):
     assert label_datatype(task, classes) == datatype
-    answers = Answers(task, classes)
+    answers = Answers(task, classes, kserve_v1="labels")
     assert answers.v2_outputs()[0] == {"name": "predict", "datatype": datatype, "shape": [-1]}
 
 
@@ -1198,13 +1267,13 @@ def test_the_v2_label_datatype_is_the_type_of_the_classes(task, classes, datatyp
     ],
 )
 def test_v2_labels_are_converted_to_their_datatype_or_sent_as_text(classes, predictions, datatype, data):
-    out = Answers("classification", classes).v2_labels(predictions)
+    out = Answers("classification", classes, kserve_v1="labels").v2_labels(predictions)
     assert out == {"name": "predict", "datatype": datatype, "shape": [2], "data": data}
     assert [type(x) for x in out["data"]] == [type(x) for x in data]
 
 
 def test_regression_labels_are_floats():
-    out = Answers("regression", None).v2_labels([1, 2.5])
+    out = Answers("regression", None, kserve_v1="labels").v2_labels([1, 2.5])
     assert out["data"] == [1.0, 2.5] and type(out["data"][0]) is float
 
 
@@ -1219,7 +1288,7 @@ def test_regression_labels_are_floats():
     ],
 )
 def test_what_answers_carry_when_a_request_does_not_say(classes, kw, default, v1_default, outputs):
-    answers = Answers("classification", classes, **kw)
+    answers = Answers("classification", classes, **{"kserve_v1": "labels", **kw})
     assert (answers.default, answers.v1_default) == (default, v1_default)
     described = answers.v2_outputs()
     assert [o["name"] for o in described] == outputs
@@ -1229,8 +1298,8 @@ def test_what_answers_carry_when_a_request_does_not_say(classes, kw, default, v1
 
 
 def test_asking_for_probabilities_takes_only_booleans():
-    answers = Answers("classification", ["a"])
+    answers = Answers("classification", ["a"], kserve_v1="labels")
     assert answers.asked(True, "p") is True and answers.asked(False, "p") is False
     for value in (1, 0, "true", None):
         assert _refused(lambda value=value: answers.asked(value, "p")).message == "p: expected true or false"
-    assert Answers("regression", None).asked(False, "p") is False
+    assert Answers("regression", None, kserve_v1="labels").asked(False, "p") is False
