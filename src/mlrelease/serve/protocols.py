@@ -140,9 +140,6 @@ class Native(Protocol):
             return self.v.read_records(data, "body")
         raise BadRequest(400, 'expected a list of records ([{"field": value, ...}]) or {"records": [...]}')
 
-    def columns(self, data: Any) -> Columns:
-        return self.read(data)[0]
-
     def choose(self, data: Any) -> Choice:
         if isinstance(data, dict) and "probabilities" in data:
             return self.answers.asked(data["probabilities"], "probabilities")
@@ -190,8 +187,8 @@ class KServeV1(Protocol):
             raise BadRequest(400, 'expected an object with "instances": [...]')
         return _rows_or_records(data[key], self.v, key)
 
-    def choose(self, data: Any) -> Choice:
-        params = data.get("parameters") if isinstance(data, dict) else None
+    def choose(self, data: dict[str, Any]) -> Choice:  # a body ``columns`` took: an object
+        params = data.get("parameters")
         if params is None:
             return self.answers.v1_default
         if not isinstance(params, dict):
@@ -326,8 +323,8 @@ class OpenInferenceV2(Protocol):
         request_id = data.get("id")
         return request_id if isinstance(request_id, str) else None
 
-    def choose(self, data: Any) -> Choice:
-        return self.answers.v2_choice(data.get("outputs") if isinstance(data, dict) else None)
+    def choose(self, data: dict[str, Any]) -> Choice:  # a body ``columns`` took: an object
+        return self.answers.v2_choice(data.get("outputs"))
 
     def answer(self, request: Request, answer: Answer, outlier_rows: list[int]) -> bytes:
         out: dict[str, Any] = {"model_name": self.model, "model_version": self.version}
@@ -436,11 +433,9 @@ def _csv_converter(kind: str | None) -> Callable[[str], Any]:
             return s
 
     def integer(s: str) -> Any:
-        if s == "":
-            return None
         try:
             return int(s)
-        except ValueError:
+        except ValueError:  # "" too: number makes it a null
             return number(s)
 
     def boolean(s: str) -> Any:
@@ -516,7 +511,7 @@ class Answers:
         classes: list[Any] | None,
         *,
         probabilities: bool = True,
-        kserve_v1: str = "labels",
+        kserve_v1: str,
     ):
         self.task = task
         self.classes = classes
