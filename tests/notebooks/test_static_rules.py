@@ -356,3 +356,255 @@ def test_a_string_of_400_characters_or_more_is_text_not_a_path(tmp_path):
 
 def test_relative_paths_are_not_checked_without_a_repository(tmp_path):
     assert lint(tmp_path / "notebooks", "path = '../../data.csv'", root=None, rules="NB40") == []
+
+
+# ----------------------------------------------------------------------------- NB501
+
+
+def randomness(tmp_path: Path, *cells: str) -> list[tuple[int, int | None, str]]:
+    return [(cell, line, message) for _, cell, line, message in lint(tmp_path, *cells, rules="NB501")]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import numpy.random as npr\nrng = npr.default_rng()", [(2, "default_rng() without a seed")]),
+        (
+            "from numpy import random as nr\nrng = nr.RandomState(seed=None)",
+            [(2, "RandomState() without a seed")],
+        ),
+        ("import numpy\nrng = numpy.random.RandomState()", [(2, "RandomState() without a seed")]),
+        ("import numpy as np\nrng = np.random.default_rng(seed=s)", []),
+        ("import numpy as np\nrng = np.random.default_rng(s)", []),
+        ("from . import numpy\nrng = numpy.random.default_rng()", []),  # a relative import is not numpy
+        ("import numpy as np\nx = np.random.normal()\nnp.random.seed(0)", []),  # seeded anywhere
+        (
+            "import numpy as np\nx = np.linalg.norm([1])\ny = np.random.uniform()",
+            [(3, "np.random.uniform() and no np.random.seed(...) in the notebook")],
+        ),
+        (
+            "import random\nx = random.randint(1, 2)\ny = random.gauss(0, 1)",
+            [(2, "random.randint() and no random.seed(...) in the notebook")],
+        ),
+        ("import random\nx = random.Random(3).random()", []),
+        (
+            "import torch\nx = torch.zeros(3)\ny = torch.rand(3)\nz = torch.randn(3)",
+            [(3, "torch.rand() and no torch.manual_seed(...) in the notebook")],
+        ),
+        ("import torch\ntorch.random.manual_seed(0)\ny = torch.rand(3)", []),
+        ("from sklearn.model_selection import StratifiedKFold as S\ncv = S(5, shuffle=False)", []),
+        (
+            "from sklearn.model_selection import GroupKFold\ncv = GroupKFold(5, shuffle=True)",
+            [(2, "GroupKFold(...) without random_state")],
+        ),
+        ("from sklearn.model_selection import KFold\ncv = KFold(5, shuffle=flag)", []),
+        (
+            "from sklearn.cluster import KMeans\nimport numpy as np\n"
+            "m = KMeans(3)\nnp.random.seed(0)\nn = KMeans(3)",
+            [(3, "KMeans(...) without random_state")],
+        ),  # numpy's seed covers only the calls after it
+        ("import sklearn\nm = sklearn.utils.shuffle([1, 2])", [(2, "shuffle(...) without random_state")]),
+        ("from sklearn.metrics import r2_score\ns = r2_score([1], [1])", []),
+    ],
+)
+def test_each_random_source_seeded_or_not(tmp_path, source, expected):
+    assert randomness(tmp_path, source) == [(1, line, message) for line, message in expected]
+
+
+KERAS_MESSAGE = (
+    "Keras/TensorFlow {}(...) and no tf.random.set_seed(...) or keras.utils.set_random_seed(...) "
+    "in the notebook: weights start random"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import keras\nm = keras.Sequential([keras.layers.Dense(3)])", [(2, "Sequential")]),
+        ("import keras\nx = keras.optimizers.Adam()\nl = keras.layers.Dense(3)", [(3, "Dense")]),
+        ("from tensorflow import keras\nm = keras.Model()", [(2, "Model")]),
+        ("import tensorflow as tf\nm = tf.keras.Model()\nn = tf.keras.layers.LSTM(2)", [(2, "Model")]),
+        ("import tf_keras\nm = tf_keras.layers.Conv2D(2, 3)", [(2, "Conv2D")]),
+        ("import keras\nx = keras.layers.concatenate([a, b])\ny = keras.utils.to_categorical([1])", []),
+        ("import keras\nx = keras.losses.MeanSquaredError()", []),
+        ("import keras\nkeras.utils.set_random_seed(1)\nm = keras.Sequential()", []),
+        ("import tensorflow as tf\ntf.random.set_seed(1)\nm = tf.keras.Sequential()", []),
+        ("import tensorflow as tf\ntf.compat.v1.set_random_seed(1)\nm = tf.keras.Sequential()", []),
+        ("import tensorflow as tf\ntf.keras.utils.set_random_seed(1)\nm = tf.keras.Sequential()", []),
+        ("import tensorflow as tf\ntf.set_random_seed(1)\nm = tf.keras.Sequential()", []),
+    ],
+)
+def test_keras_weights_need_a_seed(tmp_path, source, expected):
+    got = randomness(tmp_path, source)
+    assert got == [(1, line, KERAS_MESSAGE.format(name)) for line, name in expected]
+
+
+def test_random_sources_are_reported_in_cell_and_line_order(tmp_path):
+    cells = (
+        "import numpy as np\nimport random\nimport torch",
+        "y = torch.rand(2)\nx = np.random.rand(2)",
+        "z = random.random()\nw = np.random.default_rng()",
+    )
+    assert randomness(tmp_path, *cells) == [
+        (2, 1, "torch.rand() and no torch.manual_seed(...) in the notebook"),
+        (2, 2, "np.random.rand() and no np.random.seed(...) in the notebook"),
+        (3, 1, "random.random() and no random.seed(...) in the notebook"),
+        (3, 2, "default_rng() without a seed"),
+    ]
+
+
+def test_a_numpy_seed_in_an_earlier_cell_covers_scikit_learn_below_it(tmp_path):
+    cells = (
+        "from sklearn.cluster import KMeans\nm = KMeans(2)",
+        "import numpy as np\nnp.random.seed(0)",
+        "n = KMeans(2)",
+    )
+    assert randomness(tmp_path, *cells) == [(1, 2, "KMeans(...) without random_state")]
+
+
+# ----------------------------------------------------------------------------- NB601, NB602
+
+AWS = "AKIAIOSFODNN7EXAMPLE"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (f"key = '{AWS}'", [(1, "AWS access key in the code (AKIA…)")]),
+        ("password = 'hunter2!!'", [(1, "'password' is set to a literal (hunt…)")]),  # 9 characters
+        (
+            "password = 'hunter22'",
+            [(1, "'password' is set to a literal (…)")],
+        ),  # 8: credible, too short to show
+        ("password = 'hunter2'", []),  # 7
+        ("password = 'two words'", []),
+        ("api_key = '<your key here>'\nAPI_KEY = 'changeme'\ntoken = '${TOKEN}'\nsecret = 'xxxxxxxxxx'", []),
+        ("token_count = 'abcdefghijk'", []),
+        (
+            "import os\nos.environ['MY_API_KEY'] = 's3cr3t-value'",
+            [(2, "'MY_API_KEY' is set to a literal (s3cr…)")],
+        ),
+        ("config = {}\nconfig['region'] = 's3cr3t-value'", []),
+        (
+            "login(\n    user='ana',\n    password='s3cr3t-value',\n)",
+            [(1, "'password' is set to a literal (s3cr…)")],
+        ),
+        (f"aws_access_key = '{AWS}'", [(1, "AWS access key in the code (AKIA…)")]),  # once, by its format
+        ("url = 'postgres://ana:s3cretpass@db:5432/x'", [(1, "password in a URL in the code (s3cr…)")]),
+    ],
+)
+def test_a_secret_in_the_code_is_found_on_its_line_and_redacted(tmp_path, source, expected):
+    assert lint(tmp_path, note(), source, rules="NB60") == [("NB601", 2, n, m) for n, m in expected]
+
+
+def with_output(*outputs: Any) -> Any:
+    return new_code_cell("show()", execution_count=1, outputs=list(outputs))
+
+
+@pytest.mark.parametrize(
+    ("output", "kind"),
+    [
+        (new_output("stream", name="stdout", text=f"key is {AWS}\n"), "AWS access key"),
+        (
+            new_output(
+                "execute_result", data={"text/html": "<b>keys</b>", "text/plain": AWS}, execution_count=1
+            ),
+            "AWS access key",
+        ),
+        (
+            new_output("execute_result", data={"text/plain": f"'keys':\n{AWS}"}, execution_count=1),
+            "AWS access key",
+        ),
+        (new_output("display_data", data={"application/json": {"key": AWS}}), "AWS access key"),
+        (new_output("error", ename="AuthError", evalue=f"bad key {AWS}", traceback=[]), "AWS access key"),
+    ],
+)
+def test_a_secret_in_a_stored_output_is_found_and_redacted(tmp_path, output, kind):
+    assert lint(tmp_path, note(), with_output(output), rules="NB60") == [
+        ("NB602", 2, None, f"{kind} in the stored output (AKIA…)")
+    ]
+
+
+def test_an_image_is_not_read_for_secrets(tmp_path):
+    image = new_output("display_data", data={"image/png": AWS, "text/plain": "<Figure>"})
+    assert lint(tmp_path, with_output(image), rules="NB60") == []
+
+
+# ----------------------------------------------------------------------------- NB701, NB702
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "frame",
+        "frame.shape",
+        "frame['a']",
+        "'done'",
+        "frame, model",
+        "frame.head()",
+        "frame.describe().T",
+        "display(frame)",
+        "frame.plot()",
+        "frame['a'].hist()",
+        "plt.show()",
+        "fig, ax = plt.subplots()\nax.set_title('x')",
+        "sns.heatmap(frame)",
+        "frame.plot.scatter('a', 'b')",
+    ],
+)
+def test_a_cell_that_only_displays_is_clutter(tmp_path, source):
+    cells = ["import seaborn as sns\nimport matplotlib.pyplot as plt\nframe = model = 1", source]
+    assert lint(tmp_path, note(), *cells, rules="NB70") == [
+        ("NB701", 3, None, f"only displays: {source.splitlines()[0].strip()[:60]}")
+    ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "",
+        "x = frame.head()",
+        "frame.head().to_csv('x.csv')",
+        "fig.savefig('x.png')",
+        "fig.write_image('x.png')",
+        "fig.write_html('x.html')",
+        "frame, 1 + 2",
+        "-frame",
+        "%matplotlib inline\nframe",
+        "ax = grid.fit(frame)",
+        "grid.fit(frame)",
+        "loaders[0]()",
+        "x = g.plot()",
+    ],
+)
+def test_a_cell_that_does_something_is_not_clutter(tmp_path, source):
+    cells = ["import seaborn as sns\nframe = fig = grid = g = loaders = 1", source]
+    expected = [("NB701", 3, None, "only displays: x = g.plot()")] if source == "x = g.plot()" else []
+    assert lint(tmp_path, note(), *cells, rules="NB70") == expected
+
+
+def test_a_long_display_line_is_shown_to_60_characters(tmp_path):
+    source = "frame." + "a" * 80
+    assert lint(tmp_path, "frame = 1", source, rules="NB70") == [
+        ("NB701", 2, None, f"only displays: {source[:60]}")
+    ]
+
+
+def test_outputs_over_the_size_limit_are_reported_in_kib(tmp_path):
+    big = new_code_cell(
+        "print(1)", execution_count=1, outputs=[new_output("stream", name="stdout", text="x" * 3000)]
+    )
+    cells = [note(), big]
+    size = len(__import__("json").dumps(read_outputs(tmp_path, cells)).encode()) / 1024
+    assert 2.9 < size < 3.1
+    assert lint(tmp_path, *cells, rules="NB70", max_output_kb=2.5) == [
+        ("NB702", 2, None, "stored outputs are 3 KiB (limit 2.5 KiB)")
+    ]
+    assert lint(tmp_path, *cells, rules="NB70", max_output_kb=size) == []  # at the limit
+    assert lint(tmp_path, *cells, rules="NB70", max_output_kb=size - 0.001) != []
+
+
+def read_outputs(folder: Path, cells: list[Any]) -> list[dict[str, Any]]:
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(new_notebook(cells=cells), folder / "sized.ipynb")
+    return read(folder / "sized.ipynb").code[0].outputs
