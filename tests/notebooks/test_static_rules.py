@@ -122,6 +122,12 @@ def test_a_stored_exception_is_reported_with_its_type_and_value(tmp_path):
     assert len(got[1][3]) == 300
 
 
+def test_a_cell_with_a_null_byte_is_not_python_and_has_no_line(tmp_path):
+    assert lint(tmp_path, "x = 1\x00", rules="NB107") == [
+        ("NB107", 1, None, "not valid Python: source code string cannot contain null bytes")
+    ]
+
+
 def test_a_cell_that_is_not_python_is_reported_on_its_line(tmp_path):
     got = lint(tmp_path, note(), "x = 1", "y = 2\nprint 'total', y\nz = 3", rules="NB107")
     assert got == [
@@ -574,13 +580,23 @@ def test_a_cell_that_only_displays_is_clutter(tmp_path, source):
         "ax = grid.fit(frame)",
         "grid.fit(frame)",
         "loaders[0]()",
-        "x = g.plot()",
+        "'done'.upper()",
     ],
 )
 def test_a_cell_that_does_something_is_not_clutter(tmp_path, source):
     cells = ["import seaborn as sns\nframe = fig = grid = g = loaders = 1", source]
-    expected = [("NB701", 3, None, "only displays: x = g.plot()")] if source == "x = g.plot()" else []
-    assert lint(tmp_path, note(), *cells, rules="NB70") == expected
+    assert lint(tmp_path, note(), *cells, rules="NB70") == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["x = g.plot()", "h = frame.hist()", "b = frame.boxplot()", "im = g.imshow(frame)",
+     "p = g.scatter(frame, frame)",
+     "frame.plot(kind='bar').set_title('x')", "lines = plt.gca()"],
+)  # fmt: skip
+def test_a_cell_that_keeps_only_what_a_plot_returns_is_clutter(tmp_path, source):
+    cells = ["import matplotlib.pyplot as plt\nframe = g = 1", source]
+    assert lint(tmp_path, *cells, rules="NB70") == [("NB701", 2, None, f"only displays: {source}")]
 
 
 def test_a_long_display_line_is_shown_to_60_characters(tmp_path):

@@ -91,7 +91,7 @@ def error_outputs(nb: Notebook) -> Iterator[Hit]:
                     "NB105",
                     cell.index,
                     None,
-                    f"stored error: {out.get('ename', '?')}: {out.get('evalue', '')}"[:300],
+                    f"stored error: {out['ename']}: {out['evalue']}"[:300],  # both required by nbformat
                 )
 
 
