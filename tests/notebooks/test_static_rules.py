@@ -198,7 +198,7 @@ def test_a_name_used_above_the_cell_that_defines_it(tmp_path, first, expected):
     ("first", "later"),
     [
         ("def f():\n    return 1\nprint(f())", "def f():\n    return 2"),
-        ("class A:\n    pass\nprint(A)", "class A:\n    pass"),
+        ("class A:\n    pass\nprint(A)", "A = 2"),
         ("async def f():\n    return 1\nprint(f)", "f = 2"),
         ("import os\nprint(os)", "import os"),
         ("from os import path as p\nprint(p)", "p = 1"),
@@ -349,7 +349,16 @@ def test_a_relative_path_that_leaves_the_repository_is_found(tmp_path, literal):
 
 
 @pytest.mark.parametrize(
-    "literal", ["../data.csv", "..\\data\\x.csv", "data/x.csv", "..", "...", "...saved to ../../x\nDone"]
+    "literal",
+    [
+        "../data.csv",
+        "..\\data\\x.csv",
+        "data/x.csv",
+        "..",
+        "...",
+        "...saved to ../../x\nDone",
+        "../../data is not shipped:\nask for it",
+    ],
 )
 def test_a_relative_path_inside_the_repository_or_not_a_path_is_not_a_finding(tmp_path, literal):
     assert outside(tmp_path, literal) == []  # ".." and "...": no separator; a multi-line string is text
