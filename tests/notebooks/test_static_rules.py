@@ -633,3 +633,28 @@ def read_outputs(folder: Path, cells: list[Any]) -> list[dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(new_notebook(cells=cells), folder / "sized.ipynb")
     return read(folder / "sized.ipynb").code[0].outputs
+
+
+def test_each_random_call_is_judged_on_its_own_after_any_call_that_is_passed_over(tmp_path):
+    """A cell that does not parse, **params, Keras, an unshuffled split, a non-random estimator and
+    a call after numpy's seed are passed over, and the calls after them are still checked."""
+    cells = (
+        "import numpy as np\nimport numpy.random\nimport keras\nfrom sklearn.model_selection import KFold\n"
+        "from sklearn.linear_model import Ridge\nfrom sklearn.cluster import KMeans\nparams = {}",
+        "print 'no'",
+        "m = KMeans(**params)\nk = keras.Sequential()\ncv = KFold(3)\nr = Ridge()\n"
+        "a = numpy.random.default_rng()",
+        "np.random.seed(0)\nb = KMeans(2)\nc = np.random.default_rng()",
+    )
+    assert randomness(tmp_path, *cells) == [
+        (3, 2, KERAS_MESSAGE.format("Sequential")),
+        (3, 5, "default_rng() without a seed"),
+        (4, 3, "default_rng() without a seed"),
+    ]
+
+
+def test_a_secret_name_set_through_an_attribute_or_a_computed_key_is_left_alone(tmp_path):
+    source = (
+        "settings = {}\nkey = 'password'\nsettings[key] = 's3cr3t-value'\nsettings.password = 's3cr3t-value'"
+    )
+    assert lint(tmp_path, source, rules="NB60") == []
