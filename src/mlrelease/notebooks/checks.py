@@ -33,9 +33,9 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
     if not nb.executed:
         return  # a notebook saved without outputs (nbstripout) has no order to check
     all_counts = {c.execution_count for c in nb.code if c.execution_count is not None}
-    last: CodeCell | None = None
-    highest: CodeCell | None = None
-    seen: dict[int, int] = {}
+    last: tuple[CodeCell, int] | None = None  # the executed cell above, and its count
+    highest: tuple[CodeCell, int] | None = None  # the executed cell above with the highest count
+    seen: dict[int, CodeCell] = {}
     for cell in nb.code:
         count = cell.execution_count
         if count is None:
@@ -44,20 +44,21 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
                     "NB104", cell.index, None, f"cell {cell.number} was never run, but cells around it were"
                 )
             continue
+        absent = [n for n in range(last[1] + 1, count) if n not in all_counts] if last else []
         if count in seen:
             yield Hit(
                 "NB101",
                 cell.index,
                 None,
-                f"cell {cell.number} has the same execution count ({count}) as cell {seen[count] + 1}",
+                f"cell {cell.number} has the same execution count ({count}) as cell {seen[count].number}",
             )
-        elif highest is not None and count < (highest.execution_count or 0):
+        elif highest is not None and count < highest[1]:
             yield Hit(
                 "NB101",
                 cell.index,
                 None,
-                f"cell {cell.number} ran (count {count}) before cell {highest.number} above it "
-                f"(count {highest.execution_count})",
+                f"cell {cell.number} ran (count {count}) before cell {highest[0].number} above it "
+                f"(count {highest[1]})",
             )
         elif last is None and count > 1:
             yield Hit(
@@ -66,25 +67,20 @@ def execution_order(nb: Notebook) -> Iterator[Hit]:
                 None,
                 f"the first executed cell has count {count}: {count - 1} runs are not in the notebook",
             )
-        elif (
-            last is not None
-            and last.execution_count is not None
-            and any(n not in all_counts for n in range(last.execution_count + 1, count))
-        ):
-            absent = [n for n in range(last.execution_count + 1, count) if n not in all_counts]
-            lo, hi = (absent[0], absent[-1]) if absent else (0, 0)
+        elif last is not None and absent:
+            lo, hi = absent[0], absent[-1]
             missing = f"{lo}" if lo == hi else f"{lo}-{hi}"
             yield Hit(
                 "NB102",
                 cell.index,
                 None,
-                f"execution count{'s' if lo != hi else ''} {missing} missing between cell {last.number} "
+                f"execution count{'s' if lo != hi else ''} {missing} missing between cell {last[0].number} "
                 f"and cell {cell.number}: cells were re-run or deleted",
             )
-        seen[count] = cell.index
-        last = cell
-        if highest is None or count > (highest.execution_count or 0):
-            highest = cell
+        seen[count] = cell
+        last = (cell, count)
+        if highest is None or count > highest[1]:
+            highest = (cell, count)
 
 
 def error_outputs(nb: Notebook) -> Iterator[Hit]:
@@ -95,7 +91,7 @@ def error_outputs(nb: Notebook) -> Iterator[Hit]:
                     "NB105",
                     cell.index,
                     None,
-                    f"stored error: {out.get('ename', '?')}: {out.get('evalue', '')}"[:300],
+                    f"stored error: {out['ename']}: {out['evalue']}"[:300],  # both required by nbformat
                 )
 
 
@@ -250,11 +246,11 @@ def module_names(nb: Notebook) -> dict[int, list[tuple[str, str, int]]]:
 
 
 def hidden_state(nb: Notebook, flows: dict[int, list[tuple[str, str, int]]]) -> Iterator[Hit]:
-    first_store: dict[str, int] = {}
+    stored_in: dict[str, list[int]] = {}  # name: the cells that bind it, top to bottom
     for cell in nb.code:
         for kind, name, _ in flows[cell.index]:
-            if kind == "store":
-                first_store.setdefault(name, cell.index)
+            if kind == "store" and cell.index not in stored_in.setdefault(name, []):
+                stored_in[name].append(cell.index)
     if any(kind == "star" for events in flows.values() for kind, _, _ in events):
         return  # `from x import *` defines names no one can list
     defined = set(BUILTIN_NAMES)
@@ -264,8 +260,9 @@ def hidden_state(nb: Notebook, flows: dict[int, list[tuple[str, str, int]]]) -> 
             if kind == "store":
                 defined.add(name)
             elif kind == "load" and name not in defined and name not in reported:
-                later = first_store.get(name)
-                if later is not None and later > cell.index:
+                # the first cell below that binds it: `rows += [2]` reads rows before binding it
+                later = next((i for i in stored_in.get(name, []) if i > cell.index), None)
+                if later is not None:
                     reported.add(name)
                     yield Hit(
                         "NB103",
@@ -291,19 +288,18 @@ def is_code_comment(text: str) -> bool:
     body = text.strip().lstrip("#").strip()
     if not body or _NOT_CODE_PREFIX.match(body):
         return False
-    if _BLOCK_HEAD.match(body):
-        candidate = body + "\n    pass"
-        if body.split()[0] in {"else:", "try:", "finally:"}:
-            return False  # a lone keyword is as likely prose as code
-    else:
-        candidate = body
+    # a block head ("for row in rows:") is a statement once it has a body; a lone "else:",
+    # "try:" or "finally:" has none to complete it and stays prose
+    candidate = body + "\n    pass" if _BLOCK_HEAD.match(body) else body
     try:
         tree = ast.parse(candidate)
     except (SyntaxError, ValueError):
         return False
-    if len(tree.body) != 1:
-        return False
-    stmt = tree.body[0]
+    # "# x = load(); x.head()" is two statements switched off at once
+    return bool(tree.body) and all(_code_like(stmt) for stmt in tree.body)
+
+
+def _code_like(stmt: ast.stmt) -> bool:
     if isinstance(stmt, ast.Expr):
         # "# see df" or "# not ready" parse as expressions; only calls, attributes and subscripts
         # ("# df.head()", "# model.fit(X, y)") are code-like enough
@@ -380,7 +376,8 @@ def environment_leaks(nb: Notebook, root: Path | None) -> Iterator[Hit]:
             if _ABSOLUTE.match(lit):
                 yield Hit("NB402", cell.index, line, f"absolute local path '{lit[:120]}'")
             elif root is not None and _looks_relative_path(lit):
-                target = (nb.path.parent / lit).resolve()
+                # "..\\data\\x.csv" written on Windows leaves the folder on every system
+                target = (nb.path.parent / lit.replace("\\", "/")).resolve()
                 try:
                     target.relative_to(root.resolve())
                 except ValueError:
@@ -784,14 +781,16 @@ def _credible(value: str) -> bool:
 
 
 def _output_text(out: Mapping[str, Any]) -> str:
+    """The text an output shows. nbformat joins multi-line strings on reading and requires an
+    error's ``evalue``; JSON data (application/json, ...) stays a structure and is read as JSON."""
     parts = []
     if "text" in out:
-        parts.append(out["text"] if isinstance(out["text"], str) else "".join(out["text"]))
+        parts.append(str(out["text"]))
     for mime, value in (out.get("data") or {}).items():
         if mime.startswith("text/") or mime.endswith("json"):
             parts.append(value if isinstance(value, str) else json.dumps(value))
     if out.get("output_type") == "error":
-        parts.append(str(out.get("evalue", "")))
+        parts.append(str(out["evalue"]))
     return "\n".join(parts)
 
 

@@ -212,7 +212,8 @@ def _code_cell(index: int, cell: Any) -> CodeCell:
     try:
         cc.tree = ast.parse(cc.python)
     except SyntaxError as exc:
-        cc.syntax_error = f"line {exc.lineno}: {exc.msg}"
+        # a null byte is refused before any line is read: no "line" then
+        cc.syntax_error = f"line {exc.lineno}: {exc.msg}" if exc.lineno else exc.msg
         cc.tree = None
     for n, text in enumerate(source.splitlines(), 1):
         m = _INLINE_IGNORE.search(text)
