@@ -489,19 +489,15 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
         problems = []
         for key in extra:
             close = difflib.get_close_matches(str(key)[:100], allowed, n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean '{close[0]}'?"
-            elif allowed:
-                hint = "expected one of: " + ", ".join(allowed)
-            else:
-                hint = None
+            # Every object the schema closes names its keys, so there is always a list to offer.
+            offer = f"did you mean '{close[0]}'?" if close else "expected one of: " + ", ".join(allowed)
             problems.append(
                 Problem(
                     "unknown key",
                     file=file,
                     line=lines.line((*path, key), key=True),
                     key=_key_name((*path, key)),
-                    hint=hint,
+                    hint=offer,
                 )
             )
         return problems
