@@ -634,9 +634,9 @@ def cut(text: str, limit: int = MAX_SHOWN) -> str:
     return f"{text[:limit]}... ({len(text):,} characters)"
 
 
-def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
-    """``repr(value)``, cut to ``limit`` characters."""
-    return cut(repr(value), limit)
+def shorten(value: Any) -> str:
+    """``repr(value)``, cut to MAX_SHOWN characters."""
+    return cut(repr(value))
 
 
 def _check_size(root: yaml.Node, file: str) -> None:
@@ -887,7 +887,7 @@ def _glob_base(pattern: str) -> str:
         if glob.has_magic(part):
             break
         fixed.append(part)
-    return str(Path(*fixed)) if fixed else "."
+    return str(Path(*fixed))  # Path() is "."
 
 
 def _check_paths(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:

@@ -816,3 +816,60 @@ def test_optional_parts_absent_are_none(tmp_path):
     assert cfg.serving.logging.file is None
     assert cfg.deploy.gke is None
     assert cfg.trust == config.TrustConfig()
+
+
+# ----------------------------------------------------------------------------- long values
+
+
+def test_a_text_is_shown_whole_up_to_the_limit_and_cut_past_it():
+    assert config.cut("x" * 80) == "x" * 80
+    assert config.cut("x" * 81) == "x" * 80 + "... (81 characters)"
+    assert config.cut("y" * 1500, 200) == "y" * 200 + "... (1,500 characters)"
+    assert config.shorten("z" * 100) == "'" + "z" * 79 + "... (102 characters)"
+
+
+def test_a_long_unknown_key_is_cut_in_the_key_it_is_reported_under(tmp_path):
+    p = only(write(tmp_path, HEAD + f"{'q' * 100}: 1\n"))
+    assert (p.line, p.key, p.message) == (6, "q" * 80 + "... (100 characters)", "unknown key")
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "message"),
+    [
+        (
+            "trust: {outside_paths: [lock, lock]}\n",
+            "trust.outside_paths",
+            "['lock', 'lock'] has non-unique elements",
+        ),
+        (
+            "gate:\n  trade_offs:\n    - {allow: {}, when: {x: 1%}}\n",
+            "gate.trade_offs[0].allow",
+            "{} should be non-empty",
+        ),
+    ],
+)
+def test_other_schema_rules_are_reported_in_the_validators_words(tmp_path, extra, key, message):
+    p = only(write(tmp_path, HEAD + extra))
+    assert (p.line, p.key, p.message) == (6 if extra.startswith("trust") else 8, key, message)
+
+
+def test_a_notebook_pattern_without_a_folder_is_confined_by_what_it_matches(tmp_path):
+    root = tmp_path / "h"
+    root.mkdir()
+    (tmp_path / "x.ipynb").write_text("{}")
+    os.symlink(tmp_path / "x.ipynb", root / "leak.ipynb")
+    p = only(write(root, "model: {name: m, task: regression, artifact: m.skops}\nnotebooks: ['*.ipynb']\n"))
+    assert p.key == "notebooks[0]" and p.message.startswith("'leak.ipynb' resolves to ")
+
+
+def test_a_long_path_leaving_the_folder_is_cut_where_it_is_shown(tmp_path):
+    root = tmp_path / "h"
+    root.mkdir()
+    name = "d" * 250
+    p = only(write(root, f"model: {{name: m, task: regression, artifact: m.skops}}\nlock: ../{name}\n"))
+    target = str(tmp_path.resolve() / name)
+    shown = config.cut(f"../{name}")
+    assert p.message == (
+        f"'{shown}' resolves to {target[:200]}... ({len(target):,} characters), "
+        f"outside the handoff's folder {root.resolve()}"
+    )
