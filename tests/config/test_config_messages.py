@@ -873,3 +873,13 @@ def test_a_long_path_leaving_the_folder_is_cut_where_it_is_shown(tmp_path):
         f"'{shown}' resolves to {target[:200]}... ({len(target):,} characters), "
         f"outside the handoff's folder {root.resolve()}"
     )
+
+
+def test_a_config_file_of_exactly_the_limit_is_read_to_its_last_character(tmp_path):
+    head = "model: {name: m, task: regression, artifact: m.skops}\n#"
+    tail = "\nlock: x.lock"
+    path = write(tmp_path, head + "#" * (config.MAX_BYTES - len(head) - len(tail)) + tail)
+    assert path.stat().st_size == config.MAX_BYTES
+    assert config.load(path, check_files=False).lock.name == "x.lock"
+    path.write_text(head + "#" * (config.MAX_BYTES - len(head) - len(tail) + 1) + tail)
+    assert refusal(path).message.startswith(f"{path}: the file is larger than 1024 KB")
