@@ -883,3 +883,16 @@ def test_a_config_file_of_exactly_the_limit_is_read_to_its_last_character(tmp_pa
     assert config.load(path, check_files=False).lock.name == "x.lock"
     path.write_text(head + "#" * (config.MAX_BYTES - len(head) - len(tail) + 1) + tail)
     assert refusal(path).message.startswith(f"{path}: the file is larger than 1024 KB")
+
+
+def test_an_unknown_key_is_located_at_the_key_and_offered_every_known_one(tmp_path):
+    p = only(write(tmp_path, HEAD + "watch:\n  zzzz:\n    1\n"))
+    assert (p.file, p.line, p.key, p.message) == (
+        str(tmp_path / "mlrelease.yaml"),
+        7,
+        "watch.zzzz",
+        "unknown key",
+    )
+    assert p.hint == (
+        "expected one of: duration_s, interval_s, max_error_rate, max_outlier_rate, max_p99_ms, min_requests"
+    )
