@@ -489,19 +489,15 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
         problems = []
         for key in extra:
             close = difflib.get_close_matches(str(key)[:100], allowed, n=1, cutoff=0.6)
-            if close:
-                hint = f"did you mean '{close[0]}'?"
-            elif allowed:
-                hint = "expected one of: " + ", ".join(allowed)
-            else:
-                hint = None
+            # Every object the schema closes names its keys, so there is always a list to offer.
+            offer = f"did you mean '{close[0]}'?" if close else "expected one of: " + ", ".join(allowed)
             problems.append(
                 Problem(
                     "unknown key",
                     file=file,
                     line=lines.line((*path, key), key=True),
                     key=_key_name((*path, key)),
-                    hint=hint,
+                    hint=offer,
                 )
             )
         return problems
@@ -638,9 +634,9 @@ def cut(text: str, limit: int = MAX_SHOWN) -> str:
     return f"{text[:limit]}... ({len(text):,} characters)"
 
 
-def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
-    """``repr(value)``, cut to ``limit`` characters."""
-    return cut(repr(value), limit)
+def shorten(value: Any) -> str:
+    """``repr(value)``, cut to MAX_SHOWN characters."""
+    return cut(repr(value))
 
 
 def _check_size(root: yaml.Node, file: str) -> None:
@@ -891,7 +887,7 @@ def _glob_base(pattern: str) -> str:
         if glob.has_magic(part):
             break
         fixed.append(part)
-    return str(Path(*fixed)) if fixed else "."
+    return str(Path(*fixed))  # Path() is "."
 
 
 def _check_paths(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
