@@ -7,21 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from configkit import write
 
 from mlrelease import config
 from mlrelease.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "brno-houses"
-
-
-def write(tmp_path: Path, text: str, files: tuple[str, ...] = ()) -> Path:
-    for name in files:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x")
-    path = tmp_path / "mlrelease.yaml"
-    path.write_text(text)
-    return path
 
 
 def problems(path: Path) -> list:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import configkit
 import pytest
 
 from mlrelease import config
@@ -15,12 +16,8 @@ HEAD = "notebooks: []\nmodel:\n  name: m\n  task: regression\n  artifact: m.skop
 
 
 def write(tmp_path: Path, text: str, files: tuple[str, ...] = ("m.skops",)) -> Path:
-    for name in files:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x")
-    path = tmp_path / "mlrelease.yaml"
-    path.write_text(text)
-    return path
+    """As configkit.write, with the model file HEAD names in place by default."""
+    return configkit.write(tmp_path, text, files)
 
 
 def refusal(path: Path, *, check_files: bool = True) -> ConfigError:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
+from imagekit import result
+
 from mlrelease.findings import fails
-from mlrelease.image.verify import GpuReport, ImageTestResult, PackageDiff, RowDiff
-
-
-def result(**changes: object) -> ImageTestResult:
-    base = ImageTestResult(
-        reference="m:1", image_id="sha256:x", rows=40, rtol=1e-7, atol=0.0, seconds_to_healthy=1.0, uid=10001
-    )
-    for key, value in changes.items():
-        setattr(base, key, value)
-    return base
+from mlrelease.image.verify import GpuReport, PackageDiff, RowDiff
 
 
 def test_a_reproducing_image_has_no_findings():

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from imagekit import result
 
 from mlrelease.errors import ArtifactError, CheckFailed
 from mlrelease.findings import Finding
@@ -287,15 +288,6 @@ def test_gpu_problems_name_what_failed():
 
 
 # --- the result and its findings ---------------------------------------------------------------
-
-
-def result(**changes: object) -> ImageTestResult:
-    base = ImageTestResult(
-        reference="m:1", image_id="sha256:x", rows=40, rtol=1e-7, atol=0.0, seconds_to_healthy=1.0, uid=10001
-    )
-    for key, value in changes.items():
-        setattr(base, key, value)
-    return base
 
 
 @pytest.mark.parametrize(

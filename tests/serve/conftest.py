@@ -50,3 +50,11 @@ def module_server(example_cfg: Config, example_service: Service) -> Iterator[Run
 @pytest.fixture
 def example_server(start_server, example_cfg: Config, example_service: Service) -> Running:
     return start_server(example_cfg, example_service)
+
+
+@pytest.fixture(scope="module")
+def predictor_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The module's compiled trees in a folder of its own (use with pytest.mark.usefixtures)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLRELEASE_PREDICTOR_CACHE", str(tmp_path_factory.mktemp("predictors")))
+        yield

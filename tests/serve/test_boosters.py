@@ -39,13 +39,7 @@ lightgbm = pytest.importorskip("lightgbm")
 RNG = np.random.default_rng(23)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def predictor_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Compiled trees in a folder of this module's own."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLRELEASE_PREDICTOR_CACHE", str(tmp_path_factory.mktemp("predictors")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("predictor_cache")  # compiled trees in a folder of their own
 
 
 def numbers(n: int, missing: float) -> np.ndarray:

@@ -29,13 +29,7 @@ from mlrelease.serve.compiled import CompiledTrees, compile_for_serving, compile
 RNG = np.random.default_rng(11)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def predictor_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Compiled trees in a folder of this module's own."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("MLRELEASE_PREDICTOR_CACHE", str(tmp_path_factory.mktemp("predictors")))
-    yield
-    mp.undo()
+pytestmark = pytest.mark.usefixtures("predictor_cache")  # compiled trees in a folder of their own
 
 
 def numbers(n: int, missing: float = 0.0) -> np.ndarray:
