@@ -213,8 +213,8 @@ class GkeConfig:
     min_replicas: int = 2
     max_replicas: int | None = None  # None: what the lunchtime peak needs (deploy.gke.sizing)
     target_cpu: int = 60
-    replica_rps: float = 1400  # bench/bench_replica.py on the example model
-    replica_p99_ms: float = 12
+    replica_rps: float = 4000  # bench/bench_replica.py on the example model
+    replica_p99_ms: float = 6
     baseline_rps: float | None = None
     peak_factor: float = 10
     cpu: str = "1"
