@@ -45,6 +45,12 @@ UNSEEDED = [
     ("np.random.default_rng(None)", "default_rng() without a seed"),
     ("np.random.default_rng(seed=None)", "default_rng() without a seed"),
     ("np.random.RandomState()", "RandomState() without a seed"),
+    # a Generator is as seeded as the bit generator it is given
+    ("np.random.Generator(np.random.PCG64())", "PCG64() without a seed"),
+    ("np.random.Generator(np.random.PCG64DXSM(None))", "PCG64DXSM() without a seed"),
+    ("np.random.Generator(np.random.MT19937(seed=None))", "MT19937() without a seed"),
+    ("np.random.Generator(np.random.SFC64())", "SFC64() without a seed"),
+    ("np.random.SeedSequence()", "SeedSequence() without a seed"),
 ]
 SEEDED = [
     "np.random.default_rng(0)",
@@ -52,6 +58,9 @@ SEEDED = [
     "np.random.default_rng([1, 2])",
     "np.random.RandomState(7)",
     "np.random.Generator(np.random.PCG64(3))",
+    "np.random.Generator(np.random.MT19937(seed=5))",
+    "np.random.SeedSequence(entropy=7)",
+    "np.random.SeedSequence(1234).spawn(2)",
 ]
 
 
@@ -128,3 +137,18 @@ def test_torch_needs_manual_seed(tmp_path: Path):
         ("NB501", 2, 1, "torch.randn() and no torch.manual_seed(...) in the notebook")
     ]
     assert findings(tmp_path, "import torch\ntorch.manual_seed(0)", "print(torch.randn(3))") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("np.random.seed(0); m = KMeans(2)", []),  # the seed has run when KMeans is built
+        ("m = KMeans(2); np.random.seed(0)", [(1, "KMeans(...) without random_state")]),
+        ("np.random.seed(\n    0\n); m = KMeans(2)", []),  # on the line where the seed's call ends
+        ("np.random.seed(\n    KMeans(2).n_clusters\n)", [(2, "KMeans(...) without random_state")]),
+        ("np.random.seed(KMeans(2).n_clusters)", [(1, "KMeans(...) without random_state")]),
+    ],
+)
+def test_numpy_seed_covers_estimators_built_after_its_call_ends_even_on_its_line(tmp_path, source, expected):
+    got = findings(tmp_path, NP + "\nfrom sklearn.cluster import KMeans", source + "\nprint(m)")
+    assert got == [("NB501", 2, line, message) for line, message in expected]

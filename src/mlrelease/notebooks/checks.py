@@ -586,6 +586,18 @@ def qualified(func: ast.expr, aliases: dict[str, str]) -> str | None:
     return ".".join([aliases[func.id], *reversed(parts)])
 
 
+# numpy's seedable sources and the name of their seed argument (also the first positional one)
+NUMPY_SEEDABLE = {
+    "numpy.random.default_rng": "seed",
+    "numpy.random.RandomState": "seed",
+    "numpy.random.PCG64": "seed",
+    "numpy.random.PCG64DXSM": "seed",
+    "numpy.random.MT19937": "seed",
+    "numpy.random.SFC64": "seed",
+    "numpy.random.SeedSequence": "entropy",
+}
+
+
 def _kw(call: ast.Call, name: str) -> ast.expr | None:
     for k in call.keywords:
         if k.arg == name:
@@ -614,9 +626,15 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
         "torch": any(q in {"torch.manual_seed", "torch.random.manual_seed"} for _, _, q in calls),
         "keras": any(q in KERAS_SEEDS for _, _, q in calls),
     }
-    # scikit-learn's random_state=None draws from numpy's global generator: seeded above, it repeats
+    # scikit-learn's random_state=None draws from numpy's global generator: a call that starts after
+    # the seed's call has ended (a later cell, a later line, or later on the same line) repeats
     numpy_seeded_at = min(
-        ((c.index, n.lineno) for c, n, q in calls if q == "numpy.random.seed"), default=None
+        (
+            (c.index, n.end_lineno or n.lineno, n.end_col_offset or 0)
+            for c, n, q in calls
+            if q == "numpy.random.seed"
+        ),
+        default=None,
     )
     reported_module: set[str] = set()
     for cell, call, q in sorted(calls, key=lambda c: (c[0].index, c[1].lineno)):
@@ -632,11 +650,10 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
                     call.lineno,
                     f"Keras/TensorFlow {last}(...) and no tf.random.set_seed(...) or "
                     "keras.utils.set_random_seed(...) in the notebook: weights start random",
-                    last,
                 )
             continue
         if q.startswith("sklearn."):
-            if numpy_seeded_at is not None and numpy_seeded_at < (cell.index, call.lineno):
+            if numpy_seeded_at is not None and numpy_seeded_at < (cell.index, call.lineno, call.col_offset):
                 continue
             random_state = _kw(call, "random_state")
             if last in SKLEARN_IF_SHUFFLE:
@@ -646,11 +663,12 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
             elif last not in SKLEARN_RANDOM:
                 continue
             if _is_none(random_state):
-                yield Hit("NB501", cell.index, call.lineno, f"{last}(...) without random_state", last)
-        elif q in {"numpy.random.default_rng", "numpy.random.RandomState", "numpy.random.Generator"}:
-            seed = call.args[0] if call.args else _kw(call, "seed")
+                yield Hit("NB501", cell.index, call.lineno, f"{last}(...) without random_state")
+        elif q in NUMPY_SEEDABLE:
+            # Generator(bit_generator) is seeded by its bit generator, which is checked on its own
+            seed = call.args[0] if call.args else _kw(call, NUMPY_SEEDABLE[q])
             if _is_none(seed):
-                yield Hit("NB501", cell.index, call.lineno, f"{last}() without a seed", last)
+                yield Hit("NB501", cell.index, call.lineno, f"{last}() without a seed")
         elif (
             head == "numpy.random"
             and last in NUMPY_LEGACY
@@ -663,7 +681,6 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
                 cell.index,
                 call.lineno,
                 f"np.random.{last}() and no np.random.seed(...) in the notebook",
-                last,
             )
         elif (
             head == "random"
@@ -677,7 +694,6 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
                 cell.index,
                 call.lineno,
                 f"random.{last}() and no random.seed(...) in the notebook",
-                last,
             )
         elif (
             head == "torch"
@@ -691,7 +707,6 @@ def nondeterminism(nb: Notebook) -> Iterator[Hit]:
                 cell.index,
                 call.lineno,
                 f"torch.{last}() and no torch.manual_seed(...) in the notebook",
-                last,
             )
 
 
