@@ -117,3 +117,22 @@ def test_a_mutant_forked_after_openmp_ran_is_not_left_waiting_on_the_parents_thr
     mutmut_line = next(line for line in recipe.replace("\\\n", " ").splitlines() if "mutmut run" in line)
     for name, value in mutation_module.SINGLE_THREADED.items():
         assert f"{name}={value}" in mutmut_line.split()
+
+
+@pytest.mark.parametrize(
+    ("globs", "picked"),
+    [
+        ([], ["m.x__resolve__mutmut_2", "m.x_lock__mutmut_1", "m.xǁInputsǁof__mutmut_3"]),
+        (["m.x__resolve__*"], ["m.x__resolve__mutmut_2"]),
+        (["m.x_lock__*", "m.xǁInputsǁ*"], ["m.x_lock__mutmut_1", "m.xǁInputsǁof__mutmut_3"]),
+    ],
+)
+def test_a_rerun_can_be_narrowed_to_the_mutants_of_some_functions(globs, picked):
+    module_spec = importlib.util.spec_from_file_location(
+        "mutation_module", ROOT / "scripts" / "mutation_module.py"
+    )
+    assert module_spec and module_spec.loader
+    mutation_module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(mutation_module)
+    names = ["m.x__resolve__mutmut_2", "m.x_lock__mutmut_1", "m.xǁInputsǁof__mutmut_3"]
+    assert [n for n in names if mutation_module.matches(n, globs)] == picked
