@@ -1,7 +1,7 @@
 """Mutation-test one module against only its own tests, in a scratch copy of the tree.
 
 python scripts/mutation_module.py src/mlrelease/serve/outliers.py tests/serve/test_outliers.py [...]
-    [--workdir DIR] [--timeout SECONDS] [--max-children N] [--rerun | --resume]
+    [--workdir DIR] [--timeout SECONDS] [--max-children N] [--rerun | --resume] [--only GLOB ...]
 
 mutmut reads its settings from ``[tool.mutmut]`` in the ``pyproject.toml`` of the directory it runs
 in, so narrowing one run means a second ``pyproject.toml``. This copies ``src/``, ``tests/``, the
@@ -10,12 +10,15 @@ example and the schemas into ``--workdir`` (``build/mutation/<dotted module>`` b
 ``mutmut run`` there within ``--timeout`` and prints ``scripts/mutation_score.py`` for it. With
 ``--rerun`` the copy keeps its earlier results and only the survivors are tried again against the
 current tests; with ``--resume`` it keeps them and runs the mutants a time bound left unrun.
+``--only 'mlrelease.deps.lock.x__resolve__*'`` keeps earlier results and runs only the mutants
+whose names match (with ``--rerun``: only the matching survivors), e.g. one slow function's.
 ``make mutation`` (every module, the fast selection in pyproject) stays the weekly run.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -72,6 +75,11 @@ def survivors(workdir: Path, module: str) -> list[str]:
     return sorted(name for name, code in codes.items() if code is not None and code not in KILLED_OR_SKIPPED)
 
 
+def matches(name: str, globs: list[str]) -> bool:
+    """Whether ``name`` matches one of ``globs`` (every name when none are given)."""
+    return not globs or any(fnmatch.fnmatch(name, glob) for glob in globs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module", help="the source file to mutate, e.g. src/mlrelease/serve/outliers.py")
@@ -82,6 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--rerun", action="store_true", help="keep earlier results; retry only the survivors")
     again.add_argument("--resume", action="store_true", help="keep earlier results; run the rest")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="keep earlier results; run only the mutants whose names match (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))  # fail early on a broken file
@@ -90,9 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or ROOT / "build" / "mutation" / dotted
     names: list[str] = []
     if args.rerun:
-        names = survivors(workdir, args.module)
+        names = [n for n in survivors(workdir, args.module) if matches(n, args.only)]
         if not names:
             print("no survivors to retry")
+            if args.only:
+                return 0
+    elif args.only:
+        names = args.only
     elif workdir.exists() and not args.resume:
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,9 @@ python scripts/mutation_score.py --threshold 90 [--require-all]
 Reads the ``mutants/**/*.py.meta`` files ``mutmut run`` writes. A mutant counts as killed when a
 test failed or timed out on it; as surviving when the tests passed or none covered it. Mutants
 listed in ``tests/mutation-equivalent.txt`` (``name  # why it cannot be told apart``) are left
-out of the score: no test can kill a mutant that behaves exactly like the original.
+out of the score: no test can kill a mutant that behaves exactly like the original. A listed
+mutant that a test killed counts as killed, and is named: mutmut numbers a function's mutants in
+order, so an edit to the function moves the numbers and the line then names another mutant.
 
 Exit 1 when a module that ran scores below the threshold, when a module stopped half-way (the
 time bound cut the run short), or, with ``--require-all``, when a module did not run at all.
@@ -57,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         codes = json.loads(meta.read_text("utf-8"))["exit_code_by_key"]
         counts: Counter[str] = Counter()
         survivors = []
+        misnamed: list[str] = []
         for name, code in codes.items():
-            if name in known:
+            if name in known and code in KILLED:
+                misnamed.append(name)
+            if name in known and code not in KILLED:
                 counts["equivalent"] += 1
             elif code is None:
                 counts["unrun"] += 1
@@ -82,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.survivors:
             for name in survivors:
                 print(f"    survived: {name}")
+        for name in misnamed:
+            print(f"    listed as equivalent but killed (renumbered?): {name}")
     print(f"threshold {args.threshold:g}%: {'FAIL' if failed else 'ok'}")
     return 1 if failed else 0
 

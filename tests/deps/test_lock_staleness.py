@@ -124,6 +124,25 @@ def test_a_requirement_added_since_locking_that_does_not_parse_is_a_usage_error(
     assert problem.line == 2 and "cannot parse 'six >= = 1'" in problem.message
 
 
+def test_lines_the_lock_vouches_for_are_not_parsed_again(tmp_path: Path):
+    """The inputs digest stands for lines `lock` parsed when it locked them: `--check` trusts it and
+    does not parse them again (even a line this packaging would refuse, as a lock made where an
+    earlier one accepted it holds). Options are still screened on every check."""
+    request = base_request(tmp_path, requirements_text="six\nsix >= = 1\n")
+    vouched = Inputs.of(request, parse=False)
+    request.output.write_text(lockmod.render_header(request, vouched, "uv 0.0.0", BODY) + BODY)
+    assert lockmod.check(request).status == "fresh"
+    (tmp_path / "requirements.in").write_text("six\nsix >= = 1\n--trusted-host evil.example\n")
+    with pytest.raises(UsageError) as info:
+        lockmod.check(request)
+    parsed, screened = info.value.problems
+    assert parsed.line == 2 and parsed.message.startswith("cannot parse 'six >= = 1': ")
+    assert (screened.line, screened.message) == (
+        3,
+        "'--trusted-host evil.example': --trusted-host changes where packages come from",
+    )
+
+
 def test_a_refused_option_and_an_unparseable_line_are_reported_together(tmp_path: Path):
     write_lock(base_request(tmp_path))
     text = "six\n--trusted-host evil.example\n!!! not a requirement\n"

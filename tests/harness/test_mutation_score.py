@@ -46,6 +46,20 @@ def test_equivalent_mutants_leave_the_score(tmp_path, capsys):
     assert "100.0%" in capsys.readouterr().out
 
 
+def test_a_listed_equivalent_that_a_test_killed_counts_as_killed_and_is_named(tmp_path, capsys):
+    """The function was edited and its mutants renumbered: the line now names a killed mutant."""
+    args = results(
+        tmp_path,
+        {"pkg/a.py": {"m.f__mutmut_1": 1, "m.f__mutmut_2": 0, "m.f__mutmut_3": 0}},
+        "m.f__mutmut_1  # same as the original\nm.f__mutmut_2  # same as the original\n",
+    )
+    assert mutation_score.main([*args, "--threshold", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "pkg/a.py                                      1        1      1      0   50.0%" in out
+    assert "listed as equivalent but killed (renumbered?): m.f__mutmut_1" in out
+    assert "m.f__mutmut_2" not in out
+
+
 @pytest.mark.parametrize(("require_all", "code"), [(False, 0), (True, 1)])
 def test_a_module_cut_short_fails_and_one_not_run_fails_only_when_all_are_required(
     tmp_path, require_all, code
@@ -103,3 +117,22 @@ def test_a_mutant_forked_after_openmp_ran_is_not_left_waiting_on_the_parents_thr
     mutmut_line = next(line for line in recipe.replace("\\\n", " ").splitlines() if "mutmut run" in line)
     for name, value in mutation_module.SINGLE_THREADED.items():
         assert f"{name}={value}" in mutmut_line.split()
+
+
+@pytest.mark.parametrize(
+    ("globs", "picked"),
+    [
+        ([], ["m.x__resolve__mutmut_2", "m.x_lock__mutmut_1", "m.xǁInputsǁof__mutmut_3"]),
+        (["m.x__resolve__*"], ["m.x__resolve__mutmut_2"]),
+        (["m.x_lock__*", "m.xǁInputsǁ*"], ["m.x_lock__mutmut_1", "m.xǁInputsǁof__mutmut_3"]),
+    ],
+)
+def test_a_rerun_can_be_narrowed_to_the_mutants_of_some_functions(globs, picked):
+    module_spec = importlib.util.spec_from_file_location(
+        "mutation_module", ROOT / "scripts" / "mutation_module.py"
+    )
+    assert module_spec and module_spec.loader
+    mutation_module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(mutation_module)
+    names = ["m.x__resolve__mutmut_2", "m.x_lock__mutmut_1", "m.xǁInputsǁof__mutmut_3"]
+    assert [n for n in names if mutation_module.matches(n, globs)] == picked
