@@ -573,7 +573,7 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
                 key=key,
             )
         ]
-    if validator in {"minLength", "maxLength"} and isinstance(value, str):
+    if validator in {"minLength", "maxLength"}:  # jsonschema applies these to strings only
         word = "at least" if validator == "minLength" else "at most"
         return [
             Problem(

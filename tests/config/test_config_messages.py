@@ -910,9 +910,13 @@ BLOCK = "model:\n  name: m\n  task: regression\n  artifact: m.skops\n"
     [
         ("model:\n  name: m\n  task: regression\n  artifact: ../m.skops\n", 4, "model.artifact"),
         ("model:\n  name: m\n  task: regression\n  entrypoint: '../f.py:make'\n", 4, "model.entrypoint"),
-        (BLOCK + "validation:\n  data: ../d.csv\n", 6, "validation.data"),
+        (BLOCK + "validation:\n  reference: r.csv\n  data: ../d.csv\n", 7, "validation.data"),
         (BLOCK + "validation:\n  data: d.csv\n  reference: ../r.csv\n", 7, "validation.reference"),
-        (BLOCK + "serving:\n  logging:\n    file: ../log.jsonl\n", 7, "serving.logging.file"),
+        (
+            BLOCK + "serving:\n  logging:\n    sample_rate: 1\n    file: ../log.jsonl\n",
+            8,
+            "serving.logging.file",
+        ),
         (BLOCK + "notebooks:\n  - nb/*.ipynb\n  - ../nb/*.ipynb\n", 7, "notebooks[1]"),
     ],
 )
@@ -1035,3 +1039,20 @@ def test_a_recursive_notebook_pattern_reaches_every_depth(tmp_path):
 def test_a_value_of_a_type_yaml_gives_beyond_json_is_named_by_its_type(tmp_path):
     p = only(write(tmp_path, HEAD + "image: {python: 2024-01-01}\n"))
     assert (p.key, p.message) == ("image.python", "expected a string, got date datetime.date(2024, 1, 1)")
+
+
+@pytest.mark.parametrize("count", [3, 12])
+def test_a_message_in_the_validators_words_is_shown_whole_up_to_200_characters(tmp_path, count):
+    keys = ["validation.reference"] * count
+    p = only(write(tmp_path, HEAD + f"trust: {{outside_paths: [{', '.join(keys)}]}}\n"))
+    text = f"{keys!r} has non-unique elements"
+    assert p.message == (text if len(text) <= 200 else f"{text[:200]}... ({len(text):,} characters)")
+
+
+def test_problems_on_one_line_are_ordered_by_key(tmp_path):
+    error = refusal(write(tmp_path, HEAD + "serving: {port: 0, max_batch_rows: 0, compile: 1}\n"))
+    assert [(p.line, p.key) for p in error.problems] == [
+        (6, "serving.compile"),
+        (6, "serving.max_batch_rows"),
+        (6, "serving.port"),
+    ]
