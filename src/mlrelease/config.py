@@ -53,7 +53,7 @@ class Tolerance:
     @classmethod
     def parse(cls, raw: str | float | int) -> Tolerance:
         if isinstance(raw, str):
-            return cls(float(raw.rstrip("%")) / 100.0, True)
+            return cls(float(raw.removesuffix("%")) / 100.0, True)
         return cls(float(raw), False)
 
     def amount(self, base: float) -> float:
@@ -484,11 +484,11 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
     validator = error.validator
     value = error.instance
     if validator == "additionalProperties":
-        allowed = sorted(_resolve_ref(error.schema).get("properties", {}))
+        allowed = sorted(_resolve_ref(error.schema)["properties"])
         extra = [k for k in value if k not in allowed]
         problems = []
         for key in extra:
-            close = difflib.get_close_matches(str(key)[:100], allowed, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(str(key)[:100], allowed)
             # Every object the schema closes names its keys, so there is always a list to offer.
             offer = f"did you mean '{close[0]}'?" if close else "expected one of: " + ", ".join(allowed)
             problems.append(
@@ -502,8 +502,7 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
             )
         return problems
     if validator == "required":
-        missing = re.findall(r"'([^']+)' is a required property", error.message)
-        name = missing[0] if missing else "?"
+        name = re.findall(r"'([^']+)' is a required property", error.message)[0]
         return [
             Problem(
                 "required key is missing",
@@ -513,11 +512,9 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
             )
         ]
     line = lines.line(path)
-    key = _key_name(path) or "(top level)"
+    key = _key_name(path)  # the top level is a mapping: every other problem lies below it
     if validator == "type":
-        expected = error.validator_value
-        names = [expected] if isinstance(expected, str) else list(expected)
-        want = " or ".join(_EXPECTED_TYPE.get(n, n) for n in names)
+        want = _EXPECTED_TYPE[error.validator_value]  # the schema names one type per key
         return [
             Problem(
                 f"expected {want}, got {_type_name(value)} {shorten(value)}", file=file, line=line, key=key
@@ -525,7 +522,7 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
         ]
     if validator == "enum":
         options = ", ".join(repr(o) for o in error.validator_value)
-        close = difflib.get_close_matches(str(value)[:100], [str(o) for o in error.validator_value], n=1)
+        close = difflib.get_close_matches(str(value)[:100], [str(o) for o in error.validator_value])
         hint = f"did you mean '{close[0]}'?" if close else None
         return [
             Problem(
@@ -576,7 +573,7 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
                 key=key,
             )
         ]
-    if validator in {"minLength", "maxLength"} and isinstance(value, str):
+    if validator in {"minLength", "maxLength"}:  # jsonschema applies these to strings only
         word = "at least" if validator == "minLength" else "at most"
         return [
             Problem(
@@ -590,13 +587,17 @@ def _describe(error: Any, lines: _LineMap, file: str) -> list[Problem]:
 
 
 def _pattern_hint(path: tuple[Any, ...]) -> str | None:
-    if path == ("model", "name"):
-        return "lower-case letters, digits and '-', starting and ending with a letter or digit (DNS-1123)"
-    if path and path[-1] == "sha256":
-        return "64 lower-case hex digits, as printed by `sha256sum`"
-    if path and path[-1] == "entrypoint":
-        return "'path/to/module.py:factory' or 'package.module:factory'"
-    return None
+    return _PATTERN_HINTS.get(path)
+
+
+_PATTERN_HINTS = {
+    (
+        "model",
+        "name",
+    ): "lower-case letters, digits and '-', starting and ending with a letter or digit (DNS-1123)",
+    ("model", "sha256"): "64 lower-case hex digits, as printed by `sha256sum`",
+    ("model", "entrypoint"): "'path/to/module.py:factory' or 'package.module:factory'",
+}
 
 
 # ----------------------------------------------------------------------------- loading
@@ -811,20 +812,18 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
     need(("requirements",), "requirements file")
     need(("validation", "data"), "validation data")
     need(("validation", "reference"), "reference data")
-    entry = data.get("model", {}).get("entrypoint") if isinstance(data.get("model"), dict) else None
-    if isinstance(entry, str) and entry.split(":", 1)[0].endswith(".py"):
-        module_file = entry.split(":", 1)[0]
-        if not _exists(root / module_file, file=True):
-            problems.append(
-                Problem(
-                    f"entrypoint module '{cut(module_file)}' does not exist",
-                    file=file,
-                    line=lines.line(("model", "entrypoint")),
-                    key="model.entrypoint",
-                )
+    module_file = _entry_module(data["model"])
+    if module_file is not None and not _exists(root / module_file, file=True):
+        problems.append(
+            Problem(
+                f"entrypoint module '{cut(module_file)}' does not exist",
+                file=file,
+                line=lines.line(("model", "entrypoint")),
+                key="model.entrypoint",
             )
+        )
     for i, pattern in enumerate(data.get("notebooks") or []):
-        if isinstance(pattern, str) and not glob.glob(str(root / pattern), recursive=True):
+        if not glob.glob(str(root / pattern), recursive=True):
             problems.append(
                 Problem(
                     f"pattern '{cut(pattern)}' matches no notebook",
@@ -833,8 +832,8 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
                     key=f"notebooks[{i}]",
                 )
             )
-    fmt = _model_format(data.get("model", {}))
-    model = data.get("model", {})
+    model = data["model"]
+    fmt = _model_format(model)
     if fmt in {"joblib", "pickle"} and not (model.get("allow_pickle") and model.get("sha256")):
         problems.append(
             Problem(
@@ -860,7 +859,8 @@ def _outside(
     hint: str | None = None,
 ) -> Problem | None:
     """A Problem when ``path`` resolves (symlinks followed) outside ``root`` and ``key`` may not."""
-    if key.split("[", 1)[0] in allowed:
+    trust_key = key.split("[", 1)[0]  # notebooks[2] is trusted as notebooks
+    if trust_key in allowed:
         return None
     try:
         resolved = path.resolve()
@@ -874,8 +874,7 @@ def _outside(
         file=file,
         line=line,
         key=key,
-        hint=hint
-        or f"keep it inside the folder, or list '{key.split('[', 1)[0]}' in trust.outside_paths to allow it",
+        hint=hint or f"keep it inside the folder, or list '{trust_key}' in trust.outside_paths to allow it",
     )
 
 
@@ -892,11 +891,11 @@ def _glob_base(pattern: str) -> str:
 
 def _check_paths(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
     """Every path key (defaults filled in) that resolves outside ``root`` without an opt-in."""
-    allowed = set(data.get("trust", {}).get("outside_paths", []))
+    allowed = set(data["trust"]["outside_paths"])
     problems: list[Problem] = []
 
     def check(path: tuple[Any, ...], value: Any, key: str, shown: str | None = None) -> None:
-        if not isinstance(value, str) or not value:
+        if value is None:
             return
         problem = _outside(
             root / value, root, key, allowed, file=file, line=lines.line(path), shown=shown or value
@@ -904,25 +903,21 @@ def _check_paths(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
         if problem is not None:
             problems.append(problem)
 
-    model = data.get("model", {})
+    model = data["model"]
     check(("model", "artifact"), model.get("artifact"), "model.artifact")
-    entry = model.get("entrypoint")
-    if isinstance(entry, str) and entry.split(":", 1)[0].endswith(".py"):
-        check(("model", "entrypoint"), entry.split(":", 1)[0], "model.entrypoint", entry)
+    check(("model", "entrypoint"), _entry_module(model), "model.entrypoint", model.get("entrypoint"))
     check(("requirements",), data.get("requirements"), "requirements")
     check(("lock",), data.get("lock"), "lock")
     validation = data.get("validation") or {}
     check(("validation", "data"), validation.get("data"), "validation.data")
     check(("validation", "reference"), validation.get("reference"), "validation.reference")
-    logging_file = data.get("serving", {}).get("logging", {}).get("file")
+    logging_file = data["serving"]["logging"].get("file")
     check(("serving", "logging", "file"), logging_file, "serving.logging.file")
-    for i, pattern in enumerate(data.get("notebooks") or []):
-        if not isinstance(pattern, str):
-            continue
+    for i, pattern in enumerate(data["notebooks"]):
         key = f"notebooks[{i}]"
         before = len(problems)
         check(("notebooks", i), _glob_base(pattern), key, pattern)
-        if len(problems) > before or "notebooks" in allowed:
+        if len(problems) > before:  # the folder leads out: what it matches is not listed too
             continue
         for match in glob.glob(str(root / pattern), recursive=True):
             problem = _outside(
@@ -937,6 +932,15 @@ def _check_paths(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
             if problem is not None:
                 problems.append(problem)
     return problems
+
+
+def _entry_module(model: dict[str, Any]) -> str | None:
+    """The file of an entrypoint 'path/to/module.py:factory'; None for a package's module or none."""
+    entry = model.get("entrypoint")
+    if entry is None:
+        return None
+    module_file: str = entry.partition(":")[0]  # the schema allows one ':' only
+    return module_file if module_file.endswith(".py") else None
 
 
 def _model_format(model: Any) -> ModelFormat | None:

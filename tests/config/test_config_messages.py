@@ -201,13 +201,15 @@ def test_duplicate_keys_are_each_named_at_their_line_also_inside_lists(tmp_path)
     text = (
         HEAD
         + "gate:\n  trade_offs:\n    - allow: {}\n      when: {}\n      when: {}\n"
+        + "    - allow: {}\n      allow: {}\n"
         + "  metrics: {}\n  metrics: {}\n"
     )
     error = refusal(write(tmp_path, text))
     assert error.message == f"{tmp_path / 'mlrelease.yaml'}: duplicate keys"
     assert [(p.line, p.key, p.message) for p in error.problems] == [
         (10, "gate.trade_offs[0].when", "key is given twice"),
-        (12, "gate.metrics", "key is given twice"),
+        (12, "gate.trade_offs[1].allow", "key is given twice"),
+        (14, "gate.metrics", "key is given twice"),
     ]
 
 
@@ -251,6 +253,7 @@ def test_deep_nesting_is_refused_before_the_walk_grows_its_stack():
     with pytest.raises(ConfigError) as info:
         config.parse_text(nested(300), "c.yaml")
     assert info.value.message == "c.yaml: nests deeper than 64 levels"
+    assert info.value.hint == "mlrelease.yaml is a few levels deep; remove the extra nesting"
     [p] = info.value.problems
     assert (p.line, p.message) == (1, "nests deeper than 64 levels")
 
@@ -319,7 +322,8 @@ def test_the_line_map_finds_keys_values_and_list_items():
     assert lines.line(("model", "task")) == 4
     assert lines.line(("model", "task"), key=True) == 3
     assert lines.line(("notebooks", 1)) == 7
-    assert lines.line(("notebooks", 5)) == 6  # past the end: the list's own line
+    assert lines.line(("notebooks", 2)) == 6  # past the end: the list's own line
+    assert lines.line(("notebooks", 5)) == 6
     assert lines.line(("model", "absent", "deeper")) == 2
     assert lines.line(("model", "name", "deeper")) == 2
     assert config._LineMap(None).line(("model",)) is None
@@ -893,3 +897,162 @@ def test_an_unknown_key_is_located_at_the_key_and_offered_every_known_one(tmp_pa
     assert p.hint == (
         "expected one of: duration_s, interval_s, max_error_rate, max_outlier_rate, max_p99_ms, min_requests"
     )
+
+
+# ----------------------------------------------------------------------------- where each problem is
+
+
+BLOCK = "model:\n  name: m\n  task: regression\n  artifact: m.skops\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key"),
+    [
+        ("model:\n  name: m\n  task: regression\n  artifact: ../m.skops\n", 4, "model.artifact"),
+        ("model:\n  name: m\n  task: regression\n  entrypoint: '../f.py:make'\n", 4, "model.entrypoint"),
+        (BLOCK + "validation:\n  reference: r.csv\n  data: ../d.csv\n", 7, "validation.data"),
+        (BLOCK + "validation:\n  data: d.csv\n  reference: ../r.csv\n", 7, "validation.reference"),
+        (
+            BLOCK + "serving:\n  logging:\n    sample_rate: 1\n    file: ../log.jsonl\n",
+            8,
+            "serving.logging.file",
+        ),
+        (BLOCK + "notebooks:\n  - nb/*.ipynb\n  - ../nb/*.ipynb\n", 7, "notebooks[1]"),
+    ],
+)
+def test_a_path_leaving_the_folder_is_located_at_its_own_line(tmp_path, text, line, key):
+    root = tmp_path / "h"
+    root.mkdir()
+    p = only(write(root, text, ()))
+    assert (p.file, p.line, p.key) == (str(root / "mlrelease.yaml"), line, key)
+    assert "outside the handoff's folder" in p.message
+
+
+def test_a_pattern_matching_no_notebook_is_located_at_its_item(tmp_path):
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "a.ipynb").write_text("{}")
+    p = only(write(tmp_path, BLOCK + "notebooks:\n  - nb/*.ipynb\n  - other/*.ipynb\n"))
+    assert (p.file, p.line, p.key, p.message) == (
+        str(tmp_path / "mlrelease.yaml"),
+        7,
+        "notebooks[1]",
+        "pattern 'other/*.ipynb' matches no notebook",
+    )
+
+
+LOOP = "model: {name: m, task: regression, artifact: m.skops}\nlock: a\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "files", "key"),
+    [
+        (HEAD + "lint: {fail_on: warn}\n", (), "lint.fail_on"),
+        (HEAD + "deploy:\n  gke: {project: p, location: l}\n", (), "deploy.gke.cluster"),
+        (HEAD.replace("name: m", "name: Bad"), (), "model.name"),
+        (HEAD + "  entrypoint: 'f.py:make'\n", (), "model"),
+        (
+            HEAD + "gate:\n  metrics:\n    r2_score: {max_regression: 'two'}\n",
+            (),
+            "gate.metrics.r2_score.max_regression",
+        ),
+        (HEAD.replace("name: m", "name: " + "a" * 64), (), "model.name"),
+        (HEAD + "trust: {outside_paths: [lock, lock]}\n", (), "trust.outside_paths"),
+        (HEAD + "registry: {locaton: x}\n", (), "registry.locaton"),
+        (
+            "notebooks: []\nrequirements: r.txt\n"
+            "model: {name: m, task: regression, entrypoint: 'f.py:make'}\n",
+            ("r.txt",),
+            "model.entrypoint",
+        ),
+        (
+            "notebooks: []\nrequirements: r.txt\nmodel: {name: m, task: regression, artifact: m.joblib}\n",
+            ("r.txt", "m.joblib"),
+            "model.artifact",
+        ),
+        (
+            "notebooks: []\nrequirements: r.txt\nmodel: {name: m, task: regression, artifact: m.bin}\n",
+            ("r.txt", "m.bin"),
+            "model.artifact",
+        ),
+    ],
+)
+def test_every_problem_names_the_config_file(tmp_path, text, files, key):
+    path = write(tmp_path, text, ("m.skops", *files))
+    p = only(path)
+    assert (p.file, p.key) == (str(path), key)
+
+
+def test_a_path_that_cannot_be_resolved_names_the_config_file(tmp_path):
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    path = write(tmp_path, LOOP, ())
+    p = only(path)
+    assert (p.file, p.key) == (str(path), "lock")
+
+
+def test_a_config_symlinked_out_of_its_folder_names_the_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "h").mkdir()
+    (tmp_path / "real" / "mlrelease.yaml").write_text(HEAD)
+    link = tmp_path / "h" / "mlrelease.yaml"
+    os.symlink(tmp_path / "real" / "mlrelease.yaml", link)
+    [p] = refusal(link).problems
+    assert p.file == str(link)
+    assert p.message.startswith(f"{config.cut(str(link))} resolves to ")
+
+
+# ----------------------------------------------------------------------------- notebook patterns
+
+
+def test_a_notebook_folder_leading_out_is_one_problem_and_later_patterns_are_still_checked(tmp_path):
+    root = tmp_path / "h"
+    (root / "nb").mkdir(parents=True)
+    (tmp_path / "nb").mkdir()
+    (tmp_path / "nb" / "x.ipynb").write_text("{}")
+    os.symlink(tmp_path / "nb" / "x.ipynb", root / "nb" / "leak.ipynb")
+    text = BLOCK + "notebooks: ['../nb/*.ipynb', 'nb/*.ipynb']\n"
+    error = refusal(write(root, text, ()), check_files=False)
+    assert [(p.key, p.message.split(" resolves")[0]) for p in error.problems] == [
+        ("notebooks[0]", "'../nb/*.ipynb'"),
+        ("notebooks[1]", "'nb/leak.ipynb'"),
+    ]
+
+
+def test_a_recursive_notebook_pattern_reaches_every_depth(tmp_path):
+    root = tmp_path / "h"
+    deep = root / "nb" / "a" / "b"
+    deep.mkdir(parents=True)
+    (deep / "ok.ipynb").write_text("{}")
+    text = BLOCK + "notebooks: ['nb/**/*.ipynb']\n"
+    cfg = config.load(write(root, text))
+    assert cfg.notebook_paths() == [root.resolve() / "nb" / "a" / "b" / "ok.ipynb"]
+    (tmp_path / "x.ipynb").write_text("{}")
+    os.symlink(tmp_path / "x.ipynb", deep / "leak.ipynb")
+    p = only(write(root, text))
+    assert (p.file, p.line, p.key) == (str(root / "mlrelease.yaml"), 5, "notebooks[0]")
+    assert p.message.startswith("'nb/a/b/leak.ipynb' resolves to ")
+
+
+# ----------------------------------------------------------------------------- values as YAML reads them
+
+
+def test_a_value_of_a_type_yaml_gives_beyond_json_is_named_by_its_type(tmp_path):
+    p = only(write(tmp_path, HEAD + "image: {python: 2024-01-01}\n"))
+    assert (p.key, p.message) == ("image.python", "expected a string, got date datetime.date(2024, 1, 1)")
+
+
+@pytest.mark.parametrize("count", [3, 12])
+def test_a_message_in_the_validators_words_is_shown_whole_up_to_200_characters(tmp_path, count):
+    keys = ["validation.reference"] * count
+    p = only(write(tmp_path, HEAD + f"trust: {{outside_paths: [{', '.join(keys)}]}}\n"))
+    text = f"{keys!r} has non-unique elements"
+    assert p.message == (text if len(text) <= 200 else f"{text[:200]}... ({len(text):,} characters)")
+
+
+def test_problems_on_one_line_are_ordered_by_key(tmp_path):
+    error = refusal(write(tmp_path, HEAD + "serving: {port: 0, max_batch_rows: 0, compile: 1}\n"))
+    assert [(p.line, p.key) for p in error.problems] == [
+        (6, "serving.compile"),
+        (6, "serving.max_batch_rows"),
+        (6, "serving.port"),
+    ]
