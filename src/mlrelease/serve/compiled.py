@@ -625,6 +625,11 @@ class ColumnPlan:
             if codes is None:
                 X[:, j] = np.asarray(values, dtype=np.float64)  # None becomes NaN
                 continue
+            # every value a known category (most requests): one lookup each, in C
+            known = list(map(codes.get, values))
+            if None not in known:
+                X[:, j] = known
+                continue
             for i, value in enumerate(values):
                 code = codes.get(_key(value), unknown)
                 if code is None:  # an unknown category the encoder refuses: its error, not ours
