@@ -30,7 +30,7 @@ def test_batcher_gathers_concurrent_requests_and_isolates_a_failing_one():
     calls: list[int] = []
     batcher = Batcher(
         _predict,
-        lambda c, p: [[] for _ in p],
+        lambda c, p, t: [[] for _ in p],
         BatchingConfig(max_wait_ms=2, max_rows=64),
         lambda r, n, s: calls.append(r),
     )
@@ -56,7 +56,7 @@ def test_batcher_gathers_concurrent_requests_and_isolates_a_failing_one():
 def test_batcher_respects_max_rows():
     sizes: list[int] = []
     batcher = Batcher(
-        _predict, lambda c, p: [[] for _ in p], BatchingConfig(max_rows=4), lambda r, n, s: sizes.append(n)
+        _predict, lambda c, p, t: [[] for _ in p], BatchingConfig(max_rows=4), lambda r, n, s: sizes.append(n)
     )
 
     async def main() -> list:
@@ -85,7 +85,7 @@ def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_ser
             time.sleep(0.01)  # a 10 ms predict: too slow for the event loop
         return _predict(columns)
 
-    batcher = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    batcher = Batcher(predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=1))
     assert asyncio.run(batcher.submit({"x": [3]}, 1)).predictions == [6.0]
     assert seen[-1].startswith("mlrelease-predict")  # first time: not measured, so the worker
     assert batcher.fast(1)
@@ -97,14 +97,14 @@ def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_ser
     assert seen[-1].startswith("mlrelease-predict")
     batcher.close()
 
-    never = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=0))
+    never = Batcher(predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=0))
     for _ in range(2):
         asyncio.run(never.submit({"x": [3]}, 1))
         assert seen[-1].startswith("mlrelease-predict")
     never.close()
 
     # another client sent a request just now: the worker takes it, so the loop can read theirs
-    chosen = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    chosen = Batcher(predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=1))
     chosen.warm({"x": [1]}, 1)
     asyncio.run(chosen.submit({"x": [3]}, 1, source=("127.0.0.1", 5001)))
     assert seen[-1] == "MainThread"
@@ -123,7 +123,7 @@ def test_a_connection_is_alone_until_another_sends_within_the_window():
 
     from mlrelease.serve.batching import ALONE_S
 
-    batcher = Batcher(_predict, lambda c, p: [[] for _ in p], BatchingConfig())
+    batcher = Batcher(_predict, lambda c, p, t: [[] for _ in p], BatchingConfig())
     a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
     assert batcher.alone(None) and batcher.alone(a) and batcher.alone(a)
     assert not batcher.alone(b) and not batcher.alone(a)

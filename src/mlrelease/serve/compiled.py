@@ -620,8 +620,19 @@ class ColumnPlan:
         missing = [name for name, _, _ in self.outputs if name not in names]
         if missing:
             raise NotCompilable(f"the model reads columns the signature lacks: {missing}")
+        # input column -> the column of the model's input matrix holding its values as float64
+        self.passthrough: dict[str, int] = {}
+        for j, (name, codes, _) in enumerate(self.outputs):
+            if codes is None:
+                self.passthrough.setdefault(name, j)
 
     def __call__(self, columns: dict[str, list[Any]]) -> Any:
+        answer = self.answer(columns)
+        return None if answer is None else answer[0]
+
+    def answer(self, columns: dict[str, list[Any]]) -> tuple[Any, np.ndarray] | None:
+        """What ``__call__`` answers, and the matrix the trees read (rows x outputs), whose
+        ``passthrough`` columns are the input columns as float64 (None: not handled)."""
         first = self.outputs[0][0]
         n = len(columns[first])
         if n > self.compiled.max_rows:
@@ -647,9 +658,9 @@ class ColumnPlan:
             return None
         pred = self.compiled.finish(raw)
         if self.proba:
-            return pred, self.compiled.probabilities(raw)
+            return (pred, self.compiled.probabilities(raw)), X
         if self.target is None:
-            return pred
+            return pred, X
         y = pred.reshape(-1, 1)
         inverse = self.inverse
         if inverse is not None and y.size and not (inverse[2] and not np.isfinite(y).all()):
@@ -660,7 +671,7 @@ class ColumnPlan:
             out = self.target.transformer_.inverse_transform(y)
         if self.target._training_dim == 1 and out.ndim == 2 and out.shape[1] == 1:
             out = out.squeeze(axis=1)
-        return np.asarray(out)
+        return np.asarray(out), X
 
 
 _MISSING = object()  # the dictionary key of a missing value (None or NaN)
