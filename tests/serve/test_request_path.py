@@ -307,6 +307,10 @@ def test_a_batch_hands_back_its_rows_only_when_the_columns_hold_their_values_unc
     assert v.read_records(missing, "records")[1] is None
 
 
+def test_a_signature_without_fields_takes_empty_rows():
+    assert Validator(Signature(()), 10).records([{}] * 4, "body") == {}
+
+
 def test_a_batch_hands_back_its_rows_only_when_they_have_exactly_the_fields_in_order():
     v = Validator(SIG, 100)
     row = {"area": 55.5, "rooms": 3, "note": 1.5, "district": "Bohunice", "new": True}
