@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mlrelease.config import BatchingConfig
-from mlrelease.serve.batching import Batcher, ModelFailed
+from mlrelease.serve.batching import Batcher, ModelFailed, Prediction, Table
 from mlrelease.serve.schema import WHOLE_FROM, BadRequest, Validator, type_name
 from mlrelease.signature import FieldSpec, Signature, infer_signature
 
@@ -654,3 +654,31 @@ def test_a_missing_field_neither_hides_the_fields_after_it_nor_becomes_null(n):
     ):
         exc = _refused(call)
         assert exc.status == 422 and {p["field"] for p in exc.problems} == {"rooms"}
+
+
+def test_the_outlier_checks_get_the_table_the_predictor_read():
+    table = Table(np.array([[1.0], [2.0]]), {"x": 0})
+    got: list[Table | None] = []
+
+    def check(columns: dict[str, list], values: np.ndarray, read: Table | None) -> list[list[str]]:
+        got.append(read)
+        return [[] for _ in values]
+
+    batcher = Batcher(
+        lambda c: Prediction(np.array(c["x"], dtype=float), None, table), check, BatchingConfig()
+    )
+    assert asyncio.run(batcher.submit({"x": [1, 2]}, 2)).predictions == [1.0, 2.0]
+    batcher.close()
+    assert got == [table]
+
+
+def test_the_example_service_hands_over_the_inputs_its_trees_read(example_service):
+    columns = example_service.example_columns(5)
+    columns["area_m2"] = [55.5, None, 70.0, 1e6, 12.0]
+    prediction = example_service.predict_answer(columns)
+    assert prediction.table is not None
+    numeric = [f.name for f in example_service.signature.fields if f.kind != "string"]
+    assert sorted(prediction.table.at) == sorted(numeric)
+    for name in numeric:
+        read = prediction.table.matrix[:, prediction.table.at[name]]
+        assert np.array_equal(read, np.array(columns[name], dtype=float), equal_nan=True)
