@@ -14,7 +14,7 @@ from sklearn.ensemble import (
 )
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
 
 from mlrelease.serve.compiled import (
     ColumnPlan,
@@ -157,6 +157,54 @@ def test_the_column_plan_predicts_from_request_columns_as_the_model_does_from_a_
         assert identical(plan(as_columns(probe.iloc[[i]])), est.predict(probe.iloc[[i]]))
     compiled.max_rows = 8
     assert plan(as_columns(probe.head(9))) is None  # past the measured size: the model's path
+
+
+def _scaled(y: np.ndarray, by: float) -> np.ndarray:
+    return y * by
+
+
+def _unscaled(y: np.ndarray, by: float) -> np.ndarray:
+    return y / by + 0.25
+
+
+@pytest.mark.parametrize(
+    ("target", "inverts_itself"),
+    [
+        (None, True),  # func/inverse_func: the regressor's own FunctionTransformer, which checks
+        (
+            FunctionTransformer(
+                _scaled, _unscaled, kw_args={"by": 3.0}, inv_kw_args={"by": 3.0}, check_inverse=False
+            ),
+            True,
+        ),
+        (FunctionTransformer(np.log, np.exp, validate=True), True),
+        (FunctionTransformer(), False),  # no inverse function: the transformer's own path
+        (StandardScaler(), False),
+    ],
+    ids=["func", "kw-args", "validate", "identity", "scaler"],
+)
+def test_the_column_plan_inverts_the_target_as_the_model_does(train, target, inverts_itself):
+    frame = flats(train)
+    encode = ColumnTransformer(
+        [("kind", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["kind"])],
+        remainder="passthrough",
+    )
+    boost = HistGradientBoostingRegressor(max_iter=20, categorical_features=[0], random_state=0)
+    kw = {"func": np.log, "inverse_func": np.exp} if target is None else {"transformer": target}
+    est = TransformedTargetRegressor(
+        Pipeline([("encode", encode), ("boost", boost)]), check_inverse=False, **kw
+    )
+    est.fit(frame, np.exp(np.nan_to_num(frame["b"].to_numpy()) / 4 + frame["rooms"] / 10))
+    plan = ColumnPlan(est, everything(substitute(est)[1]), list(frame.columns))
+    assert (plan.inverse is not None) == inverts_itself
+    probe = frame.head(200).copy()
+    probe.loc[:10, "kind"] = None  # missing categories: the column's values looked up one by one
+    assert identical(plan(as_columns(probe)), est.predict(probe))
+    for i in range(15):
+        assert identical(plan(as_columns(probe.iloc[[i]])), est.predict(probe.iloc[[i]]))
+    if est.transformer_.get_params().get("validate"):  # no rows: refused, as the transformer does
+        with pytest.raises(ValueError, match="0 sample"):
+            plan(as_columns(probe.head(0)))
 
 
 def test_the_column_plan_leaves_what_it_does_not_know_to_the_model(train):

@@ -11,6 +11,7 @@ from servekit import payload, with_serving
 
 from mlrelease.config import Bounds, OutlierConfig
 from mlrelease.errors import ConfigError
+from mlrelease.serve.batching import Table
 from mlrelease.serve.outliers import OutlierGuard
 from mlrelease.signature import FieldSpec, Signature
 
@@ -32,7 +33,30 @@ def flags_of(values: list[float | None], cfg: OutlierConfig = DEFAULT) -> list[l
     ]
     batch = guard.check(columns, np.zeros(len(values)))
     assert batch == one_by_one  # the single-row shortcut and the vectorised batch agree
+    assert guard.check(columns, np.zeros(len(values)), as_read(columns)) == batch  # the model's table
     return batch
+
+
+def as_read(columns: dict[str, list]) -> Table:
+    """The columns as a predictor's table: float64, in its own order, beside a column of codes."""
+    names = list(columns)[::-1]
+    matrix = np.column_stack(
+        [np.zeros(len(columns[names[0]]))] + [np.array(columns[n], dtype=float) for n in names]
+    )
+    return Table(matrix, {n: j + 1 for j, n in enumerate(names)})
+
+
+def test_a_batch_is_checked_on_the_inputs_the_model_read():
+    guard = OutlierGuard(DEFAULT, SIGNATURE)
+    columns = {"floor_area_m2": [1000.0, 1000.0, 1000.0], "rooms": [3, 3, 3]}
+    read = as_read({"floor_area_m2": [1000.0, -2400.0, 1000.0], "rooms": [3, 3, 40]})
+    want = [[], ["input_below_min:floor_area_m2"], ["input_far:rooms", "input_above_max:rooms"]]
+    assert guard.check(columns, np.zeros(3), read) == want
+    moved = Table(read.matrix[:, ::-1], {n: read.matrix.shape[1] - 1 - j for n, j in read.at.items()})
+    assert guard.check(columns, np.zeros(3), moved) == want  # another model's layout, same values
+    assert guard.check(columns, np.zeros(3), read) == want
+    lacking = Table(read.matrix, {"floor_area_m2": read.at["floor_area_m2"]})  # rooms was encoded
+    assert guard.check(columns, np.zeros(3), lacking) == [[]] * 3  # from the columns themselves
 
 
 def test_an_impossible_value_on_a_skewed_column_is_flagged_though_its_z_is_small():

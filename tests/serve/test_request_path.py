@@ -307,6 +307,26 @@ def test_a_batch_hands_back_its_rows_only_when_the_columns_hold_their_values_unc
     assert v.read_records(missing, "records")[1] is None
 
 
+def test_a_signature_without_fields_takes_empty_rows():
+    assert Validator(Signature(()), 10).records([{}] * 4, "body") == {}
+
+
+def test_a_batch_hands_back_its_rows_only_when_they_have_exactly_the_fields_in_order():
+    v = Validator(SIG, 100)
+    row = {"area": 55.5, "rooms": 3, "note": 1.5, "district": "Bohunice", "new": True}
+    other = {"rooms": 4, "area": 60.5, "note": None, "district": "Líšeň", "new": False}
+    plain = [row, {k: other[k] for k in row}, row, row]
+    reordered = [row, other, row, row]  # one row in another order
+    extra = [row, {**row, "kitchen": 1}, row, row]  # a field the model does not take
+    assert v.read_records(plain, "records") == (_one_by_one(v, plain), None)  # a null in it
+    plain[1]["note"] = 2.5
+    assert v.read_records(plain, "records")[1] is plain
+    for rows in ([row, {**other, "note": 2.5}, row, row], extra):
+        columns, sent = v.read_records(rows, "records")
+        assert sent is None and columns == _one_by_one(v, rows)
+    assert v.read_records(reordered, "records") == (_one_by_one(v, reordered), None)
+
+
 def test_a_line_that_cannot_be_formatted_is_logged_as_an_error_and_the_caller_goes_on():
     stream = io.StringIO()
     log = RequestLog("m", "v1", stream=stream)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mlrelease.config import BatchingConfig
-from mlrelease.serve.batching import Batcher, ModelFailed
+from mlrelease.serve.batching import Batcher, ModelFailed, Prediction, Table
 from mlrelease.serve.schema import WHOLE_FROM, BadRequest, Validator, type_name
 from mlrelease.signature import FieldSpec, Signature, infer_signature
 
@@ -30,7 +30,7 @@ def test_batcher_gathers_concurrent_requests_and_isolates_a_failing_one():
     calls: list[int] = []
     batcher = Batcher(
         _predict,
-        lambda c, p: [[] for _ in p],
+        lambda c, p, t: [[] for _ in p],
         BatchingConfig(max_wait_ms=2, max_rows=64),
         lambda r, n, s: calls.append(r),
     )
@@ -56,7 +56,7 @@ def test_batcher_gathers_concurrent_requests_and_isolates_a_failing_one():
 def test_batcher_respects_max_rows():
     sizes: list[int] = []
     batcher = Batcher(
-        _predict, lambda c, p: [[] for _ in p], BatchingConfig(max_rows=4), lambda r, n, s: sizes.append(n)
+        _predict, lambda c, p, t: [[] for _ in p], BatchingConfig(max_rows=4), lambda r, n, s: sizes.append(n)
     )
 
     async def main() -> list:
@@ -85,7 +85,7 @@ def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_ser
             time.sleep(0.01)  # a 10 ms predict: too slow for the event loop
         return _predict(columns)
 
-    batcher = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    batcher = Batcher(predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=1))
     assert asyncio.run(batcher.submit({"x": [3]}, 1)).predictions == [6.0]
     assert seen[-1].startswith("mlrelease-predict")  # first time: not measured, so the worker
     assert batcher.fast(1)
@@ -97,14 +97,14 @@ def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_ser
     assert seen[-1].startswith("mlrelease-predict")
     batcher.close()
 
-    never = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=0))
+    never = Batcher(predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=0))
     for _ in range(2):
         asyncio.run(never.submit({"x": [3]}, 1))
         assert seen[-1].startswith("mlrelease-predict")
     never.close()
 
     # another client sent a request just now: the worker takes it, so the loop can read theirs
-    chosen = Batcher(predict, lambda c, p: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    chosen = Batcher(predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=1))
     chosen.warm({"x": [1]}, 1)
     asyncio.run(chosen.submit({"x": [3]}, 1, source=("127.0.0.1", 5001)))
     assert seen[-1] == "MainThread"
@@ -123,7 +123,7 @@ def test_a_connection_is_alone_until_another_sends_within_the_window():
 
     from mlrelease.serve.batching import ALONE_S
 
-    batcher = Batcher(_predict, lambda c, p: [[] for _ in p], BatchingConfig())
+    batcher = Batcher(_predict, lambda c, p, t: [[] for _ in p], BatchingConfig())
     a, b = ("127.0.0.1", 1), ("127.0.0.1", 2)
     assert batcher.alone(None) and batcher.alone(a) and batcher.alone(a)
     assert not batcher.alone(b) and not batcher.alone(a)
@@ -654,3 +654,31 @@ def test_a_missing_field_neither_hides_the_fields_after_it_nor_becomes_null(n):
     ):
         exc = _refused(call)
         assert exc.status == 422 and {p["field"] for p in exc.problems} == {"rooms"}
+
+
+def test_the_outlier_checks_get_the_table_the_predictor_read():
+    table = Table(np.array([[1.0], [2.0]]), {"x": 0})
+    got: list[Table | None] = []
+
+    def check(columns: dict[str, list], values: np.ndarray, read: Table | None) -> list[list[str]]:
+        got.append(read)
+        return [[] for _ in values]
+
+    batcher = Batcher(
+        lambda c: Prediction(np.array(c["x"], dtype=float), None, table), check, BatchingConfig()
+    )
+    assert asyncio.run(batcher.submit({"x": [1, 2]}, 2)).predictions == [1.0, 2.0]
+    batcher.close()
+    assert got == [table]
+
+
+def test_the_example_service_hands_over_the_inputs_its_trees_read(example_service):
+    columns = example_service.example_columns(5)
+    columns["area_m2"] = [55.5, None, 70.0, 1e6, 12.0]
+    prediction = example_service.predict_answer(columns)
+    assert prediction.table is not None
+    numeric = [f.name for f in example_service.signature.fields if f.kind != "string"]
+    assert sorted(prediction.table.at) == sorted(numeric)
+    for name in numeric:
+        read = prediction.table.matrix[:, prediction.table.at[name]]
+        assert np.array_equal(read, np.array(columns[name], dtype=float), equal_nan=True)

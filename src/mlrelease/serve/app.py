@@ -348,9 +348,10 @@ class ServerApp:
         sampled = bool(outlier_rows) or self.log.sample()
         entry["sampled"] = sampled
         if sampled:
-            entry["columns"] = request.columns
             if request.records is not None:
-                entry["records"] = request.records
+                entry["inputs"] = request.records
+            else:
+                entry["columns"] = request.columns
         if not outlier_rows:
             return 200, JSON, protocol.answer(request, answer, outlier_rows), []
         extra = [(b"x-outlier-rows", ",".join(map(str, outlier_rows)).encode())]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -31,12 +31,23 @@ Columns = dict[str, list[Any]]  # validated request columns: name -> one value p
 ALONE_S = 0.05  # a client that sent nothing for this long no longer counts as concurrent
 
 
+class Table(NamedTuple):
+    """A batch's numeric inputs as the predictor read them: float64, a null as NaN, input
+    column ``name`` in ``matrix[:, at[name]]``. Built once for the model, read again by the
+    outlier checks."""
+
+    matrix: np.ndarray  # (rows, columns)
+    at: Mapping[str, int]
+
+
 class Prediction(NamedTuple):
     """What the model said about a batch: one value or label per row and, for a classifier
-    answering them, the class probabilities (rows x classes, in the model's class order)."""
+    answering them, the class probabilities (rows x classes, in the model's class order), and
+    the numeric inputs it read, when it has them as one table."""
 
     values: np.ndarray
     proba: np.ndarray | None = None
+    table: Table | None = None
 
 
 @dataclass
@@ -65,7 +76,7 @@ class Batcher:
     def __init__(
         self,
         predict: Callable[[Columns], np.ndarray | Prediction],
-        check: Callable[[Columns, np.ndarray], list[list[str]]],
+        check: Callable[[Columns, np.ndarray, Table | None], list[list[str]]],
         cfg: BatchingConfig,
         on_batch: Callable[[int, int, float], None] | None = None,
     ):
@@ -199,7 +210,7 @@ class Batcher:
             raise ValueError(f"the model returned {len(out.values)} predictions for {rows} rows")
         if out.proba is not None and len(out.proba) != rows:
             raise ValueError(f"the model returned {len(out.proba)} probability rows for {rows} rows")
-        return out, self.check(columns, out.values)
+        return out, self.check(columns, out.values, out.table)
 
     def warm(self, columns: Columns, rows: int) -> None:
         """Predict once and note the time it took (the first inline decisions use it)."""

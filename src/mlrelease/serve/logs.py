@@ -172,7 +172,9 @@ class RequestLog:
         return self.sample_rate >= 1.0 or random.random() < self.sample_rate
 
     def put(self, entry: dict[str, Any]) -> None:
-        """Format ``entry``'s line(s) and queue them for the writer."""
+        """Format ``entry``'s line(s) and queue them for the writer. A request's inputs come as
+        ``inputs`` (its records, each with the fields in the columns' order) or as ``columns``
+        (with ``records``, row objects that may be those records already)."""
         if self.enabled and not self._closed:
             try:
                 lines = self._format(entry)
@@ -240,7 +242,10 @@ class RequestLog:
                     tail[SAMPLED] = sampled
         tail["schema"] = SCHEMA
         tail["rows"] = rows
-        records = _records(columns, e.get("records")) if columns is not None else None
+        # ``inputs``: the request's rows, already exactly the records this line shows
+        records: list[dict[str, Any]] | None = e.get("inputs")
+        if records is None and columns is not None:
+            records = _records(columns, e.get("records"))
         sampled_io = bool(e.get("sampled")) and records is not None
         tail["sampled"] = sampled_io
         if sampled_io:

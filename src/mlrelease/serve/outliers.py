@@ -27,6 +27,7 @@ import numpy as np
 
 from mlrelease.config import OutlierConfig
 from mlrelease.errors import ConfigError
+from mlrelease.serve.batching import Table
 from mlrelease.signature import Signature
 
 NUMERIC = ("number", "integer")
@@ -134,10 +135,16 @@ class OutlierGuard:
         hair_hi = np.where(np.isfinite(clear_hi), 1e-9 * np.maximum(1.0, np.abs(clear_hi)), 0.0)
         self._clear_lo = (clear_lo + hair_lo)[:, np.newaxis]  # an open side (inf) stays open
         self._clear_hi = (clear_hi - hair_hi)[:, np.newaxis]
+        # the last predictor table layout seen, and where each checked column is in it
+        self._layout: tuple[object, list[int] | None] = (None, None)
+        self._number_dtypes: dict[np.dtype[Any], bool] = {}  # whether predictions are numbers
 
-    def check(self, columns: dict[str, list[Any]], predictions: np.ndarray) -> list[list[str]]:
+    def check(
+        self, columns: dict[str, list[Any]], predictions: np.ndarray, table: Table | None = None
+    ) -> list[list[str]]:
         """One list of flags per row (empty when the row looks normal). Each column is checked
-        whole; a row's flags come in the order of the checks: far, range, category, prediction."""
+        whole; a row's flags come in the order of the checks: far, range, category, prediction.
+        ``table``: the numeric inputs as the predictor read them, when it has them."""
         n = len(predictions)
         flags: list[list[str]] = [[] for _ in range(n)]
         if not self.enabled:
@@ -147,10 +154,10 @@ class OutlierGuard:
             return flags
         hits: list[tuple[np.ndarray | list[int], str]] = []
         if self._columns:  # every numeric check of every row in a few array operations
-            table = np.array([columns[name] for name in self._columns], dtype=float)  # None: NaN
+            table_ = self._numeric(columns, table)
             # NaN (a null) is never out, as in the exact checks; comparing it warns of nothing
-            if ((table < self._clear_lo) | (table > self._clear_hi)).any():
-                self._numeric_hits(table, hits)
+            if ((table_ < self._clear_lo) | (table_ > self._clear_hi)).any():
+                self._numeric_hits(table_, hits)
         for name, seen in self.categorical:
             values = columns[name]
             if not seen.issuperset(values):
@@ -159,7 +166,7 @@ class OutlierGuard:
         for rows, flag in hits:
             for i in rows:
                 flags[i].append(flag)
-        if np.issubdtype(predictions.dtype, np.number) and not self._predictions_clear(predictions):
+        if self._numbers(predictions) and not self._predictions_clear(predictions):
             lo, hi = self.bounds.min, self.bounds.max
             not_finite = ~np.isfinite(predictions)
             above = predictions > hi if hi is not None else np.zeros(n, dtype=bool)
@@ -173,6 +180,27 @@ class OutlierGuard:
                     else "prediction_below_min"
                 )
         return flags
+
+    def _numeric(self, columns: dict[str, list[Any]], table: Table | None) -> np.ndarray:
+        """The checked numeric columns as rows of one float64 array (a null: NaN): the
+        predictor's table's columns when it holds all of them, else built from ``columns``."""
+        if table is not None:
+            seen, rows = self._layout
+            if seen is not table.at:
+                at = table.at
+                rows = [at[name] for name in self._columns] if all(n in at for n in self._columns) else None
+                self._layout = (at, rows)
+            if rows is not None:
+                return table.matrix[:, rows].T
+        return np.array([columns[name] for name in self._columns], dtype=float)
+
+    def _numbers(self, predictions: np.ndarray) -> bool:
+        """Whether the predictions are numbers (not labels), remembered per dtype."""
+        dtype = predictions.dtype
+        numbers = self._number_dtypes.get(dtype)
+        if numbers is None:
+            numbers = self._number_dtypes[dtype] = bool(np.issubdtype(dtype, np.number))
+        return numbers
 
     def _predictions_clear(self, predictions: np.ndarray) -> bool:
         """Whether every prediction is finite and within the bounds: two reductions (a NaN
@@ -212,7 +240,7 @@ class OutlierGuard:
             x = columns[name][0]
             if x is not None and x not in seen:
                 flags.append(f"unseen_category:{name}")
-        if np.issubdtype(predictions.dtype, np.number):
+        if self._numbers(predictions):
             self._prediction(predictions[0].item(), flags)
 
     def _prediction(self, p: float, flags: list[str]) -> None:

@@ -58,8 +58,9 @@ class Request:
     rows: int
     choice: Choice
     id: str | None = None  # v2's request id, echoed in the answer
-    # the body's row objects when ``columns`` holds their values unchanged: the log writes
-    # them as the request's inputs instead of building the records again
+    # the body's row objects when they are exactly the records of ``columns`` (the fields in
+    # the signature's order, every value unchanged): the log writes them as the request's
+    # inputs instead of building the records again
     records: list[dict[str, Any]] | None = None
 
 

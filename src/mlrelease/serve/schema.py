@@ -182,26 +182,34 @@ class Validator:
         self.checks = [(f.name, _checker(f), f.nullable) for f in signature.fields]
         self.column_checks = [(f.name, _column_checker(f.kind), f.nullable) for f in signature.fields]
         self._fields = operator.itemgetter(*self.names) if self.names else None
+        self._exact = {tuple(self.names)}  # the keys of a row of exactly the fields, in order
 
     def _whole_records(self, rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], bool] | None:
         """The columns of rows that are all objects, each column checked whole, and whether
-        every value went in unchanged; None when a row lacks a field or a column is not
-        plainly valid."""
+        the rows are exactly the columns' records: each has the signature's fields in its
+        order and every value went in unchanged. None when a row lacks a field or a column is
+        not plainly valid."""
         if self._fields is None:
             return None
-        try:
-            table = list(map(self._fields, rows))
-        except KeyError:
-            return None
         taken: dict[str, list[Any] | None]
-        if len(self.names) == 1:
-            taken = {self.names[0]: table}
+        # Rows of exactly the fields in order (most clients) are read by their values, and the
+        # log writes them as they came; otherwise each row's fields are looked up by name.
+        exact = set(map(tuple, rows)) == self._exact
+        if exact:
+            taken = dict(zip(self.names, map(list, zip(*map(dict.values, rows), strict=True)), strict=True))
         else:
-            taken = dict(zip(self.names, map(list, zip(*table, strict=True)), strict=True))
+            try:
+                table = list(map(self._fields, rows))
+            except KeyError:
+                return None
+            if len(self.names) == 1:
+                taken = {self.names[0]: table}
+            else:
+                taken = dict(zip(self.names, map(list, zip(*table, strict=True)), strict=True))
         whole = self._whole(taken, len(rows))
         if whole is None:
             return None
-        return whole, all(whole[name] is values for name, values in taken.items())
+        return whole, exact and all(whole[name] is values for name, values in taken.items())
 
     def _whole(self, columns: dict[str, list[Any] | None], n: int) -> dict[str, list[Any]] | None:
         """The ``n``-row columns, each checked whole, when all are valid and none has a null;
@@ -233,8 +241,9 @@ class Validator:
         return self.read_records(rows, where)[0]
 
     def read_records(self, rows: Any, where: str) -> tuple[dict[str, list[Any]], list[dict[str, Any]] | None]:
-        """Rows as objects, as ``records``, and the row objects themselves when the columns hold
-        their values unchanged (no value normalised, no field missing), else None."""
+        """Rows as objects, as ``records``, and the row objects themselves when they are exactly
+        the columns' records (each row has the signature's fields in its order, no value
+        normalised), else None."""
         if not isinstance(rows, list):
             raise BadRequest(400, f"{where}: expected a list of objects, got {type_name(rows)}")
         self._limit(len(rows))

@@ -19,8 +19,8 @@ from mlrelease.config import Config
 from mlrelease.dataset import read_table
 from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
-from mlrelease.serve.batching import Columns, Prediction, row_count
-from mlrelease.serve.compiled import Direct, Outcome, columns_path, compile_for_serving
+from mlrelease.serve.batching import Columns, Prediction, Table, row_count
+from mlrelease.serve.compiled import ColumnPlan, Direct, Outcome, columns_path, compile_for_serving
 from mlrelease.serve.startup import Startup, import_model_library
 from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
 
@@ -81,7 +81,17 @@ class Service:
     def predict_answer(self, columns: Columns) -> Prediction:
         """Predict on validated columns: the values (labels) and, for a classifier answering
         them, the class probabilities, both exactly as the model's own predict and
-        predict_proba give them."""
+        predict_proba give them. Through a column plan, the numeric inputs it read come with
+        them (the outlier checks read the same table)."""
+        direct = self.direct
+        if isinstance(direct, ColumnPlan):
+            answer = direct.answer(columns)
+            if answer is not None:
+                out, X = answer
+                table = Table(X, direct.passthrough)
+                if self.probabilities:
+                    return Prediction(out[0], out[1], table)
+                return Prediction(np.asarray(out), None, table)
         if not self.probabilities:
             return Prediction(self.predict_columns(columns))
         if self.direct is not None:
