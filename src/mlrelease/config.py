@@ -794,19 +794,15 @@ def _exists(path: Path, *, file: bool = False) -> bool:
 def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -> list[Problem]:
     problems: list[Problem] = []
 
+    def problem(message: str, path: tuple[str | int, ...], hint: str | None = None) -> None:
+        problems.append(Problem(message, file=file, line=lines.line(path), key=_key_name(path), hint=hint))
+
     def need(path: tuple[str, ...], what: str) -> None:
         value: Any = data
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, str) and not _exists(root / value):
-            problems.append(
-                Problem(
-                    f"{what} '{cut(value)}' does not exist (relative to {root})",
-                    file=file,
-                    line=lines.line(path),
-                    key=_key_name(path),
-                )
-            )
+            problem(f"{what} '{cut(value)}' does not exist (relative to {root})", path)
 
     need(("model", "artifact"), "model file")
     need(("requirements",), "requirements file")
@@ -814,35 +810,17 @@ def _check_files(data: dict[str, Any], root: Path, lines: _LineMap, file: str) -
     need(("validation", "reference"), "reference data")
     module_file = _entry_module(data["model"])
     if module_file is not None and not _exists(root / module_file, file=True):
-        problems.append(
-            Problem(
-                f"entrypoint module '{cut(module_file)}' does not exist",
-                file=file,
-                line=lines.line(("model", "entrypoint")),
-                key="model.entrypoint",
-            )
-        )
+        problem(f"entrypoint module '{cut(module_file)}' does not exist", ("model", "entrypoint"))
     for i, pattern in enumerate(data.get("notebooks") or []):
         if not glob.glob(str(root / pattern), recursive=True):
-            problems.append(
-                Problem(
-                    f"pattern '{cut(pattern)}' matches no notebook",
-                    file=file,
-                    line=lines.line(("notebooks", i)),
-                    key=f"notebooks[{i}]",
-                )
-            )
+            problem(f"pattern '{cut(pattern)}' matches no notebook", ("notebooks", i))
     model = data["model"]
     fmt = _model_format(model)
     if fmt in {"joblib", "pickle"} and not (model.get("allow_pickle") and model.get("sha256")):
-        problems.append(
-            Problem(
-                f"a {fmt} artifact can run code when loaded",
-                file=file,
-                line=lines.line(("model", "artifact")),
-                key="model.artifact",
-                hint="save it with skops, or set model.allow_pickle: true together with model.sha256",
-            )
+        problem(
+            f"a {fmt} artifact can run code when loaded",
+            ("model", "artifact"),
+            hint="save it with skops, or set model.allow_pickle: true together with model.sha256",
         )
     return problems
 
