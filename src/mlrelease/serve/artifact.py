@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +139,7 @@ def write(model: CompiledModel, folder: Path, library: Path | None = None) -> No
         if rec.probabilities is not None:
             arrays[f"probabilities_{i}"] = rec.probabilities
     folder.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    write_bytes(folder / ARRAYS, buffer.getvalue())
+    write_bytes(folder / ARRAYS, _npz(arrays))
     write_json(
         folder / MANIFEST,
         {
@@ -177,6 +176,18 @@ def write(model: CompiledModel, folder: Path, library: Path | None = None) -> No
     )
     if library is not None and library.parent.resolve() != folder.resolve():
         shutil.copy2(library, folder / library.name)
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    """``numpy.savez``'s format with fixed zip timestamps: equal arrays give equal bytes, so two
+    builds of one model install the same files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asarray(arrays[name]), allow_pickle=False)
+            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
+    return buffer.getvalue()
 
 
 def read(folder: Path) -> CompiledModel:

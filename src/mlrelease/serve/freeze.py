@@ -219,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--signature", type=Path, required=True)
     parser.add_argument("--samples", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--prebuilt", type=Path, action="append", default=[], help="a folder of built trees")
     args = parser.parse_args(argv)
     from mlrelease import __version__
     from mlrelease.config import load
@@ -238,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mlrelease": __version__,
             **{name: _version(name) for name in ("scikit-learn", "numpy")},
         }
-        prebuilt = [model.path.parent] if model.path is not None else []
+        prebuilt = [*args.prebuilt, *([model.path.parent] if model.path is not None else [])]
         frozen = freeze(model, signature, samples, prebuilt=prebuilt, out=args.out, about=about)
     except NotCompilable as exc:
         print(
