@@ -8,6 +8,11 @@ C headers, then ``mlrelease.image.slim``). The runtime stage copies only that en
 and ``app/`` (the model, a trimmed ``mlrelease.yaml``, ``signature.json``), runs as uid 10001 and
 checks its health with the standard library (no curl in slim images).
 
+A compiled-only image (``ImageSpec.runtime``, see ``mlrelease.image.runtime``) adds three builder
+steps: the build-only packages move out of the environment (``mlrelease.image.prune``), and after the
+model's ``COPY`` the builder compiles it and proves it (``mlrelease.serve.freeze``); the runtime
+stage copies the environment less those packages and the compiled model, and serves it alone.
+
 Layer order is what makes a model-only change rebuild in seconds: the dependency layers come
 first and depend only on the lock and the wheels; the model ``COPY`` and the labels come last, and
 nothing else follows them.
