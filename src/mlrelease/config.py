@@ -144,6 +144,7 @@ class ImageConfig:
     base: str | None = None
     cuda: str | None = None
     registry: str | None = None
+    runtime: Literal["auto", "full"] = "auto"  # auto: the compiled model alone when it compiles fully
 
 
 @dataclass(frozen=True)
@@ -1090,6 +1091,7 @@ def _image(im: dict[str, Any]) -> ImageConfig:
         base=im.get("base"),
         cuda=im.get("cuda"),
         registry=im.get("registry"),
+        runtime=im["runtime"],
     )
 
 

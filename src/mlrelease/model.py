@@ -18,14 +18,16 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from mlrelease.artifacts import sha256_file
 from mlrelease.config import ModelConfig, ModelFormat
 from mlrelease.errors import DataError, ModelLoadError
+
+if TYPE_CHECKING:  # pandas loads with the model's own library: a compiled-only server has none
+    import pandas as pd
 
 LoadedFormat = ModelFormat | Literal["entrypoint"]
 ColumnKind = Literal["number", "integer", "boolean", "string"]

@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from mlrelease.artifacts import malformed, read_document, write_json
 from mlrelease.errors import ArtifactError, DataError
+
+if TYPE_CHECKING:  # only inference reads a DataFrame: the server imports this module without pandas
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 HINT = "run `mlrelease evaluate` (with this version of mlrelease) to write it again"
@@ -139,6 +141,8 @@ def _num(value: Any) -> float | None:
 
 
 def infer_field(name: str, series: pd.Series) -> FieldSpec:
+    import pandas as pd
+
     nullable = bool(series.isna().any())
     values = series.dropna()
     if pd.api.types.is_bool_dtype(series):

@@ -43,6 +43,8 @@ def classifier(docker_client, base_image: str, tmp_path_factory: pytest.TempPath
         "-o", str(folder.parent / "image.json"),
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-4000:]
+    # a logistic regression: nothing to compile, so the image keeps the model's own library
+    assert "image runtime: full: the model does not compile fully: LogisticRegression" in run.stderr
     yield folder
     docker_client.images.remove(TAG, force=True)
 
@@ -55,6 +57,9 @@ def test_the_classifier_image_gives_the_golden_labels_and_probabilities(classifi
     assert run.returncode == 0, run.stdout + run.stderr
     result = json.loads(run.stdout)
     assert result["ok"] and result["rows"] == 20 and result["classes"] == 3
+    assert result["build_only"] == [] and result["packages"] > 20  # the full image: every locked package
+    record = json.loads((classifier.parent / "image.json").read_text())
+    assert record["labels"]["io.mlrelease.runtime"] == "full"
     assert result["max_proba_diff"] <= 1e-12
 
 

@@ -121,6 +121,9 @@ def test_built_image_gives_the_golden_predictions_with_no_network_read_only_non_
     assert result["ok"] and result["rows"] == 200 and result["row_diffs"] == []
     assert result["package_diffs"] == [] and result["uid"] == 10001
     assert result["max_abs_diff"] <= 1e-7 * 1e8
+    assert {"scikit-learn", "scipy", "pandas"} <= set(
+        result["build_only"]
+    )  # the lock less what the image names
 
 
 def test_the_image_holds_no_test_suites_headers_or_parquet_engine(built: Built, docker_client):
@@ -134,7 +137,8 @@ def test_the_image_holds_no_test_suites_headers_or_parquet_engine(built: Built, 
     dirs = set(listing.split())
     assert not [d for d in dirs if d.endswith(("/tests", "/include"))], sorted(dirs)[:20]
     assert "./pyarrow" not in dirs  # pandas imports it when present: 0.27 s of start-up
-    assert "./sklearn/__pycache__" in dirs and "./numpy" in dirs
+    assert "./mlrelease/__pycache__" in dirs and "./numpy" in dirs
+    assert "./sklearn" not in dirs and "./pandas" not in dirs  # compiled-only: left in the builder
 
 
 _EXTENSIONS = """
@@ -179,12 +183,88 @@ def test_every_extension_loads_after_the_builder_cut_its_symbols_stubs_and_dupli
         remove=True,
     )
     found = json.loads(out)
-    assert found["imported"] > 200 and found["broken"] == []
+    assert found["imported"] > 20 and found["broken"] == []  # numpy's, uvloop's, orjson's, ...
     assert found["with_sections"] == [] and found["stubs"] == []
-    # numpy and scipy bundle the same libgfortran: one copy, the other a link to it
-    assert any(
-        link.startswith("scipy.libs/libgfortran") and "../numpy.libs/" in link for link in found["links"]
+
+
+_PROBE = """
+import importlib.util, json
+print(json.dumps({m: importlib.util.find_spec(m) is not None for m in
+                  ["sklearn", "pandas", "scipy", "joblib", "skops", "numpy", "uvicorn"]}))
+"""
+
+_VERSION = """
+import urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:8080/version", timeout=5).read().decode())
+"""
+
+
+def test_the_example_builds_compiled_only_without_the_model_library(built: Built, docker_client):
+    """The whole model compiles: the runtime stage holds no scikit-learn, scipy, pandas, joblib or
+    skops, the labels name what was left out and why, and /version says what it serves."""
+    labels = built.record.labels
+    assert labels["io.mlrelease.runtime"] == "compiled"
+    assert "HistGradientBoostingRegressor (200 trees)" in labels["io.mlrelease.runtime.reason"]
+    left_out = set(labels["io.mlrelease.build-only"].split(","))
+    assert {"scikit-learn", "scipy", "pandas", "joblib", "skops"} <= left_out
+    assert not left_out & {"numpy", "uvicorn", "orjson", "prometheus-client", "pyyaml", "click"}
+    out = docker_client.containers.run(
+        built.record.image_id,
+        entrypoint=["/opt/venv/bin/python", "-c", _PROBE],
+        network_mode="none",
+        remove=True,
     )
+    assert json.loads(out) == {
+        "sklearn": False, "pandas": False, "scipy": False, "joblib": False, "skops": False,
+        "numpy": True, "uvicorn": True,
+    }  # fmt: skip
+    container = docker_client.containers.run(
+        built.record.image_id, detach=True, network_mode="none", read_only=True, tmpfs={"/tmp": ""},
+        user="10001:10001", healthcheck={"test": ["CMD", "/opt/venv/bin/python", "-c", _VERSION],
+                                         "interval": 500_000_000, "retries": 3},
+    )  # fmt: skip
+    try:
+        image_container.wait_healthy(container, 120)
+        version = image_container.exec_json(
+            container, ["/opt/venv/bin/python", "-c", _VERSION], "GET /version"
+        )
+    finally:
+        container.remove(force=True)
+    assert isinstance(version, dict)
+    predictor = version["predictor"]
+    assert predictor["runtime"] == "compiled-only" and predictor["compiled"] is True
+    assert predictor["rows_checked"] > 2000 and predictor["engine"] == "native"
+    assert predictor["compiled_from"]["sha256"] == labels["io.mlrelease.model.sha256"]
+    assert "numpy.exp" in predictor["compiled_from"]["steps"]
+
+
+_TAMPER = """
+import os, shutil
+import numpy as np
+shutil.copytree("/app/compiled", "/tmp/c")
+with np.load("/tmp/c/arrays.npz") as npz:
+    arrays = {k: npz[k] for k in npz.files}
+value = arrays["value"]
+value[int(np.flatnonzero(value[:, 0])[0]), 0] += 0.01  # one leaf of the first tree
+np.savez("/tmp/c/arrays.npz", **arrays)
+os.execv("/opt/venv/bin/mlrelease", ["mlrelease", "serve", "-c", "/app/mlrelease.yaml",
+                                     "--compiled-model", "/tmp/c", "--port", "8080"])
+"""
+
+
+def test_a_compiled_model_with_one_leaf_changed_refuses_to_start_with_the_reason(built: Built, docker_client):
+    container = docker_client.containers.run(
+        built.record.image_id, entrypoint=["/opt/venv/bin/python", "-c", _TAMPER], detach=True,
+        network_mode="none", read_only=True, tmpfs={"/tmp": ""}, user="10001:10001",
+    )  # fmt: skip
+    try:
+        status = container.wait(timeout=120)["StatusCode"]
+        logs = container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+    assert status == 1, logs
+    assert "does not reproduce the model's recorded predictions" in logs
+    assert "predictions differ from the model's own" in logs
 
 
 def test_two_builds_from_the_same_inputs_install_the_same_files(built: Built, docker_client):

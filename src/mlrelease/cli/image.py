@@ -122,7 +122,13 @@ def build(
 
     cfg = cfgmod.load(config_path)
     plan = context.plan(cfg, base_image=base_image, gpu=gpu, evaluation=evaluation, tag=tag)
+    click.echo(plan.runtime.describe(), err=True)
     if print_dockerfile:
+        if plan.spec.runtime == "compiled":  # the build-only packages come from the wheels' metadata
+            from mlrelease.image import wheelhouse as wheels
+
+            found = wheels.download(plan.lock, python=plan.spec.python, cache=wheelhouse)
+            plan = context.resolve_build_only(plan, found.files)
         click.echo(plan.dockerfile(), nl=False)
         return
     if evaluation is None:
@@ -146,7 +152,7 @@ def build(
     github.set_output("image-json", str(output))
     github.add_summary(
         f"### Image `{record.reference}`\n\n{record.size_bytes / 1e6:.0f} MB, base `{record.base_image}`, "
-        f"content `{(record.content_sha256 or '')[:12]}`"
+        f"content `{(record.content_sha256 or '')[:12]}`; {plan.runtime.describe()}"
     )
     if as_json:
         click.echo(json.dumps(record.to_json(), indent=2, sort_keys=True))
@@ -292,7 +298,14 @@ def _render_test(result: ImageTestResult) -> None:
     if result.package_diffs:
         say(f"packages: {len(result.package_diffs)} differ from the lock")
         for pkg in result.package_diffs:
-            say(f"  {pkg.name:<32} locked {pkg.locked or '-':<16} installed {pkg.installed or '-'}")
+            note = "  (named build-only by the image)" if pkg.build_only else ""
+            say(f"  {pkg.name:<32} locked {pkg.locked or '-':<16} installed {pkg.installed or '-'}{note}")
+    elif result.build_only:
+        say(
+            f"packages: the image holds exactly the {result.packages - 1} locked packages (+ mlrelease) "
+            f"less the {len(result.build_only)} build-only ones its label names: "
+            + ", ".join(result.build_only)
+        )
     else:
         say(f"packages: the image holds exactly the {result.packages - 1} locked packages (+ mlrelease)")
     if result.gpu is not None:

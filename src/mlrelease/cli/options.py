@@ -97,6 +97,16 @@ def evaluation_option(help: str) -> Callable[[FC], FC]:
     return _path_option("--evaluation", "MLRELEASE_EVALUATION", folder=True, help=help)
 
 
+compiled_model_option = _path_option(
+    "--compiled-model",
+    "MLRELEASE_COMPILED_MODEL",
+    folder=True,
+    help="Serve the compiled model in this folder alone (what `mlrelease build` writes into a "
+    "compiled-only image): no model library is imported, and the server refuses to start unless the "
+    "compiled model reproduces its recorded predictions bit for bit.",
+)
+
+
 image_json_option = click.option(
     "--image-json",
     type=click.Path(dir_okay=False, path_type=Path),

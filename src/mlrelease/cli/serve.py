@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mlrelease.cli.options import config_option, json_option
+from mlrelease.cli.options import compiled_model_option, config_option, json_option
 
 if TYPE_CHECKING:
     from mlrelease.serve.runner import SmokeResult
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     default=None,
     help="signature.json written by `mlrelease evaluate`. Default: inferred from validation data.",
 )
+@compiled_model_option
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=None, help="Port. Default: serving.port (8080)."
@@ -34,7 +35,13 @@ if TYPE_CHECKING:
 )
 @json_option
 def serve(
-    config_path: str | None, signature: Path | None, host: str, port: int | None, smoke: bool, as_json: bool
+    config_path: str | None,
+    signature: Path | None,
+    compiled_model: Path | None,
+    host: str,
+    port: int | None,
+    smoke: bool,
+    as_json: bool,
 ) -> None:
     """Serve the model over HTTP: /predict, KServe v1 and v2, MLflow /invocations, /metrics, /docs.
 
@@ -52,7 +59,7 @@ def serve(
 
     cfg = cfgmod.load(config_path)
     if not smoke:
-        runner.serve(cfg, signature=signature, host=host, port=port)
+        runner.serve(cfg, signature=signature, host=host, port=port, compiled=compiled_model)
         return
     result = runner.smoke(config_path, cfg, signature=signature)
     if as_json:

@@ -2,6 +2,10 @@
 
 - ``lockfile``: the hash-locked requirements.txt the image installs, parsed once.
 - ``dockerfile``: renders the multi-stage Dockerfile from an ``ImageSpec``.
+- ``runtime``: what the runtime stage holds: the compiled model alone (``image.runtime: auto`` and a
+  model that compiles fully) or every locked package, why, and which packages stay in the builder.
+- ``prune``: runs in the builder stage of a compiled-only image; moves the build-only packages out
+  of the environment the runtime stage copies.
 - ``slim``: runs in the builder stage; cuts what no import reads (symbols and debug information
   after each shared object's last loaded byte, bundled libraries shipped twice, type stubs).
 - ``wheelhouse``: downloads the locked wheels on the host for the target platform.

@@ -119,7 +119,7 @@ def build_image(
     with tempfile.TemporaryDirectory(prefix="mlrelease-build-") as tmp:
         ctx = Path(tmp) / "context"
         ctx.mkdir()
-        assemble(build, ctx, wheel_cache=wheel_cache, mlrelease_wheel=mlrelease_wheel)
+        build = assemble(build, ctx, wheel_cache=wheel_cache, mlrelease_wheel=mlrelease_wheel)
         image_id = stream_build(client, ctx, build, nocache=nocache, on_event=on_event)
     image = client.images.get(image_id)
     manifest = content_manifest(client, image_id)

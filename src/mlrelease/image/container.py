@@ -21,6 +21,7 @@ from typing import Any
 from mlrelease.errors import CheckFailed, DataError, EnvironmentUnavailable
 from mlrelease.image.dockerfile import USER_ID, VENV
 from mlrelease.image.lockfile import Lock
+from mlrelease.image.runtime import BUILD_ONLY_LABEL
 from mlrelease.image.verify import (
     DEFAULT_TOLERANCE,
     GpuReport,
@@ -76,6 +77,11 @@ else:
     out["devices"] = torch.cuda.device_count() if out["cuda_available"] else 0
 print(json.dumps(out))
 """
+
+
+def build_only_of(labels: dict[str, str]) -> frozenset[str]:
+    """The locked packages a compiled-only image says it leaves out (its build-only label)."""
+    return frozenset(name for name in labels.get(BUILD_ONLY_LABEL, "").split(",") if name)
 
 
 def has_gpu_runtime(client: Any) -> bool:
@@ -200,6 +206,7 @@ def run_image_test(
             reference=reference,
             image_id=image.id,
             self_version=(image.labels or {}).get("io.mlrelease.version"),
+            build_only=build_only_of(image.labels or {}),
             seconds_to_healthy=seconds,
             answers=answers,
             listing=listing,

@@ -7,7 +7,7 @@ import math
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,12 @@ from mlrelease.errors import MlreleaseError, UsageError
 from mlrelease.image import wheelhouse
 from mlrelease.image.dockerfile import APP, BaseImage, ImageSpec, render, resolve_base
 from mlrelease.image.lockfile import Lock, read_lock
+from mlrelease.image.runtime import BUILD_ONLY_LABEL, REASON_LABEL, RUNTIME_LABEL, RuntimeChoice, choose
 
 LABEL_PREFIX = "io.mlrelease"
 # Keys of mlrelease.yaml the server reads; the rest (validation, gate, notebooks, ...) stays out.
 SERVING_KEYS = ("version", "model", "serving", "monitoring", "image")
+NOT_CHOSEN = RuntimeChoice("full", "not chosen")
 _TAG = re.compile(r"[^\w.-]")
 
 
@@ -50,9 +52,15 @@ class BuildPlan:
     tag: str
     signature: Path | None
     metrics: dict[str, float]
+    runtime: RuntimeChoice = NOT_CHOSEN
 
     def dockerfile(self) -> str:
         return render(self.spec)
+
+    def with_build_only(self, names: tuple[str, ...]) -> BuildPlan:
+        """The plan of a compiled-only image whose builder keeps ``names`` (and its label says so)."""
+        labels = {**self.spec.labels, BUILD_ONLY_LABEL: ",".join(names)}
+        return replace(self, spec=replace(self.spec, build_only=names, labels=labels))
 
 
 def _strip_credentials(url: str) -> str:
@@ -166,6 +174,9 @@ def plan(
         labels["org.opencontainers.image.revision"] = source.revision
     if cfg.model.artifact is not None:
         labels[f"{LABEL_PREFIX}.model.sha256"] = sha256_file(cfg.model.artifact)
+    runtime = choose(cfg, gpu=use_gpu, signature=signature)
+    labels[RUNTIME_LABEL] = runtime.kind
+    labels[REASON_LABEL] = runtime.reason
     for name, value in sorted(metrics.items()):
         labels[f"{LABEL_PREFIX}.metrics.{name}"] = f"{value:.6g}"
     spec = ImageSpec(
@@ -179,9 +190,17 @@ def plan(
         signature=signature is not None,
         labels=labels,
         mlrelease_version=__version__,
+        runtime=runtime.kind,
     )
     return BuildPlan(
-        cfg=cfg, lock=lock, spec=spec, source=source, tag=ref, signature=signature, metrics=metrics
+        cfg=cfg,
+        lock=lock,
+        spec=spec,
+        source=source,
+        tag=ref,
+        signature=signature,
+        metrics=metrics,
+        runtime=runtime,
     )
 
 
@@ -219,15 +238,27 @@ def serving_config(cfg: Config) -> tuple[str, dict[str, Path]]:
     return header + yaml.safe_dump(trimmed, sort_keys=False, allow_unicode=True), files
 
 
+def resolve_build_only(build: BuildPlan, wheels: tuple[Path, ...]) -> BuildPlan:
+    """A compiled-only plan with its build-only packages named (from the locked wheels' own
+    requirements); a full plan as it is."""
+    if build.spec.runtime != "compiled":
+        return build
+    from mlrelease.image.runtime import build_only
+
+    return build.with_build_only(build_only(build.lock, wheels, build.spec.python))
+
+
 def assemble(
     build: BuildPlan,
     ctx: Path,
     *,
     wheel_cache: Path | None = None,
     mlrelease_wheel: Path | None = None,
-) -> None:
-    """Write the build context into the empty folder ``ctx``."""
+) -> BuildPlan:
+    """Write the build context into the empty folder ``ctx``; the plan as built (a compiled-only
+    one with its build-only packages named)."""
     houses = wheelhouse.download(build.lock, python=build.spec.python, cache=wheel_cache)
+    build = resolve_build_only(build, houses.files)
     houses.link_into(ctx / "wheels")
     shutil.copy2(build.lock.path, ctx / "requirements.txt")
     dist = ctx / "dist"
@@ -246,7 +277,12 @@ def assemble(
     for rel, path in files.items():
         (app / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, app / rel)
-    if build.cfg.model.artifact is not None:
+    if build.spec.runtime == "compiled":
+        # the builder compiles and proves the model there: the trees' library (built here, where a C
+        # compiler is) and the inputs to check it on
+        prebuild_trees(build.cfg, ctx / "compile")
+        write_samples(build, ctx / "compile")
+    elif build.cfg.model.artifact is not None:
         model_dir = (app / _in_image(build.cfg, build.cfg.model.artifact, "model")).parent
         prebuild_trees(build.cfg, model_dir)
     if build.signature is not None:
@@ -262,6 +298,23 @@ def assemble(
         elif path.is_file():
             path.chmod(0o644)
     os.utime(ctx, (stamp, stamp))
+    return build
+
+
+def write_samples(build: BuildPlan, folder: Path) -> None:
+    """The inputs the builder checks the compiled model on, as request columns: the validation
+    rows, the same with values missing, and random rows past the reference range."""
+    from mlrelease.dataset import read_table
+    from mlrelease.serve.freeze import SAMPLES
+    from mlrelease.serve.freeze import write_samples as write
+    from mlrelease.serve.service import check_samples
+    from mlrelease.signature import Signature
+
+    if build.signature is None:
+        raise UsageError("a compiled-only image needs signature.json", hint="pass --evaluation DIR")
+    cfg = build.cfg
+    validation = read_table(cfg.validation.data) if cfg.validation is not None else None
+    write(check_samples(Signature.read(build.signature), validation), folder / SAMPLES)
 
 
 def prebuild_trees(cfg: Config, folder: Path) -> Path | None:

@@ -8,6 +8,11 @@ C headers, then ``mlrelease.image.slim``). The runtime stage copies only that en
 and ``app/`` (the model, a trimmed ``mlrelease.yaml``, ``signature.json``), runs as uid 10001 and
 checks its health with the standard library (no curl in slim images).
 
+A compiled-only image (``ImageSpec.runtime``, see ``mlrelease.image.runtime``) adds three builder
+steps: the build-only packages move out of the environment (``mlrelease.image.prune``), and after the
+model's ``COPY`` the builder compiles it and proves it (``mlrelease.serve.freeze``); the runtime
+stage copies the environment less those packages and the compiled model, and serves it alone.
+
 Layer order is what makes a model-only change rebuild in seconds: the dependency layers come
 first and depend only on the lock and the wheels; the model ``COPY`` and the labels come last, and
 nothing else follows them.
@@ -18,12 +23,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from mlrelease.errors import UsageError
 
 USER_ID = 10001
 VENV = "/opt/venv"
 APP = "/app"
+COMPILED = f"{APP}/compiled"  # a compiled-only image's compiled model (mlrelease.serve.artifact)
+BUILD_ONLY = "/opt/build-only"  # where the builder keeps the packages the runtime stage leaves out
 DEFAULT_CUDA = "12.4.1"
 # What pip's venv bootstrap adds that the lock does not ask for: removed so that the image
 # holds exactly the locked packages plus mlrelease.
@@ -87,6 +95,12 @@ class ImageSpec:
     signature: bool  # app/signature.json is present
     labels: dict[str, str] = field(default_factory=dict)
     mlrelease_version: str = ""
+    runtime: Literal["compiled", "full"] = (
+        "full"  # compiled: the runtime stage serves the compiled model alone
+    )
+    build_only: tuple[
+        str, ...
+    ] = ()  # compiled: locked packages left in the builder (mlrelease.image.runtime)
 
     @property
     def remove_after_install(self) -> tuple[str, ...]:
@@ -94,7 +108,9 @@ class ImageSpec:
 
     def entrypoint(self) -> list[str]:
         argv = [f"{VENV}/bin/mlrelease", "serve", "-c", f"{APP}/mlrelease.yaml"]
-        if self.signature:
+        if self.runtime == "compiled":
+            argv += ["--compiled-model", COMPILED]
+        elif self.signature:
             argv += ["--signature", f"{APP}/signature.json"]
         return [*argv, "--host", "0.0.0.0", "--port", str(self.port)]
 
@@ -169,6 +185,13 @@ def render(spec: ImageSpec) -> str:
         ]
     else:
         lines.append(install_self)
+    if spec.runtime == "compiled":
+        lines += [
+            "# Compiled-only: the packages only the build needs (the model's own library) move out of",
+            "# the environment the runtime stage copies (mlrelease.image.prune); the builder keeps them",
+            f"# in {BUILD_ONLY} to compile the model and prove it below.",
+            f"RUN {VENV}/bin/python -m mlrelease.image.prune {VENV} {BUILD_ONLY} {' '.join(spec.build_only)}",
+        ]
     lines += [
         "# Nothing that serving runs: the packages' own test suites and C headers (121 MB of the",
         "# example's 757); then what no import reads (mlrelease.image.slim: the symbols and debug",
@@ -178,6 +201,19 @@ def render(spec: ImageSpec) -> str:
         f"RUN find {VENV}/lib -mindepth 4 -depth -type d \\( -name tests -o -name include \\) \\",
         "      -path '*/site-packages/*' -exec rm -rf {} + \\",
         f" && {VENV}/bin/python -m mlrelease.image.slim {VENV}",
+    ]
+    if spec.runtime == "compiled":
+        lines += [
+            "# The model compiled with the image's own scikit-learn and proven bit-identical to its",
+            "# predictions on the checked inputs (compile/samples.json); any difference fails the build.",
+            f"COPY app/ {APP}/",
+            "COPY compile/ /build/compile/",
+            f"RUN PYTHONPATH={BUILD_ONLY} PYTHONDONTWRITEBYTECODE=1 OMP_NUM_THREADS=1 \\",
+            f"    {VENV}/bin/python -m mlrelease.serve.freeze --config {APP}/mlrelease.yaml \\",
+            f"      --signature {APP}/signature.json --samples /build/compile/samples.json \\",
+            "      --prebuilt /build/compile --out /build/compiled",
+        ]
+    lines += [
         "",
         f"FROM {base}",
     ]
@@ -206,6 +242,10 @@ def render(spec: ImageSpec) -> str:
         f"ENTRYPOINT {_exec_form(spec.entrypoint())}",
         "# The model: a model-only change rebuilds from here on (this COPY and the labels), in seconds.",
         f"COPY app/ {APP}/",
+    ]
+    if spec.runtime == "compiled":
+        lines.append(f"COPY --from=builder /build/compiled {COMPILED}")
+    lines += [
         # The commit time, for builders that honour it (BuildKit); declared after the dependency
         # layers, so that it changes none of them.
         "ARG SOURCE_DATE_EPOCH",

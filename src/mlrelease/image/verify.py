@@ -44,6 +44,7 @@ class PackageDiff:
     name: str
     locked: str | None
     installed: str | None
+    build_only: bool = False  # the image names it build-only (its label), yet holds it or the lock lacks it
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class ImageTestResult:
     package_diffs: list[PackageDiff] = field(default_factory=list)
     gpu: GpuReport | None = None
     schema_version: int = IMAGE_TEST_VERSION
+    build_only: list[str] = field(default_factory=list)  # locked packages a compiled-only image leaves out
 
     @property
     def ok(self) -> bool:
@@ -115,11 +117,17 @@ class ImageTestResult:
                 )
             )
         for d in self.package_diffs:
+            what = f"{d.name}: locked {d.locked or '-'}, installed {d.installed or '-'}"
+            if d.build_only:
+                what = (
+                    f"{d.name}: named build-only by the image, yet locked {d.locked or '-'}, "
+                    f"installed {d.installed or '-'}"
+                )
             out.append(
                 Finding(
                     "package-differs",
                     "error",
-                    f"{d.name}: locked {d.locked or '-'}, installed {d.installed or '-'}",
+                    what,
                     hint="rebuild the image from the current lock",
                     data={"package": d.name},
                 )
@@ -166,6 +174,7 @@ class ImageTestResult:
             packages=int(data.get("packages", 0)),
             package_diffs=[PackageDiff(**d) for d in data.get("package_diffs", [])],
             gpu=GpuReport(**gpu) if gpu is not None else None,
+            build_only=[str(n) for n in data.get("build_only", [])],
         )
 
 
@@ -309,21 +318,35 @@ def compare_probabilities(
 
 
 def compare_packages(
-    lock: Lock, installed: list[tuple[str, str]], *, self_version: str | None
+    lock: Lock,
+    installed: list[tuple[str, str]],
+    *,
+    self_version: str | None,
+    build_only: frozenset[str] = frozenset(),
 ) -> list[PackageDiff]:
     """Locked packages missing, extra or at another version in the image. mlrelease itself is held
-    to ``self_version``, the version the image's label names, and left alone when it names none."""
+    to ``self_version``, the version the image's label names, and left alone when it names none.
+    A compiled-only image is held to the lock less ``build_only``, the set its own label names:
+    each of those must be in the lock and absent from the image; anything else is compared as usual."""
     have = {normalize(name): version for name, version in installed}
-    want = {name: version for name, version in lock.versions().items() if name != "mlrelease"}
+    locked = {name: version for name, version in lock.versions().items() if name != "mlrelease"}
+    left_out = {normalize(name) for name in build_only}
+    want = {name: version for name, version in locked.items() if name not in left_out}
     if self_version is None:
         have.pop("mlrelease", None)
     else:
         want["mlrelease"] = self_version
-    return [
+    diffs = [
         PackageDiff(name, want.get(name), have.get(name))
         for name in sorted(want.keys() | have.keys())
-        if want.get(name) != have.get(name)
+        if want.get(name) != have.get(name) and name not in left_out
     ]
+    diffs += [
+        PackageDiff(name, locked.get(name), have.get(name), build_only=True)
+        for name in sorted(left_out)
+        if name in have or name not in locked
+    ]
+    return sorted(diffs, key=lambda d: d.name)
 
 
 def predict_bodies(golden: Golden) -> list[str]:
@@ -346,6 +369,7 @@ class Observed:
     answers: list[object]  # POST /predict's JSON answer to each of ``predict_bodies``, in order
     listing: object  # the package probe's JSON: {"uid": int, "packages": [[name, version], ...]}
     gpu: GpuReport | None = None
+    build_only: frozenset[str] = frozenset()  # the image's io.mlrelease.build-only label, as a set
 
 
 def _installed(listing: object) -> tuple[int, list[tuple[str, str]]]:
@@ -397,6 +421,9 @@ def judge(golden: Golden, seen: Observed, lock: Lock, tol: Tolerance) -> ImageTe
         classes=0 if golden.proba is None else golden.proba.shape[1],
         max_proba_diff=max_proba,
         packages=len(installed),
-        package_diffs=compare_packages(lock, installed, self_version=seen.self_version),
+        package_diffs=compare_packages(
+            lock, installed, self_version=seen.self_version, build_only=seen.build_only
+        ),
         gpu=seen.gpu,
+        build_only=sorted(seen.build_only),
     )

@@ -442,6 +442,11 @@ def validate_https___mlrelease_dev_schemas_mlrelease_schema_json(data, custom_fo
                     data__image__registry = data__image['registry']
                     if not isinstance(data__image__registry, str):
                         raise JsonSchemaValueException('' + (name_prefix or 'data') + '.image.registry must be string', value=data__image__registry, name='' + (name_prefix or 'data') + '.image.registry', rule='type')
+                if 'runtime' in data__image_keys:
+                    data__image_keys.remove('runtime')
+                    data__image__runtime = data__image['runtime']
+                    if not (isinstance(data__image__runtime, str) and data__image__runtime == 'auto' or (isinstance(data__image__runtime, str) and data__image__runtime == 'full')):
+                        raise JsonSchemaValueException('' + (name_prefix or 'data') + ".image.runtime must be one of ['auto', 'full']", value=data__image__runtime, name='' + (name_prefix or 'data') + '.image.runtime', rule='enum')
                 if data__image_keys:
                     raise JsonSchemaValueException('' + (name_prefix or 'data') + '.image must not contain ' + str(data__image_keys) + ' properties', value=data__image, name='' + (name_prefix or 'data') + '.image', rule='additionalProperties')
         if 'serving' in data_keys:

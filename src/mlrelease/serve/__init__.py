@@ -12,6 +12,8 @@ A classifier answers its labels and class probabilities in every protocol (``pro
 
 Modules: ``service`` (model + signature + version), ``schema`` (validation), ``protocols``
 (payload formats in, answers out), ``outliers``, ``batching``, ``logs``, ``metrics``, ``openapi``,
-``app``, ``connections`` (header and body deadlines, the connection cap), ``startup`` (seconds per
+``app``, ``freeze`` (build time: the model compiled, proven and written as files) and
+``artifact`` (those files, served alone by a compiled-only image and proven at start-up),
+``connections`` (header and body deadlines, the connection cap), ``startup`` (seconds per
 start-up phase), ``runner`` (start/stop uvicorn, the smoke check).
 """

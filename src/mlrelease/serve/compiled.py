@@ -34,13 +34,13 @@ kept) when it differs.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 CAT_CODES = 256  # scikit-learn casts a categorical value to uint8 before its bitset lookup
 
@@ -335,7 +335,8 @@ class CompiledTrees:
 
     def _array(self, X: Any) -> np.ndarray | None:
         """X as the float64 array scikit-learn would predict on, or None to defer to it."""
-        if isinstance(X, pd.DataFrame):
+        pd = sys.modules.get("pandas")  # not loaded: X cannot be a DataFrame (a compiled-only server)
+        if pd is not None and isinstance(X, pd.DataFrame):
             # scikit-learn refuses columns in another order; leave that answer to it
             if list(X.columns) != self._names or not all(dt.kind in "fiub" for dt in X.dtypes):
                 return None
@@ -767,9 +768,13 @@ class Outcome:
     family: str | None = None  # the tree ensemble found (RandomForestClassifier, ...)
     engine: str | None = None  # "native" (generated C) or "numpy" (the vectorised walk)
     engine_note: str = ""  # why not native, when not
+    runtime: str | None = None  # "compiled-only": the image serves the compiled model alone
+    compiled_from: dict[str, str] | None = None  # what was compiled, at build time (model, family, ...)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"compiled": self.compiled, "reason": self.reason}
+        if self.runtime is not None:
+            out.update(runtime=self.runtime, compiled_from=self.compiled_from)
         if self.compiled:
             out.update(
                 max_rows=self.max_rows,
@@ -944,6 +949,8 @@ def _max_diff(a: Any, b: Any) -> str:
 def _speedup(compiled: CompiledTrees, X: Any) -> float:
     """How many times faster the compiled walk predicts one row of ``X`` (as the model receives
     it) than the model's own predict: reported in /version, never used to decide anything."""
+    import pandas as pd
+
     head = X.iloc[:1] if isinstance(X, pd.DataFrame) else X[:1]
     return _best_of(compiled.est.predict, head) / _best_of(compiled.predict, head)
 

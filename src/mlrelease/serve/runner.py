@@ -27,14 +27,25 @@ BACKLOG = 2048
 
 
 def build_app(
-    cfg: Config, signature: Path | None = None, startup: Startup | None = None, **kwargs: Any
+    cfg: Config,
+    signature: Path | None = None,
+    startup: Startup | None = None,
+    compiled: Path | None = None,
+    **kwargs: Any,
 ) -> Any:
-    """Load the model and its signature and return the ASGI app (not yet warmed up)."""
+    """Load the model and its signature and return the ASGI app (not yet warmed up). With
+    ``compiled`` (a compiled-model folder, ``mlrelease.serve.artifact``) the server serves that
+    alone, proven at start-up, and never imports the model's library."""
     startup = startup or Startup()
     with startup.phase("imports"):
         from mlrelease.serve.app import ServerApp
-        from mlrelease.serve.service import load_service
 
+        if compiled is not None:
+            from mlrelease.serve.artifact import load_compiled_service
+        else:
+            from mlrelease.serve.service import load_service
+    if compiled is not None:
+        return ServerApp(load_compiled_service(cfg, compiled, startup), cfg.serving, **kwargs)
     return ServerApp(load_service(cfg, signature, startup), cfg.serving, **kwargs)
 
 
@@ -79,8 +90,11 @@ def uvicorn_config(app: Any, host: str, port: int) -> Any:
     )
 
 
-def serve(cfg: Config, *, signature: Path | None, host: str, port: int | None) -> None:
-    """Run the server in this process until SIGINT/SIGTERM; queued log lines are written before exit."""
+def serve(
+    cfg: Config, *, signature: Path | None, host: str, port: int | None, compiled: Path | None = None
+) -> None:
+    """Run the server in this process until SIGINT/SIGTERM; queued log lines are written before
+    exit. With ``compiled``, serve that compiled model alone (see ``build_app``)."""
     startup = Startup(since_process_start=True)
     with startup.phase("imports"):
         import uvicorn
@@ -89,7 +103,7 @@ def serve(cfg: Config, *, signature: Path | None, host: str, port: int | None) -
     sockets = listen(host, port)  # before the model loads: a taken port fails at once
     try:
         t0 = time.perf_counter()
-        app = build_app(cfg, signature, startup)
+        app = build_app(cfg, signature, startup, compiled)
         port = sockets[0].getsockname()[1]
         server = uvicorn.Server(uvicorn_config(app, host, port))
         app.log.event(

@@ -10,19 +10,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from mlrelease.config import Config
-from mlrelease.dataset import read_table
 from mlrelease.errors import DataError
 from mlrelease.model import LoadedModel, load_model
 from mlrelease.serve.batching import Columns, Prediction, Table, row_count
 from mlrelease.serve.compiled import ColumnPlan, Direct, Outcome, columns_path, compile_for_serving
 from mlrelease.serve.startup import Startup, import_model_library
 from mlrelease.signature import FieldSpec, Signature, infer_signature, with_predictions
+
+if TYPE_CHECKING:  # pandas comes with the model's library; a compiled-only server never loads it
+    import pandas as pd
 
 VERSION_ENV = "MLRELEASE_MODEL_VERSION"
 _DTYPES = {"number": "float64", "integer": "int64", "boolean": "bool"}
@@ -61,6 +62,8 @@ class Service:
 
     def frame(self, columns: dict[str, list[Any]]) -> pd.DataFrame:
         """Columns (already validated) as a DataFrame with the signature's dtypes."""
+        import pandas as pd  # loaded at start-up with the model's library: a dictionary lookup here
+
         data: dict[str, Any] = {}
         for f in self.signature.fields:
             values = columns[f.name]
@@ -227,6 +230,8 @@ def resolve_signature(cfg: Config, model: LoadedModel, path: Path | None) -> Sig
             hint="pass --signature out/signature.json (written by `mlrelease evaluate`) "
             "or set validation.data in mlrelease.yaml",
         )
+    from mlrelease.dataset import read_table
+
     reference = read_table(cfg.validation.reference or cfg.validation.data)
     skip = {cfg.model.target, cfg.model.id_column}
     features = model.features or [c for c in reference.columns if c not in skip]
@@ -275,6 +280,8 @@ def load_service(cfg: Config, signature_path: Path | None = None, startup: Start
     )
     if cfg.serving.compile:
         with startup.phase("compile"):
+            from mlrelease.dataset import read_table
+
             validation = read_table(cfg.validation.data) if cfg.validation is not None else None
             service.compile(validation)
     return service
