@@ -118,6 +118,29 @@ def test_fast_predicts_run_on_the_event_loop_slow_ones_in_the_worker(example_ser
         app.shutdown()
 
 
+def test_one_stalled_predict_keeps_a_fast_model_on_the_event_loop_a_slow_model_leaves_it():
+    """The inline decision follows an estimate that a faster predict lowers at once and a slower
+    one raises by RISE of the difference: one predict stalled past inline_max_ms (another process
+    took the core) leaves the model on the event loop; a model slow every time leaves it within a
+    few predicts, and one fast predict brings it back."""
+    from mlrelease.serve.batching import RISE
+
+    batcher = Batcher(_predict, lambda c, p, t: [[] for _ in p], BatchingConfig(inline_max_ms=1))
+    batcher.note(100, 0.0002)
+    batcher.note(100, 0.005)  # one stall, five times the budget
+    assert batcher.cost[128] == pytest.approx(0.0002 + RISE * 0.0048)
+    assert batcher.fast(100)
+    slow = 0
+    while batcher.fast(100):
+        batcher.note(100, 0.005)
+        slow += 1
+    assert 1 <= slow <= 3  # slow every time: the worker within a few predicts
+    batcher.note(100, 0.0002)
+    assert batcher.fast(100) and batcher.cost[128] == 0.0002
+    assert batcher.fast(1) is False  # other batch sizes keep their own estimate (none yet)
+    batcher.close()
+
+
 def test_a_connection_is_alone_until_another_sends_within_the_window():
     import time
 

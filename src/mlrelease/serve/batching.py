@@ -8,11 +8,11 @@ being read, the dispatcher waits at most ``max_wait_ms`` for them. Each request 
 back; when a gathered batch fails, its requests are predicted one by one, so one bad request
 never fails its neighbours.
 
-When, besides, no other connection sent a request in the last ``ALONE_S`` and the model's last
-predict of that many rows took under ``inline_max_ms``, the request is predicted on the event
-loop itself, saving two thread switches, which cost more than a compiled one-row predict. With
-other clients about, requests go to the worker, so the loop reads theirs meanwhile and they are
-predicted together."""
+When, besides, no other connection sent a request in the last ``ALONE_S`` and the model's
+predicts of that many rows take under ``inline_max_ms`` (an estimate that one stalled predict
+barely moves), the request is predicted on the event loop itself, saving two thread switches,
+which cost more than a compiled one-row predict. With other clients about, requests go to the
+worker, so the loop reads theirs meanwhile and they are predicted together."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ from mlrelease.config import BatchingConfig
 
 Columns = dict[str, list[Any]]  # validated request columns: name -> one value per row
 ALONE_S = 0.05  # a client that sent nothing for this long no longer counts as concurrent
+# A predict measured slower than the estimate moves it this fraction of the way, a faster one all
+# the way: one stall (another process took the core) does not send a fast model's requests to
+# the worker thread, while a model that is slow every time gets there within a few predicts.
+RISE = 0.1
 
 
 class Table(NamedTuple):
@@ -87,7 +91,7 @@ class Batcher:
         self.max_wait = max(0.0, cfg.max_wait_ms) / 1000.0
         self.on_batch = on_batch  # (requests, rows, seconds) after each predict, for metrics
         self.inline_max = max(0.0, cfg.inline_max_ms) / 1000.0
-        # seconds the last predict took, by batch size rounded up to a power of two
+        # seconds a predict takes (see RISE), by batch size rounded up to a power of two
         self.cost: dict[int, float] = {}
         self.last_seen: dict[Any, float] = {}  # connection -> when it last submitted
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="mlrelease-predict")
@@ -131,7 +135,7 @@ class Batcher:
         return await job.future
 
     def fast(self, rows: int) -> bool:
-        """Whether a predict of ``rows`` rows was last measured under ``inline_max_ms``."""
+        """Whether a predict of ``rows`` rows is estimated under ``inline_max_ms``."""
         seconds = self.cost.get(_bucket(rows))
         if seconds is None:  # not measured yet: only an unlimited budget says yes
             return self.inline_max == float("inf")
@@ -216,7 +220,14 @@ class Batcher:
         """Predict once and note the time it took (the first inline decisions use it)."""
         t0 = time.perf_counter()
         self._predict(columns, rows)
-        self.cost[_bucket(rows)] = time.perf_counter() - t0
+        self.note(rows, time.perf_counter() - t0)
+
+    def note(self, rows: int, seconds: float) -> None:
+        """Take in that a predict of ``rows`` rows took ``seconds``: a faster one at once, a
+        slower one by RISE of the difference."""
+        key = _bucket(rows)
+        old = self.cost.get(key)
+        self.cost[key] = seconds if old is None or seconds <= old else old + (seconds - old) * RISE
 
     def _run(self, jobs: list[_Job]) -> list[Answer | BaseException]:
         t0 = time.perf_counter()
@@ -245,7 +256,7 @@ class Batcher:
                     except Exception as one:
                         out.append(ModelFailed(one))
         seconds = time.perf_counter() - t0
-        self.cost[_bucket(total)] = seconds
+        self.note(total, seconds)
         if self.on_batch is not None:
             self.on_batch(len(jobs), total, seconds)
         return out
