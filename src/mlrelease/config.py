@@ -718,12 +718,26 @@ def parse_text(text: str, file: str) -> tuple[dict[str, Any], _LineMap]:
             "as configuration",
             hint="a handoff config is a few KB: keep data in data files, not in mlrelease.yaml",
         )
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # refuses a control character before it reads anything
         node = loader.get_single_node()
         if node is not None:
             _check_size(node, file)
         data = loader.construct_document(node) if node is not None else None
+    except yaml.reader.ReaderError as exc:  # no mark: the position of the character instead
+        raise ConfigError(
+            f"{file}: not valid YAML",
+            problems=[
+                Problem(
+                    f"character #x{exc.character:04x} is not allowed: {exc.reason}",
+                    file=file,
+                    line=text.count("\n", 0, exc.position) + 1,
+                )
+            ],
+            hint="remove the control character (a copy and paste from a terminal or a word processor "
+            "brings them)",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -739,7 +753,8 @@ def parse_text(text: str, file: str) -> tuple[dict[str, Any], _LineMap]:
             hint="mlrelease.yaml is a few levels deep; remove the extra nesting",
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         raise ConfigError(f"{file}: the file is empty", hint="it needs at least a 'model' section")
     if not isinstance(data, dict):

@@ -4,6 +4,8 @@ refusal, the limits on size, nesting and paths, and what each section turns into
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import configkit
@@ -179,11 +181,31 @@ def test_a_long_value_is_cut_in_the_message(tmp_path):
 # ----------------------------------------------------------------------------- YAML parsing
 
 
-def test_yaml_syntax_error_names_the_line_and_the_problem(tmp_path):
+def test_yaml_syntax_error_names_the_file_the_line_and_the_problem(tmp_path):
     error = refusal(write(tmp_path, "model:\n  name: m\n  task: [regression\n"))
     assert error.message == f"{tmp_path / 'mlrelease.yaml'}: not valid YAML"
     [p] = error.problems
     assert p.line == 4 and p.message == "expected ',' or ']', but got '<stream end>'"
+    assert p.file == str(tmp_path / "mlrelease.yaml")
+
+
+@pytest.mark.parametrize("char", ["\x07", "\x00", "\x1b", "\ufffe"])
+def test_a_control_character_is_refused_at_its_line_not_with_a_traceback(tmp_path, char):
+    """PyYAML refuses it while setting up its reader, before any mark exists: the position
+    becomes the line."""
+    path = write(tmp_path, HEAD.replace("name: m", f"name: m{char}"))
+    error = refusal(path)
+    assert error.message == f"{path}: not valid YAML"
+    assert error.hint is not None and error.hint.startswith("remove the control character")
+    [p] = error.problems
+    assert (p.file, p.line) == (str(path), 3)
+    assert p.message == f"character #x{ord(char):04x} is not allowed: special characters are not allowed"
+    run = subprocess.run(
+        [sys.executable, "-m", "mlrelease", "config", "validate", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{path}:3: character #x{ord(char):04x}" in run.stderr
 
 
 def test_an_empty_file_and_a_top_level_list_are_refused_with_the_reason(tmp_path):
@@ -206,6 +228,7 @@ def test_duplicate_keys_are_each_named_at_their_line_also_inside_lists(tmp_path)
     )
     error = refusal(write(tmp_path, text))
     assert error.message == f"{tmp_path / 'mlrelease.yaml'}: duplicate keys"
+    assert {p.file for p in error.problems} == {str(tmp_path / "mlrelease.yaml")}
     assert [(p.line, p.key, p.message) for p in error.problems] == [
         (10, "gate.trade_offs[0].when", "key is given twice"),
         (12, "gate.trade_offs[1].allow", "key is given twice"),
