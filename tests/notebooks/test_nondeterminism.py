@@ -152,3 +152,10 @@ def test_torch_needs_manual_seed(tmp_path: Path):
 def test_numpy_seed_covers_estimators_built_after_its_call_ends_even_on_its_line(tmp_path, source, expected):
     got = findings(tmp_path, NP + "\nfrom sklearn.cluster import KMeans", source + "\nprint(m)")
     assert got == [("NB501", 2, line, message) for line, message in expected]
+
+
+def test_imports_after_a_cell_that_does_not_parse_still_name_the_estimator(tmp_path):
+    """A cell with a syntax error has no tree; the imports of the cells after it still count."""
+    assert findings(tmp_path, "def broken(:\n", "from sklearn.cluster import KMeans\nKMeans(2)") == [
+        ("NB501", 2, 2, "KMeans(...) without random_state"),
+    ]

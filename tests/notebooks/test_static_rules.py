@@ -229,6 +229,7 @@ def test_each_cell_above_the_definition_is_named_with_the_first_cell_that_define
         ("x = 1\n# x = 2\nprint(x)", [(2, "commented-out code (line): # x = 2")]),
         ("x = 1\n# x = 2\n#print(x)\n\n## x.head()", [(2, "commented-out code (2 lines): # x = 2"),
                                                        (5, "commented-out code (line): ## x.head()")]),
+        ("x = 1\n#x = 2", [(2, "commented-out code (line): #x = 2")]),  # no space after '#'
         ("x = 1  # x = 2", []),  # a trailing comment sits on live code
         ("s = '# x = 2'", []),
         ("#\n# \nx = 1", []),
