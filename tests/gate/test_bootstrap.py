@@ -18,6 +18,7 @@ from mlrelease.gate.bootstrap import (
     classification_statistic,
     paired_classification,
     paired_regression,
+    regression_columns,
     resample_counts,
 )
 
@@ -388,3 +389,20 @@ def test_per_row_log_loss_renormalises_scores_that_do_not_sum_to_one():
 
     loss = per_row_log_loss(np.array(["a", "b"]), np.array([[0.2, 0.6], [0.2, 0.6]]), ["a", "b"])
     assert loss == pytest.approx([-math.log(0.25), -math.log(0.75)], rel=1e-12)
+
+
+def test_an_object_column_target_and_predictions_give_the_float_figures():
+    """A target read from a column of object dtype (pandas keeps Python numbers that way after a
+    mixed read) is taken as float64, as scikit-learn takes it; left as objects the errors are
+    objects too, and the square root of the bootstrap's means refuses them."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(100, 10, 60)
+    base, cand = y + rng.normal(0, 3, 60), y + rng.normal(0, 2, 60)
+    as_objects = [np.asarray(a.tolist(), dtype=object) for a in (y, base, cand)]
+    columns = regression_columns(as_objects[0], as_objects[1])
+    assert columns.dtype == np.float64
+    assert np.array_equal(columns, regression_columns(y, base))
+    assert regression_columns(y, as_objects[2]).dtype == np.float64
+    want = paired_regression(y, base, cand, resamples=200)
+    got = paired_regression(*as_objects, resamples=200)
+    assert got == want
