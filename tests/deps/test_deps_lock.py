@@ -68,6 +68,7 @@ def test_check_answers_in_milliseconds_and_sees_stale_and_edited_locks(tmp_path:
 def test_relock_reports_changes_and_leaves_an_unchanged_file_alone(tmp_path: Path):
     first = lockmod.lock(request(tmp_path, "six==1.16.0\n"))
     assert first.written and [(c.name, c.old, c.new) for c in first.changes] == [("six", None, "1.16.0")]
+    assert first.pins == 1  # what the command reports as "N pins with hashes"
     second = lockmod.lock(request(tmp_path, "six==1.17.0\n"))
     assert [(c.name, c.old, c.new) for c in second.changes] == [("six", "1.16.0", "1.17.0")]
     third = lockmod.lock(request(tmp_path, "six==1.17.0\n"))

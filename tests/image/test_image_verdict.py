@@ -477,3 +477,43 @@ def test_a_package_listing_without_uid_and_packages_is_a_failed_check(tmp_path: 
         )
     message = f"listing packages: the container answered no uid and packages: {str(listing)[:500]}"
     assert caught.value.message == message
+
+
+def test_a_classifiers_golden_probabilities_load_as_exactly_their_columns(tmp_path: Path):
+    frame = pd.DataFrame(
+        {"x": [1.0, 2.0], "row_id": [10, 11], "prediction": ["a", "b"], "proba:a": [0.75, 0.25],
+         "proba:b": [0.25, 0.75]},
+        index=[7, 3],
+    )  # fmt: skip
+    frame.to_parquet(tmp_path / "golden.parquet")
+    golden = verify.load_golden(tmp_path / "golden.parquet")
+    assert golden.proba is not None
+    pd.testing.assert_frame_equal(golden.proba, proba([0.75, 0.25], [0.25, 0.75]))
+    assert golden.records == [{"x": 1.0}, {"x": 2.0}] and list(golden.predictions) == ["a", "b"]
+
+
+def test_a_compiled_only_image_is_held_to_the_lock_less_its_build_only_label(tmp_path: Path):
+    """scipy is locked but the image names it build-only and does not hold it: no difference, and
+    the result says what was left out; a build-only package the image still holds is named as
+    such, and the result reads back from its JSON as it was written."""
+    golden = verify.Golden([{"x": 1}], pd.Series([1.0]), IDS[:1], None)
+    lock = lock_of(tmp_path, numpy="2.1.0", scipy="1.14.0")
+    got = verify.judge(
+        golden, seen([{"predictions": [1.0]}], build_only=frozenset({"scipy"})), lock, Tolerance()
+    )
+    assert got.ok and got.package_diffs == [] and got.build_only == ["scipy"]
+    assert ImageTestResult._from_json(got.to_json()) == got
+
+    holding = {"uid": 10001, "packages": [["numpy", "2.1.0"], ["scipy", "1.14.0"], ["mlrelease", "0.1.0"]]}
+    kept = verify.judge(
+        golden,
+        seen([{"predictions": [1.0]}], holding, build_only=frozenset({"scipy", "pandas"})),
+        lock,
+        Tolerance(),
+    )
+    assert [f.message for f in kept.findings()] == [
+        "pandas: named build-only by the image, yet locked -, installed -",
+        "scipy: named build-only by the image, yet locked 1.14.0, installed 1.14.0",
+    ]
+    older = {k: v for k, v in kept.to_json().items() if k != "build_only"}  # written before the label
+    assert ImageTestResult._from_json(older).build_only == []
