@@ -196,7 +196,9 @@ def test_a_control_character_is_refused_at_its_line_not_with_a_traceback(tmp_pat
     path = write(tmp_path, HEAD.replace("name: m", f"name: m{char}"))
     error = refusal(path)
     assert error.message == f"{path}: not valid YAML"
-    assert error.hint is not None and error.hint.startswith("remove the control character")
+    assert error.hint == (
+        "remove the control character (a copy and paste from a terminal or a word processor brings them)"
+    )
     [p] = error.problems
     assert (p.file, p.line) == (str(path), 3)
     assert p.message == f"character #x{ord(char):04x} is not allowed: special characters are not allowed"
@@ -206,6 +208,18 @@ def test_a_control_character_is_refused_at_its_line_not_with_a_traceback(tmp_pat
     )  # fmt: skip
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"{path}:3: character #x{ord(char):04x}" in run.stderr
+
+
+def test_a_control_character_after_a_leading_blank_line_is_counted_from_the_first_line(tmp_path):
+    [p] = refusal(write(tmp_path, "\n\n" + HEAD.replace("name: m", "name: m\x07"))).problems
+    assert p.line == 5
+
+
+def test_a_yaml_error_quoting_a_long_tag_is_cut_to_500_characters(tmp_path):
+    """PyYAML quotes the tag it cannot construct, so the problem grows with the file."""
+    [p] = refusal(write(tmp_path, HEAD + "extra: !" + "t" * 800 + " 1\n")).problems
+    assert p.message.startswith("could not determine a constructor for the tag '!ttt")
+    assert len(p.message) == 500
 
 
 def test_an_empty_file_and_a_top_level_list_are_refused_with_the_reason(tmp_path):
