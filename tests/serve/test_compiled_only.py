@@ -201,7 +201,7 @@ def test_a_leaf_no_recorded_row_reaches_is_still_covered_by_the_arrays_digest(tm
     sig = _signature(frame, "classification")
     few = check_samples(sig, frame.head(5))[:1]  # five rows: most leaves are never reached
     freeze(_loaded(est), sig, few, prebuilt=[], out=tmp_path, about={})
-    artifact.check_arrays(tmp_path)  # as built
+    artifact.read(tmp_path, check_digest=True)  # as built
     for lib in tmp_path.glob("*.so"):
         lib.unlink()  # the numpy walk, so that no edit below compiles a library
     monkeypatch.setenv("CC", "/nonexistent/cc")
@@ -218,7 +218,7 @@ def test_a_leaf_no_recorded_row_reaches_is_still_covered_by_the_arrays_digest(tm
     else:
         pytest.fail("the recorded rows reach each of the first 50 leaves")
     with pytest.raises(CheckFailed, match="is not the one that was built") as caught:
-        artifact.check_arrays(tmp_path)
+        artifact.read(tmp_path, check_digest=True)
     assert "arrays.npz has sha256" in caught.value.message and "model.json" in caught.value.message
 
 
@@ -228,7 +228,7 @@ def test_a_manifest_without_the_arrays_digest_is_refused(frozen, tmp_path: Path)
     del manifest["arrays_sha256"]
     (folder / artifact.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(CheckFailed, match="not the None its build recorded"):
-        artifact.check_arrays(folder)
+        artifact.read(folder, check_digest=True)
 
 
 def test_a_random_forest_classifier_round_trips_labels_and_probabilities(tmp_path: Path):

@@ -8,8 +8,8 @@ fractions), the generated C library, the signature (with the outlier guard's ref
 statistics) and the inputs it was checked on with the predictions the model's own ``predict``
 gave for them. The runtime stage holds only numpy and the HTTP stack; at start-up
 :func:`load_compiled_service` refuses to start unless the arrays are the ones the build wrote
-(:func:`check_arrays`: the digest covers the leaves no recorded row reaches) and every recorded
-input walks to a prediction bit-identical to the recorded one (:func:`prove`).
+(:func:`read` with ``check_digest``: the digest covers the leaves no recorded row reaches) and
+every recorded input walks to a prediction bit-identical to the recorded one (:func:`prove`).
 
 Folder layout (``/app/compiled`` in an image):
 
@@ -195,14 +195,27 @@ def _npz(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def read(folder: Path) -> CompiledModel:
-    """The compiled model in ``folder``; ArtifactError naming the file when it is not one."""
+def read(folder: Path, *, check_digest: bool = False) -> CompiledModel:
+    """The compiled model in ``folder``; ArtifactError naming the file when it is not one. With
+    ``check_digest``, CheckFailed unless ``arrays.npz`` is the file the build wrote: the proof
+    walks only the leaves the recorded rows reach, the digest covers every other leaf and
+    threshold."""
     data = read_document(folder / MANIFEST, kind="compiled model", version=ARTIFACT_VERSION, hint=HINT)
     try:
-        with np.load(folder / ARRAYS, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+        packed = (folder / ARRAYS).read_bytes()
     except FileNotFoundError:
         raise ArtifactError(f"{folder / ARRAYS}: no such file", hint=HINT) from None
+    if check_digest:
+        want, have = data.get("arrays_sha256"), hashlib.sha256(packed).hexdigest()
+        if have != want:
+            raise _refused(
+                f"{folder / ARRAYS} has sha256 {have[:12]}, not the {str(want)[:12]} its build "
+                f"recorded in {MANIFEST}",
+                "is not the one that was built",
+            )
+    try:
+        with np.load(io.BytesIO(packed), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{folder / ARRAYS}: not the compiled trees: {exc}", hint=HINT) from None
     try:
@@ -348,23 +361,6 @@ def answer_of(predictor: Predictor, columns: Columns) -> tuple[np.ndarray, np.nd
     return out, None
 
 
-def check_arrays(folder: Path) -> None:
-    """Refuse (CheckFailed) unless ``arrays.npz`` is the file the build wrote: the proof walks
-    only the leaves the recorded rows reach, the digest covers every other leaf and threshold."""
-    data = read_document(folder / MANIFEST, kind="compiled model", version=ARTIFACT_VERSION, hint=HINT)
-    want = data.get("arrays_sha256")
-    try:
-        have = hashlib.sha256((folder / ARRAYS).read_bytes()).hexdigest()
-    except FileNotFoundError:
-        raise ArtifactError(f"{folder / ARRAYS}: no such file", hint=HINT) from None
-    if have != want:
-        raise _refused(
-            f"{folder / ARRAYS} has sha256 {have[:12]}, not the {str(want)[:12]} its build recorded "
-            f"in {MANIFEST}",
-            "is not the one that was built",
-        )
-
-
 def prove(predictor: Predictor) -> int:
     """Walk every recorded input and compare with the recorded predictions bit for bit; the rows
     compared, or CheckFailed saying where the first difference is."""
@@ -437,8 +433,7 @@ def load_compiled_service(cfg: Config, folder: Path, startup: Startup) -> Servic
     from mlrelease.signature import Signature
 
     with startup.phase("model_load"):
-        check_arrays(folder)
-        model = read(folder)
+        model = read(folder, check_digest=True)
         predictor = Predictor(model, folder)
     with startup.phase("signature"):
         signature = Signature.from_dict(model.signature, source=str(folder / MANIFEST))
