@@ -154,10 +154,10 @@ class OutlierGuard:
             return flags
         hits: list[tuple[np.ndarray | list[int], str]] = []
         if self._columns:  # every numeric check of every row in a few array operations
-            table_ = self._numeric(columns, table)
+            numeric = self._numeric(columns, table)
             # NaN (a null) is never out, as in the exact checks; comparing it warns of nothing
-            if ((table_ < self._clear_lo) | (table_ > self._clear_hi)).any():
-                self._numeric_hits(table_, hits)
+            if ((numeric < self._clear_lo) | (numeric > self._clear_hi)).any():
+                self._numeric_hits(numeric, hits)
         for name, seen in self.categorical:
             values = columns[name]
             if not seen.issuperset(values):
